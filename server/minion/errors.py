@@ -1,0 +1,23 @@
+"""Errors that reach the user. Anything else is a bug and shows a traceback."""
+
+
+class MinionError(Exception):
+    """Bad input or configuration. The CLI prints the message and exits 2."""
+
+    exit_code = 2
+
+
+class NotAGitRepository(MinionError):
+    pass
+
+
+class SandboxUnavailable(MinionError):
+    pass
+
+
+class ConfigError(MinionError):
+    pass
+
+
+class RunNotFound(MinionError):
+    pass
