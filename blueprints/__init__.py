@@ -1,0 +1,1 @@
+"""minion's built-in blueprints. A repo overrides any of them in .minion/blueprints/."""

@@ -1,0 +1,7 @@
+"""The blueprint engine: blueprints are async Python functions over a recorded Run context."""
+
+from .checks import CheckResult
+from .registry import Blueprint, blueprint, get_blueprint, load_blueprints
+from .run import Run, StopRun
+
+__all__ = ["Blueprint", "CheckResult", "Run", "StopRun", "blueprint", "get_blueprint", "load_blueprints"]

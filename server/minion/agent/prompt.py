@@ -1,0 +1,55 @@
+"""The prompt: a stable, cacheable prefix (instructions, rules, repo map), then the task.
+
+Nothing volatile (run ids, timestamps, temp paths) goes into the prefix, so every turn of
+every run in a repo can reuse the cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+INSTRUCTIONS = """\
+You are minion, a careful software engineer working alone on one task in the repository at \
+{repo}. Nobody will answer questions: make reasonable decisions and finish the task.
+
+How you work:
+- The repository is a private copy; edit it freely with str_replace_based_edit_tool. Use \
+absolute paths under {repo}.
+- Each bash call runs in a fresh shell at the repository root, in a sandbox with no network. \
+Use it to run tests and inspect the code.
+- Use `search` to find code and `outline` to see a file's structure before reading all of it.
+- Make the smallest change that does the task well, in the code's existing style.
+- Never weaken, skip or delete tests to make them pass; fix the code instead.
+- Do not commit: minion commits your work when you are done.
+- When you are done, reply with a short summary of what you changed and why, and no tool call.
+"""
+
+
+def system_blocks(repo_path: Path, rules: str, repo_map: str) -> list[dict[str, Any]]:
+    """The cached prefix. The breakpoint sits on its last block."""
+    blocks = [{"type": "text", "text": INSTRUCTIONS.format(repo=repo_path)}]
+    if rules.strip():
+        blocks.append({"type": "text", "text": "Rules from this repository:\n\n" + rules})
+    if repo_map.strip():
+        blocks.append({"type": "text", "text": "Map of the repository (most relevant first):\n\n" + repo_map})
+    blocks[-1]["cache_control"] = {"type": "ephemeral"}
+    return blocks
+
+
+def task_prompt(task: str, anchor: str, checks: dict[str, str]) -> str:
+    parts = [f"Task:\n{task.strip()}"]
+    if anchor.strip():
+        parts.append(f"Where the task points:\n{anchor.strip()}")
+    if checks:
+        listed = "\n".join(f"- {name}: `{command}`" for name, command in checks.items())
+        parts.append(f"When you finish, these checks must pass (minion runs them):\n{listed}")
+    return "\n\n".join(parts)
+
+
+def repair_prompt(failed: list[Any]) -> str:
+    sections = [f"### {c.name} (`{c.command}`, exit code {c.exit_code})\n```\n{c.output.strip()}\n```" for c in failed]
+    return (
+        "The checks failed after your change. Fix the code so that they pass; do not weaken "
+        "the checks or the tests.\n\n" + "\n\n".join(sections)
+    )

@@ -1,0 +1,252 @@
+"""The agent's tools: Anthropic's text editor and bash, plus minion's `search` and `outline`.
+
+The agent sees the run's worktree at the user's repo path. Every path it gives is mapped
+into the worktree on the host; paths outside the repo, through `..` or a symlink, or into
+`.git` are refused with an error result and never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..git import git
+from ..sandbox import Sandbox
+
+EDITOR = "str_replace_based_edit_tool"
+VIEW_LIMIT_CHARS = 40_000
+SEARCH_LIMIT = 200
+
+
+@dataclass
+class ToolResult:
+    content: str
+    is_error: bool = False
+    edited: bool = False  # the call changed a file
+
+
+class ToolRefused(Exception):
+    """A tool input that minion will not run; the message goes back to the model."""
+
+
+TOOL_DEFINITIONS: list[dict[str, Any]] = [
+    {"type": "text_editor_20250728", "name": EDITOR, "max_characters": VIEW_LIMIT_CHARS},
+    {"type": "bash_20250124", "name": "bash"},
+    {
+        "name": "search",
+        "description": (
+            "Search the repository's files (honouring .gitignore) for a Python regular "
+            "expression. Returns matching lines as path:line: text."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "pattern": {"type": "string", "description": "Python regular expression"},
+                "path": {"type": "string", "description": "Folder or file to search in (default: the repo)"},
+                "glob": {"type": "string", "description": "Only files matching this glob, e.g. *.py"},
+                "ignore_case": {"type": "boolean"},
+            },
+            "required": ["pattern"],
+        },
+    },
+    {
+        "name": "outline",
+        "description": "List a source file's symbols (classes, functions, methods) with their line numbers.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+            "required": ["path"],
+        },
+    },
+]
+
+
+class Toolset:
+    def __init__(self, repo_path: Path, worktree: Path, sandbox: Sandbox, command_timeout: float):
+        self.repo_path = repo_path
+        self.worktree = worktree
+        self.real_worktree = worktree.resolve()
+        self.sandbox = sandbox
+        self.command_timeout = command_timeout
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return TOOL_DEFINITIONS
+
+    async def call(self, name: str, tool_input: dict[str, Any]) -> ToolResult:
+        try:
+            if name == EDITOR:
+                return self._edit(tool_input)
+            if name == "bash":
+                return await self._bash(tool_input)
+            if name == "search":
+                return self._search(tool_input)
+            if name == "outline":
+                return self._outline(tool_input)
+            return ToolResult(f"unknown tool '{name}'", is_error=True)
+        except ToolRefused as e:
+            return ToolResult(str(e), is_error=True)
+        except (KeyError, TypeError) as e:
+            return ToolResult(f"bad input for {name}: missing or wrong parameter {e}", is_error=True)
+
+    # paths
+
+    def host_path(self, given: str) -> Path:
+        """Map a path the agent gave (absolute under the repo, or repo-relative) into the worktree."""
+        if not isinstance(given, str) or not given:
+            raise ToolRefused("a non-empty 'path' is required")
+        logical = Path(os.path.normpath(self.repo_path / given))
+        try:
+            relative = logical.relative_to(self.repo_path)
+        except ValueError:
+            raise ToolRefused(f"{given} is outside the repository {self.repo_path}") from None
+        if relative.parts and relative.parts[0] == ".git":
+            raise ToolRefused(f"{given}: the .git directory is off limits")
+        host = self.worktree / relative
+        # Resolve symlinks (of the file, or of its parent for a new file) and re-check.
+        probe = host if host.exists() or host.is_symlink() else host.parent
+        real = probe.resolve()
+        if real != self.real_worktree and self.real_worktree not in real.parents:
+            raise ToolRefused(f"{given} leads outside the repository (through a symlink)")
+        return host
+
+    def shown_path(self, host: Path) -> str:
+        return str(self.repo_path / host.relative_to(self.worktree))
+
+    # text editor
+
+    def _edit(self, args: dict[str, Any]) -> ToolResult:
+        command = args["command"]
+        path = self.host_path(args["path"])
+        if command == "view":
+            return self._view(path, args.get("view_range"))
+        if command == "create":
+            if path.is_dir():
+                raise ToolRefused(f"{args['path']} is a directory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(args["file_text"], encoding="utf-8")
+            return ToolResult(f"Created {self.shown_path(path)}", edited=True)
+        if command == "str_replace":
+            return self._str_replace(path, args["old_str"], args.get("new_str", ""))
+        if command == "insert":
+            text = args.get("insert_text", args.get("new_str"))
+            if text is None:
+                raise ToolRefused("insert needs 'insert_text'")
+            return self._insert(path, int(args["insert_line"]), text)
+        if command == "undo_edit":
+            raise ToolRefused("undo_edit is not supported; use str_replace to revert")
+        raise ToolRefused(f"unknown command '{command}': use view, create, str_replace or insert")
+
+    def _read(self, path: Path) -> str:
+        if not path.is_file():
+            raise ToolRefused(f"{self.shown_path(path)} does not exist or is not a file")
+        data = path.read_bytes()
+        if b"\0" in data[:8192]:
+            raise ToolRefused(f"{self.shown_path(path)} is a binary file")
+        return data.decode("utf-8", errors="replace")
+
+    def _view(self, path: Path, view_range: list[int] | None) -> ToolResult:
+        if path.is_dir():
+            return ToolResult(self._list_dir(path))
+        lines = self._read(path).splitlines()
+        start, end = 1, len(lines)
+        if view_range:
+            start, end = int(view_range[0]), int(view_range[1])
+            if end == -1:
+                end = len(lines)
+            if not (1 <= start <= max(end, 1)) or end > len(lines):
+                raise ToolRefused(f"view_range {view_range} is out of range: the file has {len(lines)} lines")
+        numbered = "\n".join(f"{n:6}\t{lines[n - 1]}" for n in range(start, end + 1))
+        if len(numbered) > VIEW_LIMIT_CHARS:
+            numbered = numbered[:VIEW_LIMIT_CHARS] + "\n… [truncated: use view_range to see more]"
+        return ToolResult(numbered)
+
+    def _list_dir(self, path: Path) -> str:
+        entries = []
+        for root, dirs, files in os.walk(path):
+            rel = Path(root).relative_to(path)
+            dirs[:] = sorted(d for d in dirs if d != ".git" and len(rel.parts) < 1)
+            for name in sorted(dirs) + sorted(files):
+                entries.append(self.shown_path(Path(root) / name))
+        return "\n".join(entries[:500])
+
+    def _str_replace(self, path: Path, old: str, new: str) -> ToolResult:
+        text = self._read(path)
+        count = text.count(old) if old else 0
+        if count == 0:
+            raise ToolRefused(
+                f"old_str was not found in {self.shown_path(path)}; view the file and copy the text exactly"
+            )
+        if count > 1:
+            lines = [text[: m.start()].count("\n") + 1 for m in re.finditer(re.escape(old), text)]
+            raise ToolRefused(
+                f"old_str occurs {count} times (lines {lines}); include more context to make it unique"
+            )
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        line = text[: text.index(old)].count("\n") + 1
+        return ToolResult(f"Edited {self.shown_path(path)} at line {line}", edited=True)
+
+    def _insert(self, path: Path, after_line: int, text: str) -> ToolResult:
+        lines = self._read(path).splitlines(keepends=True)
+        if not 0 <= after_line <= len(lines):
+            raise ToolRefused(f"insert_line {after_line} is out of range 0..{len(lines)}")
+        if lines and not lines[-1].endswith("\n") and after_line == len(lines):
+            lines[-1] += "\n"
+        lines.insert(after_line, text if text.endswith("\n") else text + "\n")
+        path.write_text("".join(lines), encoding="utf-8")
+        return ToolResult(f"Inserted text after line {after_line} of {self.shown_path(path)}", edited=True)
+
+    # bash, search, outline
+
+    async def _bash(self, args: dict[str, Any]) -> ToolResult:
+        if args.get("restart"):
+            return ToolResult("Every command runs in a fresh shell at the repo root; nothing to restart.")
+        command = args["command"]
+        result = await self.sandbox.run(command, timeout_s=self.command_timeout)
+        status = "timed out and was killed" if result.timed_out else f"exit code {result.exit_code}"
+        # The edit flag is unknown for shell commands; treat a successful command as progress.
+        return ToolResult(
+            f"{result.output}\n[{status}]".lstrip("\n"),
+            is_error=result.exit_code != 0,
+            edited=result.exit_code == 0,
+        )
+
+    def _search(self, args: dict[str, Any]) -> ToolResult:
+        try:
+            regex = re.compile(args["pattern"], re.IGNORECASE if args.get("ignore_case") else 0)
+        except re.error as e:
+            raise ToolRefused(f"bad regular expression: {e}") from None
+        scope = self.host_path(args.get("path") or ".")
+        listing = git(
+            "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", str(scope),
+            cwd=self.worktree,
+        )
+        glob = args.get("glob")
+        hits: list[str] = []
+        for rel in filter(None, listing.split("\0")):
+            if glob and not Path(rel).match(glob):
+                continue
+            host = self.worktree / rel
+            if not host.is_file() or host.is_symlink():
+                continue
+            try:
+                text = host.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            for n, line in enumerate(text.splitlines(), 1):
+                if regex.search(line):
+                    hits.append(f"{self.repo_path / rel}:{n}: {line.strip()[:300]}")
+                    if len(hits) >= SEARCH_LIMIT:
+                        hits.append(f"… [stopped at {SEARCH_LIMIT} matches: narrow the pattern or path]")
+                        return ToolResult("\n".join(hits))
+        return ToolResult("\n".join(hits) or "no matches")
+
+    def _outline(self, args: dict[str, Any]) -> ToolResult:
+        from ..context import render_outline
+
+        path = self.host_path(args["path"])
+        if not path.is_file():
+            raise ToolRefused(f"{args['path']} does not exist or is not a file")
+        return ToolResult(render_outline(path, path.read_bytes()))

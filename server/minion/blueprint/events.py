@@ -1,0 +1,44 @@
+"""The run's append-only event log (JSONL), fanned out to live listeners.
+
+Events are redacted before they are written or shown. The CLI's progress display, the
+language server's ``$/progress`` and `minion logs` all read these same events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..redact import redact
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+class EventLog:
+    def __init__(self, path: Path, run_id: str):
+        self.path = path
+        self.run_id = run_id
+        self.listeners: list[Listener] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def emit(self, type: str, **data: Any) -> dict[str, Any]:
+        event = redact({"ts": round(time.time(), 3), "run": self.run_id, "type": type, **data})
+        line = json.dumps(event, ensure_ascii=False, default=str)
+        # One write per line in append mode keeps concurrent writers from interleaving.
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            events.append(json.loads(line))
+    return events

@@ -1,0 +1,222 @@
+"""The `minion` command. Exit codes: 0 ok, 1 the run did not succeed, 2 bad input or setup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__
+from .errors import MinionError
+from .runs.service import RunRequest, create_run, execute_run, log_path, result_json
+from .runs.store import RunStore, Status
+from .snapshot import diffstat
+from . import ui
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _caps_flags(args: argparse.Namespace) -> dict:
+    return {
+        "max_cost_usd": args.max_cost,
+        "max_turns": args.max_turns,
+        "max_wall_seconds": args.max_time,
+        "sandbox": args.sandbox,
+    }
+
+
+def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None = None) -> int:
+    """Create the run, execute it with live progress, print the result; returns the exit code."""
+    store = RunStore()
+    record = create_run(request, store)
+
+    async def execute():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, store.request_cancel, record.id)
+        with ui.ProgressView(err) as view:
+            return await execute_run(record.id, store, listeners=[view.on_event], record_to=record_to)
+
+    final = asyncio.run(execute())
+    if as_json:
+        print(json.dumps(result_json(final), indent=2))
+    else:
+        stat = diffstat(Path(final.repo), final.base, final.head) if final.head and final.files else ""
+        ui.print_result(out, final, stat, str(log_path(final.id)))
+    return final.status.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    request = RunRequest(
+        task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_caps_flags(args)
+    )
+    return run_and_report(request, as_json=args.json, record_to=args.record)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import prepare_demo
+
+    demo = prepare_demo(args.model)
+    err.print(f"[bold]minion demo[/] · sample repo at {escape(str(demo.repo))}")
+    err.print(demo.model_note)
+    request = RunRequest(task=demo.task, repo=demo.repo, model=demo.model, flags=_caps_flags(args))
+    code = run_and_report(request, as_json=args.json)
+    if not args.json:
+        out.print(f"\n[dim]Look around: cd {escape(str(demo.repo))} && git log --stat minion/… ; minion list[/]")
+    return code
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    records = RunStore().list(limit=args.limit)
+    if args.json:
+        print(json.dumps([result_json(r) for r in records], indent=2))
+    elif records:
+        out.print(ui.runs_table(records))
+    else:
+        err.print("no runs yet: try `minion demo`")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = RunStore()
+    record = store.get(args.id)
+    if args.json:
+        data = result_json(record)
+        data["nodes"] = [n.__dict__ for n in store.nodes(record.id)]
+        print(json.dumps(data, indent=2))
+        return 0
+    out.print(f"[bold]{record.id}[/] {escape(record.task)}")
+    out.print(f"[dim]{escape(record.repo)} · {record.blueprint} · {escape(record.model)} · {ui.age(record.created_at)}[/]")
+    out.print(ui.nodes_table(store.nodes(record.id)))
+    stat = diffstat(Path(record.repo), record.base, record.head) if record.head and record.files else ""
+    ui.print_result(out, record, stat, str(log_path(record.id)))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .blueprint.events import read_events
+
+    record = RunStore().get(args.id)
+    for event in read_events(log_path(record.id)):
+        if args.json:
+            print(json.dumps(event))
+            continue
+        details = {k: v for k, v in event.items() if k not in ("ts", "run", "type")}
+        out.print(f"[dim]{event['ts']:.3f}[/] [bold]{event['type']}[/] {escape(json.dumps(details, ensure_ascii=False)[:300])}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    store = RunStore()
+    record = store.get(args.id)
+    if not record.status.active:
+        err.print(f"run {record.id} already ended: {record.status.value}")
+        return 0
+    store.request_cancel(record.id)
+    if record.worker_pid is None or not _alive(record.worker_pid):
+        store.update(record.id, status=Status.CANCELLED, summary="cancelled before it started")
+    err.print(f"cancel requested for run {record.id}")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .lsp.server import serve
+
+    serve()
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .runs.cleanup import clean
+
+    report = clean(RunStore(), delete_branches=args.branch)
+    for line in report:
+        out.print(escape(line))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minion", description="Delegate coding tasks to a sandboxed agent.")
+    parser.add_argument("--version", action="version", version=f"minion {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_caps(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--max-cost", type=float, metavar="USD", help="stop the run at this cost")
+        p.add_argument("--max-turns", type=int, help="stop after this many model turns")
+        p.add_argument("--max-time", type=float, metavar="SECONDS", help="wall-clock cap for the run")
+        p.add_argument("--sandbox", choices=["bwrap", "none"], help="override the sandbox setting")
+        p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+    p = sub.add_parser("serve", help="start the language server on stdio (for editors)")
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("run", help="run a task to the end and print the result")
+    p.add_argument("task", help="what minion should do")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--blueprint", help="blueprint name (default from config: default)")
+    p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
+    p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
+    with_caps(p)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("demo", help="run the offline demo (Claude when ANTHROPIC_API_KEY is set)")
+    p.add_argument("--model", help="anthropic:<model-id> to run the demo with Claude")
+    with_caps(p)
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("list", help="list recent runs")
+    p.add_argument("--limit", type=int, default=30)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("show", help="show one run: nodes, checks, usage")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_show)
+
+    p = sub.add_parser("logs", help="print a run's event log")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true", help="raw JSON lines")
+    p.set_defaults(fn=cmd_logs)
+
+    p = sub.add_parser("cancel", help="cancel a running run (its work so far is kept on its branch)")
+    p.add_argument("id")
+    p.set_defaults(fn=cmd_cancel)
+
+    p = sub.add_parser("clean", help="remove finished runs' worktrees (branches are kept)")
+    p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")
+    p.set_defaults(fn=cmd_clean)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except MinionError as e:
+        err.print(f"[bold red]minion:[/] {escape(str(e))}")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Settings, layered: defaults < user file < repo < editor < flags.
+
+The user file is ``$XDG_CONFIG_HOME/minion/config.toml``; the repo's is
+``.minion/config.toml`` or ``[tool.minion]`` in ``pyproject.toml``. Editors pass the same
+keys as ``initializationOptions`` and via ``workspace/configuration`` (section ``minion``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "anthropic:claude-sonnet-5-5"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = DEFAULT_MODEL
+    blueprint: str = "default"
+    # Named check commands; unset means "detect from the repo", {} means "no checks".
+    checks: dict[str, str] | None = None
+    repair_rounds: int = Field(2, ge=0, le=10)
+
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+    network: bool = False
+    dependency_dirs: list[str] = Field(default_factory=lambda: [".venv", "venv", "node_modules"])
+    exclude: list[str] = Field(default_factory=lambda: [".env*", "*.pem", "id_*"])
+    command_timeout: float = Field(600, gt=0)
+    command_memory_mb: int = Field(4096, gt=0)
+
+    # Caps per run.
+    max_turns: int = Field(60, gt=0)
+    max_input_tokens: int = Field(3_000_000, gt=0)
+    max_output_tokens: int = Field(200_000, gt=0)
+    max_cost_usd: float = Field(5.0, gt=0)
+    max_wall_seconds: float = Field(1800, gt=0)
+
+    # The model endpoint.
+    base_url: str | None = None
+    max_tokens: int = Field(16_000, gt=0)
+    request_timeout: float = Field(300, gt=0)
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    # Context and editor behaviour.
+    repo_map_tokens: int = Field(2048, ge=0)
+    todo_patterns: list[str] = Field(default_factory=lambda: ["TODO(minion)", "TODO: minion"])
+    max_concurrent_runs: int = Field(2, gt=0)
+    push: bool = False
+    resume: bool = False
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "minion" / "config.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def repo_layer(repo_root: Path) -> tuple[dict[str, Any], str] | None:
+    """The repo's own settings and where they came from, if any."""
+    own = repo_root / ".minion" / "config.toml"
+    if own.is_file():
+        return _read_toml(own), str(own)
+    pyproject = repo_root / "pyproject.toml"
+    if pyproject.is_file():
+        section = _read_toml(pyproject).get("tool", {}).get("minion")
+        if section is not None:
+            if not isinstance(section, dict):
+                raise ConfigError(f"{pyproject}: [tool.minion] must be a table")
+            return section, f"{pyproject} [tool.minion]"
+    return None
+
+
+def _normalise(layer: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept editor-style camelCase keys (maxCostUsd) as well as snake_case."""
+    out = {}
+    for key, value in layer.items():
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in key)
+        out[snake] = value
+    return out
+
+
+def _validate(merged: dict[str, Any], sources: dict[str, str]) -> Settings:
+    try:
+        return Settings(**merged)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "?"
+            top = str(err["loc"][0]) if err["loc"] else key
+            where = sources.get(top, "settings")
+            if err["type"] == "extra_forbidden":
+                problems.append(f"{where}: unknown key '{key}'")
+            else:
+                problems.append(f"{where}: '{key}': {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def load_settings(
+    repo_root: Path | None = None,
+    *,
+    editor: Mapping[str, Any] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge every layer; the error for a bad key names the key and the file it came from."""
+    layers: list[tuple[dict[str, Any], str]] = []
+    user_file = user_config_path()
+    if user_file.is_file():
+        layers.append((_read_toml(user_file), str(user_file)))
+    if repo_root is not None:
+        repo = repo_layer(repo_root)
+        if repo:
+            layers.append(repo)
+    if editor:
+        layers.append((_normalise(editor), "editor settings"))
+    if flags:
+        layers.append(({k: v for k, v in flags.items() if v is not None}, "command-line flags"))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for values, source in layers:
+        for key, value in values.items():
+            merged[key] = value
+            sources[key] = source
+    return _validate(merged, sources)

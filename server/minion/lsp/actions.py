@@ -1,0 +1,155 @@
+"""Code actions: delegate a selection, a TODO or a diagnostic; apply or discard a result.
+
+This runs on every cursor move in some editors, so it does no I/O and starts nothing:
+the delegate actions only carry a command, the TODO parse runs only when a marker is in
+sight, and the result quick fixes reuse the line maps cached for the current text. "Apply
+all changes" is resolved (``codeAction/resolve``) only when picked, since it reads every
+file the run changed; clients that cannot resolve get the ``minion.apply`` command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..context import todo_at
+from .delegation import Delegation
+from .diagnostics import SOURCE, Finding
+from .edits import EditPlan
+
+if TYPE_CHECKING:
+    from .server import MinionServer
+
+TODO_LOOKBACK_LINES = 40  # a TODO's comment may start this far above the cursor
+KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite]
+
+
+@dataclass
+class Offer:
+    """One action, in the forms clients understand: a code action, or just its command."""
+
+    title: str
+    kind: types.CodeActionKind
+    command: types.Command  # what runs it: all a command-only client sees
+    edit: types.WorkspaceEdit | None = None  # applied instead of the command when given
+    resolve: dict[str, Any] | None = None  # the edit comes from codeAction/resolve
+    diagnostics: list[types.Diagnostic] = field(default_factory=list)
+    llm_generated: bool = False  # the edit was written by the model
+
+    def to_lsp(self, ls: "MinionServer") -> types.CodeAction | types.Command:
+        if not ls.support.code_action_literals:
+            return self.command
+        action = types.CodeAction(title=self.title, kind=self.kind, diagnostics=self.diagnostics or None)
+        if self.edit is not None:
+            action.edit = self.edit
+        elif self.resolve is not None and ls.support.resolve_edit:
+            action.data = self.resolve
+        else:
+            action.command = self.command
+        if self.llm_generated and ls.support.llm_tag:
+            action.tags = [types.CodeActionTag.LlmGenerated]
+        return action
+
+
+def register(ls: "MinionServer") -> None:
+    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True))
+    def code_action(ls: "MinionServer", params: types.CodeActionParams):
+        offers = [o for o in offers_for(ls, params) if _wanted(o.kind, params.context.only)]
+        return [o.to_lsp(ls) for o in offers] or None
+
+    @ls.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: "MinionServer", action: types.CodeAction) -> types.CodeAction:
+        if isinstance(action.data, dict) and action.data.get("applyAll"):
+            plan = await ls.edit_plan(ls.result_of(action.data["applyAll"]))
+            action.edit = plan.workspace_edit()
+        return action
+
+
+def offers_for(ls: "MinionServer", params: types.CodeActionParams) -> list[Offer]:
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    if not doc.path:
+        return []
+    repo = ls.repo_root_of(Path(doc.path))
+    if repo is None:  # minion works on git repositories only
+        return []
+    offers = _selection(doc, params.range)
+    offers += _todo(doc, params.range, repo, ls.settings_for(repo).todo_patterns)
+    offers += _diagnostics(doc, params.context.diagnostics)
+    offers += _result_fixes(ls, ls.findings_in(doc), params.range, doc)
+    return offers
+
+
+def _wanted(kind: str, only: list[str] | None) -> bool:
+    """LSP kinds are hierarchical: asking for "refactor" includes "refactor.rewrite"."""
+    return not only or any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def _delegate(title: str, kind: types.CodeActionKind, delegation: Delegation, diagnostics=()) -> Offer:
+    command = types.Command(title=title, command="minion.delegate", arguments=[delegation.argument()])
+    return Offer(title, kind, command, diagnostics=list(diagnostics))
+
+
+def _selection(doc, selection: types.Range) -> list[Offer]:
+    if selection.start == selection.end:
+        return []
+    delegation = Delegation(doc.uri, selection, "selection")
+    return [_delegate("Delegate to minion…", types.CodeActionKind.RefactorRewrite, delegation)]
+
+
+def _todo(doc, selection: types.Range, repo: Path, patterns: list[str]) -> list[Offer]:
+    line = selection.start.line
+    nearby = "".join(doc.lines[max(0, line - TODO_LOOKBACK_LINES) : line + 1])
+    if not any(pattern in nearby for pattern in patterns):  # the cheap test before a parse
+        return []
+    todo = todo_at(Path(doc.path).relative_to(repo), doc.source, line, patterns)
+    if todo is None:
+        return []
+    start = types.Position(line=todo.start_line - 1, character=0)
+    end = types.Position(line=todo.end_line, character=0)
+    delegation = Delegation(doc.uri, types.Range(start, end), "todo")
+    return [_delegate("Hand off TODO to minion", types.CodeActionKind.QuickFix, delegation)]
+
+
+def _diagnostics(doc, diagnostics: list[types.Diagnostic]) -> list[Offer]:
+    offers = []
+    for diagnostic in diagnostics:
+        if diagnostic.source == SOURCE:
+            continue
+        summary = diagnostic.message.strip().splitlines()[0] if diagnostic.message.strip() else "this problem"
+        summary = summary if len(summary) <= 60 else summary[:59] + "…"
+        delegation = Delegation(doc.uri, diagnostic.range, "diagnostic", diagnostic={
+            "message": diagnostic.message, "source": diagnostic.source, "code": diagnostic.code})
+        offers.append(_delegate(f"Ask minion to fix: {summary}", types.CodeActionKind.QuickFix, delegation, [diagnostic]))
+    return offers
+
+
+def _result_fixes(ls: "MinionServer", found: list[Finding], selection: types.Range, doc) -> list[Offer]:
+    """Apply this change / Apply all / Discard, for the minion diagnostics under the cursor."""
+    offers: list[Offer] = []
+    runs: dict[str, list[types.Diagnostic]] = {}
+    for finding in found:
+        if not _touches(finding.diagnostic.range, selection):
+            continue
+        runs.setdefault(finding.run_id, []).append(finding.diagnostic)
+        if finding.edit is not None:
+            single = EditPlan(ls.support)
+            single.text_edit(doc.uri, doc.version, [finding.edit])
+            command = types.Command(title="Apply this change", command="minion.applyHunk",
+                                    arguments=[finding.run_id, finding.hunk_index])
+            offers.append(Offer(f"Apply this change (minion {finding.run_id})", types.CodeActionKind.QuickFix,
+                                command, edit=single.workspace_edit(), diagnostics=[finding.diagnostic], llm_generated=True))
+    for run_id, diagnostics in runs.items():
+        apply_all = types.Command(title=f"Apply all changes of run {run_id}", command="minion.apply", arguments=[run_id])
+        offers.append(Offer(apply_all.title, types.CodeActionKind.QuickFix, apply_all, resolve={"applyAll": run_id},
+                            diagnostics=diagnostics, llm_generated=True))
+        discard = types.Command(title=f"Discard run {run_id}", command="minion.discard", arguments=[run_id])
+        offers.append(Offer(discard.title, types.CodeActionKind.QuickFix, discard, diagnostics=diagnostics))
+    return offers
+
+
+def _touches(a: types.Range, b: types.Range) -> bool:
+    """Whether two ranges share a line: the cursor anywhere on a diagnostic's lines counts."""
+    return a.start.line <= b.end.line and b.start.line <= a.end.line

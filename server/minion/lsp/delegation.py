@@ -1,0 +1,96 @@
+"""What a delegate action becomes: the ``minion.delegate`` argument, the task and its anchor.
+
+The argument is the protocol contract (docs/lsp.md): ``{uri, range, kind, instruction,
+diagnostic}``. A client that prompts fills in ``instruction``; otherwise the task comes
+from what the action points at: the selection and its surroundings, the TODO's own text,
+or the diagnostic's message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+
+from ..context import Anchor, todo_at
+from ..errors import MinionError
+
+KINDS = ("selection", "todo", "diagnostic")
+_converter = get_converter()
+
+
+@dataclass(frozen=True)
+class Delegation:
+    uri: str
+    range: types.Range
+    kind: str  # one of KINDS
+    instruction: str | None = None
+    diagnostic: dict[str, Any] | None = None  # {message, source, code}
+
+    def argument(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "range": _converter.unstructure(self.range),
+            "kind": self.kind,
+            "instruction": self.instruction,
+            "diagnostic": self.diagnostic,
+        }
+
+    @classmethod
+    def parse(cls, argument: Any) -> "Delegation":
+        if not isinstance(argument, dict) or not {"uri", "range"} <= argument.keys():
+            raise MinionError("minion.delegate takes one object: {uri, range, kind, instruction, diagnostic}")
+        kind = argument.get("kind") or "selection"
+        if kind not in KINDS:
+            raise MinionError(f"minion.delegate: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        try:
+            selected = _converter.structure(argument["range"], types.Range)
+        except Exception as e:
+            raise MinionError(f"minion.delegate: not a range: {argument['range']!r}") from e
+        instruction = argument.get("instruction")
+        diagnostic = argument.get("diagnostic")
+        return cls(
+            uri=argument["uri"],
+            range=selected,
+            kind=kind,
+            instruction=instruction.strip() if isinstance(instruction, str) and instruction.strip() else None,
+            diagnostic=diagnostic if isinstance(diagnostic, dict) else None,
+        )
+
+
+def task_and_anchor(delegation: Delegation, doc, repo: Path, todo_patterns: list[str]) -> tuple[str, Anchor]:
+    """The task text and the anchor for a delegation on an open document."""
+    rel = Path(doc.path).relative_to(repo).as_posix()
+    start, end = delegation.range.start.line, _last_line(delegation.range)
+    if delegation.kind == "todo":
+        todo = todo_at(rel, doc.source, start, todo_patterns)
+        if todo is None:
+            raise MinionError(f"no TODO for minion at {rel}:{start + 1} (patterns: {', '.join(todo_patterns)})")
+        anchor = Anchor("todo", rel, todo.start_line - 1, todo.end_line - 1, todo.text)
+        return delegation.instruction or todo.text, anchor
+    if delegation.kind == "diagnostic":
+        diagnostic = delegation.diagnostic or {}
+        message = str(diagnostic.get("message") or "").strip()
+        if not message and not delegation.instruction:
+            raise MinionError("minion.delegate: a diagnostic delegation needs the diagnostic's message")
+        source, code = diagnostic.get("source"), diagnostic.get("code")
+        anchor = Anchor("diagnostic", rel, start, end, message, source, str(code) if code is not None else None)
+        label = " ".join(str(x) for x in (source, code) if x)
+        task = f"Fix this problem{f' ({label})' if label else ''} reported at {rel}:{start + 1}: {message}"
+        return delegation.instruction or task, anchor
+    selected = doc.text_in_client_range(delegation.range)
+    if not selected.strip() and not delegation.instruction:
+        raise MinionError("minion.delegate: the selection is empty; select code or give an instruction")
+    anchor = Anchor("selection", rel, start, end, selected)
+    task = (f"Work on the code selected in {rel}, lines {start + 1}-{end + 1}: do what its comments and "
+            f"the code around it ask for, or complete it.")
+    return delegation.instruction or task, anchor
+
+
+def _last_line(selected: types.Range) -> int:
+    """The last line a range covers: a range ending at column 0 stops at the line before."""
+    end = selected.end
+    return max(selected.start.line, end.line - 1) if end.character == 0 and end.line > selected.start.line else end.line

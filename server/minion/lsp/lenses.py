@@ -1,0 +1,65 @@
+"""CodeLens on the TODO lines handed off to minion: the run's status, one click away from
+cancelling it (while it works) or its report (once it ended).
+
+The TODO's line is carried from the text it was handed off in to the current text, like
+diagnostics are. Clients that support ``workspace/codeLens/refresh`` are asked to refresh
+when a run starts, changes node or ends; the others refresh lenses on their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types
+
+from ..runs.store import RunRecord
+from .diagnostics import line_map
+from .server import MinionServer
+
+
+def register(ls: MinionServer) -> None:
+    @ls.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: MinionServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        if not doc.path:
+            return None
+        return _live_lenses(ls, doc) + _result_lenses(ls, doc) or None
+
+
+def _todo_path(record: RunRecord) -> tuple[str, int] | None:
+    anchor = record.request.get("anchor") or {}
+    if anchor.get("kind") != "todo" or not anchor.get("path"):
+        return None
+    return anchor["path"], int(anchor.get("start_line") or 0)
+
+
+def _lens(base_text: str, line: int, doc, title: str, command: str, run_id: str) -> types.CodeLens:
+    current, _ = line_map(base_text, doc.source).region(line, 1)
+    position = types.Position(line=current, character=0)
+    return types.CodeLens(
+        range=types.Range(position, position),
+        command=types.Command(title=title, command=command, arguments=[run_id]),
+    )
+
+
+def _live_lenses(ls: MinionServer, doc) -> list[types.CodeLens]:
+    lenses = []
+    for progress in ls.live.values():
+        todo = _todo_path(progress.record)
+        if todo and progress.anchor_text is not None and Path(doc.path) == Path(progress.record.repo) / todo[0]:
+            doing = f" · {progress.node}" if progress.node else ""
+            title = f"minion {progress.status.value}{doing} (cancel)"
+            lenses.append(_lens(progress.anchor_text, todo[1], doc, title, "minion.cancel", progress.run_id))
+    return lenses
+
+
+def _result_lenses(ls: MinionServer, doc) -> list[types.CodeLens]:
+    lenses = []
+    for result in ls.results.values():
+        todo = _todo_path(result.record)
+        if todo and todo[0] in result.base_texts and Path(doc.path) == result.repo / todo[0]:
+            record = result.record
+            files = f"{len(record.files)} file{'s' * (len(record.files) != 1)}"
+            title = f"minion {record.status.value} · {files} · open report"
+            lenses.append(_lens(result.base_texts[todo[0]], todo[1], doc, title, "minion.openReport", record.id))
+    return lenses

@@ -1,0 +1,122 @@
+"""What the user sees of a run while it works.
+
+With work-done progress: a server-created, cancellable ``$/progress`` with one report
+per blueprint node and per agent turn and tool call. Without it: a ``window/showMessage``
+when the run starts (the end of every run is announced by the server, see server.py).
+Either way, ``minion/runStatus`` notifications feed the plugins' status items.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..runs.store import RunRecord, Status
+from ..ui import _brief as brief_tool_input
+
+if TYPE_CHECKING:
+    from .server import MinionServer
+
+log = logging.getLogger("minion.lsp.progress")
+
+RUN_STATUS = "minion/runStatus"
+
+
+def describe(event: dict[str, Any]) -> str | None:
+    """The progress line for an event, or None for events too fine to show."""
+    kind = event["type"]
+    if kind == "node.start":
+        return f"{event['name']}…"
+    if kind == "node.end":
+        summary = f": {event['summary']}" if event.get("summary") else ""
+        return f"{event['name']} {event['status']}{summary}"
+    if kind == "agent.turn":
+        return f"{event.get('node', 'agent')}: turn {event['turn']}"
+    if kind == "agent.tool":
+        return f"{event.get('node', 'agent')}: {event['tool']} {brief_tool_input(event.get('input') or {})}".rstrip()
+    if kind == "log" and event.get("level") == "warning":
+        return f"warning: {event['message']}"
+    return None
+
+
+@dataclass
+class RunProgress:
+    """One active run as the editor sees it: status, current node, the progress token."""
+
+    ls: "MinionServer"
+    record: RunRecord
+    on_cancel: Callable[[str], Any]
+    status: Status = Status.QUEUED
+    node: str | None = None
+    token: str | None = None
+    anchor_text: str | None = None  # the anchor's file when it was handed off (for lenses)
+    _message: str = "queued"
+
+    @property
+    def run_id(self) -> str:
+        return self.record.id
+
+    async def begin(self, status: Status) -> None:
+        self.status = status
+        self._message = status.value
+        self.notify_status()
+        task = " ".join(self.record.task.split())
+        if not self.ls.support.progress:
+            self.ls.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Info, message=f"minion started run {self.run_id}: {task[:200]}"))
+            return
+        token = f"minion-{self.run_id}-{uuid.uuid4().hex}"
+        try:
+            await self.ls.work_done_progress.create_async(token)
+        except Exception as e:  # the client refused: the run goes on without a progress bar
+            log.warning("run %s: no progress token: %s", self.run_id, e)
+            return
+        self.token = token
+        self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title=f"minion: {task[:60]}", message=self._message, cancellable=True))
+        # A client-side cancel completes the token's future as cancelled.
+        self.ls.work_done_progress.tokens[token].add_done_callback(self._cancelled_by_client)
+
+    def _cancelled_by_client(self, future) -> None:
+        if future.cancelled():
+            self.on_cancel(self.run_id)
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "run.start":
+            self.status = Status.RUNNING
+            self.notify_status()
+        elif kind == "node.start":
+            self.node = event["name"]
+            self.notify_status()
+        message = describe(event)
+        if message:
+            self._report(message)
+
+    def _report(self, message: str) -> None:
+        self._message = message
+        if self.token:
+            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message[:200]))
+
+    def end(self, record: RunRecord) -> None:
+        self.record, self.status, self.node = record, record.status, None
+        if self.token:
+            message = f"{record.status.value}: {record.summary}" if record.summary else record.status.value
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message[:200]))
+            self.ls.work_done_progress.tokens.pop(self.token, None)
+            self.token = None
+        self.notify_status()
+
+    def notify_status(self) -> None:
+        self.ls.protocol.notify(RUN_STATUS, {
+            "id": self.run_id,
+            "status": self.status.value,
+            "node": self.node,
+            "branch": self.record.branch,
+            "active": len(self.ls.executor.active_ids()),
+        })

@@ -1,0 +1,176 @@
+"""The run report (markdown, opened in the editor) and the branch's web link.
+
+The link is a GitHub/GitLab compare URL when the repo has such a remote and the run's
+branch is on it at the run's head (push is opt-in: ``push = true``); otherwise it is the
+report file. Everything here is synchronous git and file work: callers run it in a thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from ..git import GitError, git
+from ..runs.service import result_json
+from ..runs.store import NodeRecord, RunRecord
+from ..snapshot import diff
+from ..state import state_dir
+
+MAX_DIFF_CHARS = 200_000
+MAX_CHECK_OUTPUT_CHARS = 6_000
+
+
+def report_path(run_id: str) -> Path:
+    folder = state_dir() / "reports"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{run_id}.md"
+
+
+def write_report(record: RunRecord, nodes: list[NodeRecord], link: str | None) -> Path:
+    diff_text = diff(Path(record.repo), record.base, record.head) if record.head and record.base else ""
+    path = report_path(record.id)
+    path.write_text(render_report(record, nodes, diff_text, link), encoding="utf-8")
+    return path
+
+
+def render_report(record: RunRecord, nodes: list[NodeRecord], diff_text: str, link: str | None) -> str:
+    result = result_json(record)
+    usage = result["usage"] or {}
+    lines = [
+        f"# minion run {record.id}: {_first_line(record.task)}",
+        "",
+        f"**{record.status.value}**" + (f" — {record.summary}" if record.summary else ""),
+        "",
+        f"- branch: `{record.branch}`" + (f" ([compare]({link}))" if link and link.startswith("http") else ""),
+        f"- base: snapshot `{(record.base or '')[:12]}` of your HEAD `{(result['base_head'] or 'unborn')[:12]}`",
+        f"- repository: `{record.repo}`",
+        f"- blueprint `{record.blueprint}`, model `{record.model}`",
+        f"- usage: {usage.get('input_tokens', 0)} input + {usage.get('output_tokens', 0)} output tokens,"
+        f" ${usage.get('cost_usd', 0):.4f}",
+        f"- started {_when(record.created_at)}, last update {_when(record.updated_at)}",
+        "",
+        "## Task",
+        "",
+        fenced(record.task),
+    ]
+    if record.error:
+        lines += ["", "## Error", "", fenced(record.error)]
+    lines += ["", "## Steps", "", *_steps_table(nodes)]
+    lines += ["", "## Checks", "", *_checks(result["checks"])]
+    lines += ["", "## Files changed", ""]
+    lines += [f"- `{path}`" for path in record.files] or ["(none)"]
+    if diff_text:
+        cut = diff_text[:MAX_DIFF_CHARS]
+        note = "" if cut == diff_text else f"\n(diff cut at {MAX_DIFF_CHARS} characters: `git diff {record.base} {record.branch}`)"
+        lines += ["", "## Diff", "", fenced(cut, "diff") + note]
+    return "\n".join(lines) + "\n"
+
+
+def _steps_table(nodes: list[NodeRecord]) -> list[str]:
+    if not nodes:
+        return ["(none recorded)"]
+    rows = ["| step | kind | status | seconds | summary |", "|---|---|---|---|---|"]
+    for node in nodes:
+        seconds = f"{node.ended_at - node.started_at:.1f}" if node.ended_at else "…"
+        rows.append(f"| {_cell(node.name)} | {node.kind} | {node.status} | {seconds} | {_cell(node.summary)} |")
+    return rows
+
+
+def _checks(checks: list[dict]) -> list[str]:
+    if not checks:
+        return ["(no checks ran)"]
+    out = []
+    for check in checks:
+        verdict = "passed" if check["ok"] else ("timed out" if check["timed_out"] else f"failed (exit {check['exit_code']})")
+        out += [f"### {check['name']}: {verdict}", "", f"`{check['command']}` in {check['duration_s']:.1f}s", ""]
+        if not check["ok"]:
+            out += [fenced(check["output"][-MAX_CHECK_OUTPUT_CHARS:]), ""]
+    return out
+
+
+def fenced(text: str, lang: str = "") -> str:
+    """A code fence longer than any run of backticks inside the text."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text.rstrip()}\n{fence}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:200]
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:100] if text.strip() else "(no task)"
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+# --- the branch on a forge ---------------------------------------------------------------
+
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")  # git@github.com:o/r.git
+
+
+def compare_url(remote_url: str, base: str, branch: str) -> str | None:
+    """The web page comparing ``base`` with ``branch`` on GitHub or GitLab, else None."""
+    forge = _forge_repo(remote_url)
+    if forge is None:
+        return None
+    web, host = forge
+    branch_part = quote(branch, safe="/")
+    if "github" in host:
+        return f"{web}/compare/{base}...{branch_part}"
+    if "gitlab" in host:
+        return f"{web}/-/compare/{base}...{branch_part}"
+    return None
+
+
+def _forge_repo(remote_url: str) -> tuple[str, str] | None:
+    """(web URL of the project, host) for a remote URL in any of git's forms."""
+    if "://" in remote_url:
+        parts = urlsplit(remote_url)
+        host, path = parts.hostname or "", parts.path
+        scheme = "http" if parts.scheme == "http" else "https"  # ssh/git remotes browse over https
+    elif match := _SCP_LIKE.match(remote_url):
+        host, path, scheme = match["host"], match["path"], "https"
+    else:
+        return None
+    path = path.strip("/").removesuffix(".git")
+    if not host or path.count("/") < 1:
+        return None
+    return f"{scheme}://{host}/{path}", host
+
+
+def _push_remote(repo: Path) -> str | None:
+    remotes = git("remote", cwd=repo).split()
+    if "origin" in remotes:
+        return "origin"
+    return remotes[0] if len(remotes) == 1 else None
+
+
+def push_branch(record: RunRecord) -> str | None:
+    """Push the run's branch (host side) and return its compare URL. Raises GitError."""
+    repo = Path(record.repo)
+    remote = _push_remote(repo)
+    if remote is None or not record.branch:
+        return None
+    git("push", "--quiet", remote, f"refs/heads/{record.branch}:refs/heads/{record.branch}", cwd=repo)
+    return published_url(record)
+
+
+def published_url(record: RunRecord) -> str | None:
+    """The compare URL when the branch is on the remote at the run's head (no network)."""
+    repo = Path(record.repo)
+    try:
+        remote = _push_remote(repo)
+        if remote is None or not record.branch or not record.base:
+            return None
+        tracking = git("rev-parse", "--verify", "-q", f"refs/remotes/{remote}/{record.branch}", cwd=repo, check=False)
+        if not tracking or tracking != git("rev-parse", f"refs/heads/{record.branch}", cwd=repo):
+            return None
+        return compare_url(git("remote", "get-url", remote, cwd=repo), record.base, record.branch)
+    except GitError:  # the repo moved or was deleted since the run
+        return None

@@ -1,0 +1,173 @@
+"""What a finished run means for the editor, loaded once per run (in a thread: git work).
+
+A ``RunResult`` holds the run's hunks with the texts they apply to (the file in the
+snapshot), the places its failed checks point at (with the file as the run left it), the
+anchor, and why the run made its change. ``diagnostics.py`` maps all of it onto the
+user's current text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..git import git
+from ..runs.store import RunRecord, RunStore, Status
+from ..snapshot import Hunk, hunks
+
+MAX_SPOTS_PER_CHECK = 3
+# `path:line` (pytest, ruff, mypy, tsc, go, cargo, gcc...) or a Python traceback frame.
+_LOCATION = re.compile(r'File "(?P<frame>[^"]+)", line (?P<frame_line>\d+)|(?P<path>[\w./@+-]*\w\.\w+):(?P<line>\d+)')
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A line the editor should point at: a failed check's location or the run's anchor."""
+
+    path: str  # repo-relative
+    line: int  # 0-based, in the text it was found in
+    message: str
+    severity: str  # "warning" | "error"
+    check: str | None = None  # the failed check it comes from
+
+
+@dataclass
+class RunResult:
+    record: RunRecord
+    hunks: list[Hunk]
+    base_texts: dict[str, str]  # path -> text in the snapshot (changed files, the anchor's)
+    head_texts: dict[str, str]  # path -> text on the run's branch (changed files, check spots)
+    check_spots: list[Spot]  # lines in head_texts
+    anchor_spots: list[Spot]  # lines in base_texts: failures that point nowhere else
+    why: str
+    link: str | None = None  # the compare URL, else the report's file URI
+    report: Path | None = None
+    hunk_indexes: dict[str, list[int]] = field(default_factory=dict)  # path -> indexes into hunks
+
+    def __post_init__(self) -> None:
+        for index, hunk in enumerate(self.hunks):
+            self.hunk_indexes.setdefault(hunk.path, []).append(index)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def repo(self) -> Path:
+        return Path(self.record.repo)
+
+    def paths(self) -> set[str]:
+        """Every file this result has something to say about."""
+        spots = [spot.path for spot in self.check_spots + self.anchor_spots]
+        return {*self.hunk_indexes, *spots}
+
+
+def load_result(record: RunRecord, store: RunStore) -> RunResult:
+    """Everything the editor needs about an ended run. Synchronous: run it in a thread."""
+    repo = Path(record.repo)
+    changes = hunks(repo, record.base, record.head) if record.head and record.base and record.files else []
+    anchor = _anchor_location(record)
+    candidates = _check_locations(record)
+    changed = {h.path for h in changes}
+    base_paths = changed | ({anchor[0]} if anchor else set())
+    head_paths = changed | {path for path, _, _, _ in candidates}
+    base_texts = read_blobs(repo, record.base, base_paths) if record.base else {}
+    head_texts = read_blobs(repo, record.head or record.base, head_paths) if record.base else {}
+
+    check_spots = _place_checks(candidates, head_texts)
+    anchor_spots = []
+    if anchor and anchor[0] in base_texts:
+        for message in _unplaced_checks(record, check_spots) + _failure_messages(record):
+            anchor_spots.append(Spot(anchor[0], anchor[1], message, "warning"))
+    return RunResult(record, changes, base_texts, head_texts, check_spots, anchor_spots, _why(record, store))
+
+
+def _why(record: RunRecord, store: RunStore) -> str:
+    """The agent's own account of the change (its first summary), else the task."""
+    for node in store.nodes(record.id):
+        if node.kind == "agent" and node.summary:
+            return node.summary
+    return record.task.strip().splitlines()[0] if record.task.strip() else ""
+
+
+def _anchor_location(record: RunRecord) -> tuple[str, int] | None:
+    anchor = record.request.get("anchor") or {}
+    if not anchor.get("path"):
+        return None
+    return anchor["path"], int(anchor.get("start_line") or 0)  # 0-based
+
+
+def _failure_messages(record: RunRecord) -> list[str]:
+    """A run that ended badly for another reason than its checks says so at its anchor."""
+    if record.status in (Status.OK, Status.FAILED_CHECKS, Status.CANCELLED) or record.status.active:
+        return []
+    reason = (record.summary or record.error or "").strip().splitlines()
+    return [f"minion run {record.id} {record.status.value}: {reason[0] if reason else 'no reason recorded'}"]
+
+
+def _check_locations(record: RunRecord) -> list[tuple[str, int, str, str]]:
+    """(path, 1-based line, check name, output line) for each location failed checks name."""
+    repo = str(Path(record.repo))
+    found = []
+    for check in record.checks:
+        if check["ok"]:
+            continue
+        seen = set()
+        for output_line in check["output"].splitlines():
+            for match in _LOCATION.finditer(output_line):
+                path = match["frame"] or match["path"]
+                line = int(match["frame_line"] or match["line"])
+                if path.startswith(repo + "/"):  # the sandbox shows the run's files at the repo's path
+                    path = path[len(repo) + 1 :]
+                path = path.removeprefix("./")
+                if path.startswith("/") or (path, line) in seen:
+                    continue
+                seen.add((path, line))
+                found.append((path, line, check["name"], output_line.strip()))
+    return found
+
+
+def _place_checks(candidates, head_texts: dict[str, str]) -> list[Spot]:
+    """Spots for the locations in the repo's own files, a few per check."""
+    spots: list[Spot] = []
+    per_check: dict[str, int] = {}
+    for path, line, check, output_line in candidates:
+        if path not in head_texts or per_check.get(check, 0) >= MAX_SPOTS_PER_CHECK:
+            continue
+        per_check[check] = per_check.get(check, 0) + 1
+        spots.append(Spot(path, line - 1, f"check '{check}' failed: {output_line[:300]}", "error", check))
+    return spots
+
+
+def _unplaced_checks(record: RunRecord, spots: list[Spot]) -> list[str]:
+    """Messages for the failed checks whose output named no line of the repo."""
+    placed = {spot.check for spot in spots}
+    messages = []
+    for check in record.checks:
+        if not check["ok"] and check["name"] not in placed:
+            tail = check["output"].strip().splitlines()[-1:] or ["no output"]
+            messages.append(f"check '{check['name']}' failed in minion run {record.id}: {tail[0][:300]}")
+    return messages
+
+
+def read_blobs(repo: Path, commit: str, paths: set[str]) -> dict[str, str]:
+    """The exact text of each path at ``commit`` (one `git cat-file --batch`); missing paths
+    and folders are left out."""
+    if not paths:
+        return {}
+    ordered = sorted(paths)
+    request = "".join(f"{commit}:{path}\n" for path in ordered).encode("utf-8", "surrogateescape")
+    data = git("cat-file", "--batch", cwd=repo, input=request).encode("utf-8", "surrogateescape") + b"\n"
+    texts, pos = {}, 0
+    for path in ordered:
+        header_end = data.index(b"\n", pos)
+        header = data[pos:header_end].split(b" ")
+        pos = header_end + 1
+        if header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        if header[1] == b"blob":
+            texts[path] = data[pos : pos + size].decode("utf-8", "surrogateescape")
+        pos += size + 1  # the content and its trailing newline
+    return texts

@@ -1,0 +1,515 @@
+"""The language server: its state, lifecycle, configuration, documents and diagnostics.
+
+Features live next door, one module per concern (actions, commands, lenses); this module
+owns what they share. The event loop never waits on a subprocess or a slow file: git
+and SQLite work runs in threads, runs execute in worker processes (workers.py).
+
+Runs outlive the server. On start it rebuilds its view from the run store: active runs
+are watched (or marked lost when their worker is gone) and recent results come back as
+diagnostics when their files are opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from .. import __version__
+from ..config import Settings, load_settings
+from ..errors import ConfigError, MinionError
+from ..git import git
+from ..runs.service import RunRequest, create_run
+from ..runs.store import RunRecord, RunStore, Status
+from ..snapshot import find_repo_root
+from ..state import state_dir
+from .capabilities import ClientSupport
+from .diagnostics import Finding, Target, findings
+from .edits import EditPlan, plan_edit
+from .progress import RunProgress
+from .report import published_url, push_branch, report_path, write_report
+from .results import RunResult, load_result
+from .workers import Executor
+
+log = logging.getLogger("minion.lsp")
+
+RECENT_RUNS = 20  # finished runs shown again after a restart
+REPUBLISH_DELAY_S = 0.3  # diagnostics follow the user's typing after this pause
+CONFIG_FILES = {"config.toml", "pyproject.toml"}
+
+
+class MinionServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("minion", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.support = ClientSupport()
+        self.store = RunStore()
+        self.executor = Executor(self.store, limit=self._run_limit, on_event=self._on_event, on_end=self._on_end)
+        self.live: dict[str, RunProgress] = {}  # active runs, oldest first
+        self.results: dict[str, RunResult] = {}  # ended runs shown in the editor
+        self.dismissed = DismissedRuns(state_dir() / "lsp" / "dismissed.json")
+        self.init_settings: dict[str, Any] = {}  # initializationOptions.settings
+        self.client_settings: dict[str, Any] = {}  # workspace/configuration, section "minion"
+        self._settings: dict[Path | None, Settings] = {}
+        self._repo_roots: dict[Path, Path | None] = {}
+        self._published: set[str] = set()  # uris that have minion diagnostics
+        self._republish: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- small shared services ------------------------------------------------------------
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run a coroutine in the background, keeping it alive and its errors logged."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            log.error("background task failed", exc_info=task.exception())
+
+    def message(self, text: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    @property
+    def editor_settings(self) -> dict[str, Any]:
+        return {**self.init_settings, **self.client_settings}
+
+    def settings_for(self, repo: Path | None) -> Settings:
+        """The merged settings for a repo (cached until the configuration changes)."""
+        if repo not in self._settings:
+            try:
+                self._settings[repo] = load_settings(repo, editor=self.editor_settings)
+            except ConfigError as e:
+                log.warning("%s", e)
+                self._settings[repo] = Settings()
+        return self._settings[repo]
+
+    def _run_limit(self) -> int:
+        return self.settings_for(None).max_concurrent_runs
+
+    def repo_root_of(self, path: Path) -> Path | None:
+        """The work tree holding ``path``, found by looking for `.git` (no subprocess: this
+        runs on the code-action path)."""
+        folder = path.parent
+        if folder not in self._repo_roots:
+            self._repo_roots[folder] = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
+        return self._repo_roots[folder]
+
+    def open_document(self, path: Path):
+        """The open document for a file, if the client has it open."""
+        for doc in self.workspace.text_documents.values():
+            if doc.path and Path(doc.path) == path:
+                return doc
+        return None
+
+    def refresh_lenses(self) -> None:
+        if self.support.lens_refresh:
+            self.spawn(self._refresh_lenses())
+
+    async def _refresh_lenses(self) -> None:
+        try:
+            await self.workspace_code_lens_refresh_async(None)
+        except Exception as e:  # the client may refuse; lenses then refresh on their own
+            log.debug("codeLens refresh refused: %s", e)
+
+    # --- lifecycle and configuration ---------------------------------------------------------
+
+    def initialize(self, params: types.InitializeParams) -> None:
+        self.support = ClientSupport.of(params.capabilities)
+        options = params.initialization_options or {}
+        settings = options.get("settings") if isinstance(options, dict) else None
+        self.init_settings = settings if isinstance(settings, dict) else {}
+        self._check_settings()
+
+    async def initialized(self) -> None:
+        await self.fetch_configuration()
+        records = await asyncio.to_thread(self.store.list, limit=200)
+        await self.executor.recover(records)
+        for run_id in self.executor.watched:
+            self.live[run_id] = self._progress_for(next(r for r in records if r.id == run_id), Status.RUNNING)
+        await self._show_recent_results()
+
+    async def fetch_configuration(self) -> None:
+        if not self.support.configuration:
+            return
+        try:
+            answer = await self.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="minion")]))
+        except Exception as e:
+            log.warning("workspace/configuration failed: %s", e)
+            return
+        self.update_client_settings(answer[0] if answer and isinstance(answer[0], dict) else {})
+
+    def update_client_settings(self, settings: dict[str, Any]) -> None:
+        previous = self.client_settings
+        self.client_settings = settings
+        if not self._check_settings():
+            self.client_settings = previous
+
+    def _check_settings(self) -> bool:
+        """Validate the editor's settings now, so a bad key is reported once, clearly."""
+        self._settings.clear()
+        try:
+            load_settings(None, editor=self.editor_settings)
+        except ConfigError as e:
+            self.message(f"minion: {e}", types.MessageType.Warning)
+            return False
+        return True
+
+    def config_file_saved(self, path: Path) -> None:
+        if path.name in CONFIG_FILES:
+            self._settings.clear()
+
+    # --- starting and following runs -----------------------------------------------------------
+
+    async def start_run(self, request: RunRequest, anchor_text: str | None = None) -> tuple[RunRecord, Status]:
+        """Snapshot and store the run (in a thread), queue it, return at once."""
+        record = await asyncio.to_thread(self._create_run, request)
+        progress = self._progress_for(record, Status.QUEUED)
+        progress.anchor_text = anchor_text
+        self.live[record.id] = progress
+        status = self.executor.submit(record.id)
+        self.spawn(progress.begin(status))
+        self.refresh_lenses()
+        return record, status
+
+    def _create_run(self, request: RunRequest) -> RunRecord:
+        repo = find_repo_root(Path(request.repo))
+        request = dataclasses.replace(request, buffers=unsaved_buffers(repo, request.buffers))
+        record = create_run(request, self.store)
+        # Until a worker takes it, the server owns the queued run: a restarted server tells
+        # a run whose owner died from one that another live server still holds.
+        self.store.update(record.id, worker_pid=os.getpid())
+        return record
+
+    def _progress_for(self, record: RunRecord, status: Status) -> RunProgress:
+        return RunProgress(self, record, on_cancel=lambda run_id: self.spawn(self.cancel(run_id)), status=status)
+
+    def _on_event(self, run_id: str, event: dict[str, Any]) -> None:
+        progress = self.live.get(run_id)
+        if progress:
+            progress.event(event)
+        if event["type"] in ("run.start", "node.start"):
+            self.refresh_lenses()
+
+    async def _on_end(self, run_id: str) -> None:
+        record = await asyncio.to_thread(self.store.get, run_id)
+        progress = self.live.pop(run_id, None)
+        if progress:
+            progress.end(record)
+        result = await self.show_result(record, just_ended=True)
+        self.spawn(self.announce(result))
+
+    async def cancel(self, run_id: str | None = None) -> dict[str, Any]:
+        if run_id is None:
+            if not self.live:
+                raise MinionError("no minion run is active")
+            run_id = list(self.live)[-1]
+        status = await self.executor.cancel(run_id)
+        return {"runId": run_id, "status": "cancelled" if status is Status.CANCELLED else "cancelling"}
+
+    # --- results ---------------------------------------------------------------------------------
+
+    async def show_result(self, record: RunRecord, *, just_ended: bool) -> RunResult:
+        result = await asyncio.to_thread(self._load_result, record, just_ended)
+        if record.id not in self.dismissed:
+            self.results[record.id] = result
+            await self.publish_paths(result, only_open=not just_ended)
+        self.refresh_lenses()
+        return result
+
+    def _load_result(self, record: RunRecord, just_ended: bool) -> RunResult:
+        result = load_result(record, self.store)
+        if just_ended and record.head and record.request.get("settings", {}).get("push"):
+            try:
+                push_branch(record)
+            except MinionError as e:
+                log.warning("run %s: pushing %s failed: %s", record.id, record.branch, e)
+        result.link = published_url(record)
+        result.report = report_path(record.id)
+        if just_ended or not result.report.exists():
+            write_report(record, self.store.nodes(record.id), result.link)
+        result.link = result.link or result.report.as_uri()
+        return result
+
+    async def _show_recent_results(self) -> None:
+        records = await asyncio.to_thread(self.store.list, limit=RECENT_RUNS * 5)
+        shown = [r for r in records if not r.status.active and r.id not in self.dismissed and self._in_workspace(r)]
+        for record in shown[:RECENT_RUNS]:
+            await self.show_result(record, just_ended=False)
+
+    def _in_workspace(self, record: RunRecord) -> bool:
+        folders = [Path(to_fs_path(f.uri)) for f in self.workspace.folders.values()]
+        if not folders and self.workspace.root_path:
+            folders = [Path(self.workspace.root_path)]
+        repo = Path(record.repo)
+        return not folders or any(repo.is_relative_to(f) or f.is_relative_to(repo) for f in folders)
+
+    def result_of(self, run_id: str) -> RunResult:
+        for known_id, result in self.results.items():
+            if known_id == run_id or known_id.startswith(run_id):
+                return result
+        raise MinionError(f"run {run_id} has no result shown in the editor (see minion.runs)")
+
+    async def announce(self, result: RunResult) -> None:
+        """Tell the user the run ended, and offer what to do next."""
+        record = result.record
+        checks = ", ".join(f"{c['name']} {'passed' if c['ok'] else 'failed'}" for c in record.checks) or "no checks"
+        cost = (record.usage or {}).get("cost_usd", 0)
+        text = (f"minion run {record.id} {record.status.value}: {record.summary or record.task[:80]}. "
+                f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")
+        actions = ["Open", "Apply all", "Dismiss"] if result.hunks else ["Open", "Dismiss"]
+        kind = types.MessageType.Info if record.status is Status.OK else types.MessageType.Warning
+        try:
+            choice = await self.window_show_message_request_async(types.ShowMessageRequestParams(
+                type=kind, message=text, actions=[types.MessageActionItem(title=a) for a in actions]))
+        except Exception as e:  # a client without message requests still has the diagnostics
+            log.info("run %s: the end-of-run message was not shown: %s", record.id, e)
+            return
+        if choice and choice.title == "Open":
+            await self.open_report(record.id)
+        elif choice and choice.title == "Apply all":
+            await self.apply(record.id)
+
+    async def open_report(self, run_id: str) -> dict[str, Any]:
+        try:
+            result = self.result_of(run_id)
+        except MinionError:
+            record = await asyncio.to_thread(self.store.get, run_id)
+            result = await asyncio.to_thread(self._load_result, record, False)
+        uri = result.link or ""
+        external = uri.startswith("http")
+        if self.support.show_document:
+            await self.window_show_document_async(types.ShowDocumentParams(uri=uri, external=external, take_focus=True))
+        else:
+            self.message(f"minion run {result.id}: {uri}")
+        return {"uri": uri}
+
+    async def apply(self, run_id: str, only: int | None = None) -> dict[str, Any]:
+        plan = await self.edit_plan(self.result_of(run_id), only)
+        edit = plan.workspace_edit()
+        if edit is None:
+            return {"applied": 0, "skipped": plan.skipped}
+        if not self.support.apply_edit:
+            raise MinionError("this editor cannot apply edits from a server (workspace/applyEdit)")
+        answer = await self.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=f"minion run {run_id}"))
+        if not answer.applied:
+            return {"applied": 0, "skipped": plan.applied + plan.skipped, "failureReason": answer.failure_reason}
+        return {"applied": plan.applied, "skipped": plan.skipped}
+
+    async def edit_plan(self, result: RunResult, only: int | None = None) -> EditPlan:
+        paths = list(result.hunk_indexes)
+        uris = {path: from_fs_path(str(result.repo / path)) for path in paths}
+        targets = {path: await self.target(result.repo, path) for path in paths}
+        return plan_edit(result, targets, uris, self.support, only)
+
+    async def discard(self, run_id: str, delete_branch: bool = False) -> dict[str, Any]:
+        record = await asyncio.to_thread(self.store.get, run_id)
+        if record.status.active:
+            await self.executor.cancel(record.id)
+        await asyncio.to_thread(self.dismissed.add, record.id)
+        result = self.results.pop(record.id, None)
+        if result:
+            await self.publish_paths(result, only_open=False)
+        deleted = False
+        if delete_branch and record.branch and record.branch.startswith("minion/") and not record.status.active:
+            await asyncio.to_thread(git, "update-ref", "-d", f"refs/heads/{record.branch}", cwd=Path(record.repo))
+            deleted = True
+        self.refresh_lenses()
+        return {"runId": record.id, "discarded": True, "branchDeleted": deleted}
+
+    # --- diagnostics -----------------------------------------------------------------------------
+
+    async def target(self, repo: Path, path: str) -> Target | None:
+        """The current text of a repo file: the open buffer, else the disk (None: no file)."""
+        full = repo / path
+        doc = self.open_document(full)
+        if doc is not None:
+            return Target(path, doc.uri, doc.source, doc.position_codec, doc.version)
+        try:
+            text = await asyncio.to_thread(full.read_text, encoding="utf-8", errors="surrogateescape")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        return Target(path, from_fs_path(str(full)), text, self.workspace.position_codec, None)
+
+    def findings_in(self, doc) -> list[Finding]:
+        """Every result's findings in an open document (for code actions: no I/O)."""
+        found = []
+        for result in self.results.values():
+            rel = _relative(Path(doc.path), result.repo)
+            if rel is not None and rel in result.paths():
+                target = Target(rel, doc.uri, doc.source, doc.position_codec, doc.version)
+                found += findings(result, target, link_support=self.support.code_description)
+        return found
+
+    async def publish_paths(self, result: RunResult, *, only_open: bool) -> None:
+        for path in sorted(result.paths()):
+            full = result.repo / path
+            if not only_open or self.open_document(full):
+                await self.publish(full)
+
+    async def publish(self, path: Path) -> None:
+        """Publish the findings of every shown result for one file, on its current text."""
+        doc = self.open_document(path)
+        uri = doc.uri if doc else from_fs_path(str(path))
+        found: list[Finding] = []
+        for result in list(self.results.values()):
+            rel = _relative(path, result.repo)
+            if rel is None or rel not in result.paths():
+                continue
+            target = await self.target(result.repo, rel)
+            if target is not None:
+                found += findings(result, target, link_support=self.support.code_description)
+        if not found and uri not in self._published:
+            return
+        (self._published.add if found else self._published.discard)(uri)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=uri, diagnostics=[f.diagnostic for f in found], version=doc.version if doc else None))
+
+    def republish_soon(self, uri: str) -> None:
+        """Follow the user's typing: republish once they pause."""
+        if uri in self._republish:
+            self._republish[uri].cancel()
+        path = Path(to_fs_path(uri))
+        loop = asyncio.get_running_loop()
+        self._republish[uri] = loop.call_later(REPUBLISH_DELAY_S, lambda: self.spawn(self._republish_now(uri, path)))
+
+    async def _republish_now(self, uri: str, path: Path) -> None:
+        self._republish.pop(uri, None)
+        await self.publish(path)
+
+
+def _relative(path: Path, repo: Path) -> str | None:
+    return path.relative_to(repo).as_posix() if path.is_relative_to(repo) else None
+
+
+def unsaved_buffers(repo: Path, buffers: dict[str, str]) -> dict[str, str]:
+    """The open documents of this repo whose text differs from the file on disk, except
+    files git ignores (an open .env must not reach the agent). Runs in a thread."""
+    dirty = {}
+    for name, text in buffers.items():
+        path = Path(name)
+        if not path.is_relative_to(repo):
+            continue
+        try:
+            on_disk = path.read_text(encoding="utf-8", errors="surrogateescape")
+        except (FileNotFoundError, IsADirectoryError):
+            on_disk = None
+        if text != on_disk:
+            dirty[path.relative_to(repo).as_posix()] = text
+    if not dirty:
+        return {}
+    listed = "\0".join(dirty).encode("utf-8", "surrogateescape")
+    ignored = git("check-ignore", "-z", "--stdin", cwd=repo, input=listed, check=False).split("\0")
+    return {rel: text for rel, text in dirty.items() if rel not in ignored}
+
+
+class DismissedRuns:
+    """Runs the user discarded, kept across restarts (a small JSON list)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.ids = set(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            self.ids = set()
+
+    def __contains__(self, run_id: str) -> bool:
+        return run_id in self.ids
+
+    def add(self, run_id: str) -> None:
+        self.ids.add(run_id)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(sorted(self.ids)))
+
+
+# --- wiring --------------------------------------------------------------------------------------
+
+
+def create_server() -> MinionServer:
+    from . import actions, commands, lenses
+
+    ls = MinionServer()
+
+    @ls.feature(types.INITIALIZE)
+    def on_initialize(ls: MinionServer, params: types.InitializeParams) -> None:
+        ls.initialize(params)
+
+    @ls.feature(types.INITIALIZED)
+    async def on_initialized(ls: MinionServer, params: types.InitializedParams) -> None:
+        ClientLogHandler.install(ls, asyncio.get_running_loop())
+        await ls.initialized()
+
+    @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def on_configuration(ls: MinionServer, params: types.DidChangeConfigurationParams) -> None:
+        pushed = params.settings.get("minion") if isinstance(params.settings, dict) else None
+        if isinstance(pushed, dict):
+            ls.update_client_settings(pushed)
+        else:
+            await ls.fetch_configuration()
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    async def on_open(ls: MinionServer, params: types.DidOpenTextDocumentParams) -> None:
+        await ls.publish(Path(to_fs_path(params.text_document.uri)))
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def on_change(ls: MinionServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.republish_soon(params.text_document.uri)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def on_close(ls: MinionServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.republish_soon(params.text_document.uri)  # back to the text on disk
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def on_save(ls: MinionServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.config_file_saved(Path(to_fs_path(params.text_document.uri)))
+
+    actions.register(ls)
+    commands.register(ls)
+    lenses.register(ls)
+    return ls
+
+
+class ClientLogHandler(logging.Handler):
+    """minion's log records, mirrored to the client's log (window/logMessage)."""
+
+    LEVELS = {logging.ERROR: types.MessageType.Error, logging.WARNING: types.MessageType.Warning}
+
+    def __init__(self, ls: MinionServer, loop: asyncio.AbstractEventLoop):
+        super().__init__(logging.INFO)
+        self.ls, self.loop = ls, loop
+
+    @classmethod
+    def install(cls, ls: MinionServer, loop: asyncio.AbstractEventLoop) -> None:
+        logging.getLogger("minion").addHandler(cls(ls, loop))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = self.LEVELS.get(record.levelno, types.MessageType.Info)
+        params = types.LogMessageParams(type=kind, message=self.format(record))
+        try:  # records may come from threads; the transport belongs to the loop
+            self.loop.call_soon_threadsafe(self.ls.window_log_message, params)
+        except RuntimeError:  # the loop has closed: stderr has the record already
+            pass
+
+
+def serve() -> None:
+    """`minion serve`: LSP on stdio. Only the protocol may write to the real stdout."""
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints and child output go to stderr
+    sys.stdout = sys.stderr
+    logging.basicConfig(level=os.environ.get("MINION_LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+    create_server().start_io(sys.stdin.buffer, protocol_out)

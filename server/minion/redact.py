@@ -1,0 +1,54 @@
+"""Redaction of secrets from everything minion writes: events, logs, the run store, errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+MASK = "[REDACTED]"
+
+# Known secret shapes. Kept specific so that ordinary code is not mangled.
+SECRET_PATTERNS = [
+    re.compile(r"sk-ant-[A-Za-z0-9_\-]{10,}"),
+    re.compile(r"sk-[A-Za-z0-9]{32,}"),
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"github_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"xox[abprs]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"AIza[0-9A-Za-z_\-]{35}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._\-]{20,}"),
+]
+
+_SECRET_ENV_NAME = re.compile(r"(?i)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)")
+
+
+def _env_secret_values() -> list[str]:
+    """Values of secret-looking environment variables, longest first."""
+    values = {
+        value
+        for name, value in os.environ.items()
+        if _SECRET_ENV_NAME.search(name) and len(value) >= 8
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_text(text: str) -> str:
+    for value in _env_secret_values():
+        if value in text:
+            text = text.replace(value, MASK)
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(MASK, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """Redact every string inside a JSON-like value."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value

@@ -1,0 +1,42 @@
+"""`minion clean`: remove worktrees of runs that ended; delete branches only when named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..errors import MinionError
+from ..git import git
+from ..snapshot import remove_worktree
+from ..state import homes_dir, worktrees_dir
+from .store import RunStore
+
+
+def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
+    report: list[str] = []
+    runs = {r.id: r for r in store.list(limit=1_000_000)}
+    repos: set[Path] = {Path(r.repo) for r in runs.values() if Path(r.repo).is_dir()}
+
+    for bad in [b for b in delete_branches if not b.startswith("minion/")]:
+        raise MinionError(f"refusing to delete '{bad}': minion only deletes its own minion/* branches")
+
+    for worktree in sorted(worktrees_dir().iterdir()):
+        run = runs.get(worktree.name)
+        if run and run.status.active:
+            continue
+        if run and Path(run.repo).is_dir():
+            remove_worktree(worktree, Path(run.repo))
+        else:  # an orphan: its run or its repo is gone
+            shutil.rmtree(worktree, ignore_errors=True)
+        shutil.rmtree(homes_dir() / worktree.name, ignore_errors=True)
+        report.append(f"removed worktree {worktree}")
+
+    for repo in sorted(repos):
+        git("worktree", "prune", cwd=repo)
+        for branch in delete_branches:
+            if git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo, check=False):
+                git("update-ref", "-d", f"refs/heads/{branch}", cwd=repo)
+                report.append(f"deleted branch {branch} in {repo}")
+    if not report:
+        report.append("nothing to clean")
+    return report

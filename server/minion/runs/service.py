@@ -1,0 +1,220 @@
+"""Creating and executing runs: request → snapshot → blueprint in the sandbox → branch.
+
+`create_run` does everything that can fail on bad input (exit 2) before any work starts;
+`execute_run` runs the blueprint and always ends with a stored status and the work so far
+committed to the run's branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ..agent.models import RecordingModel, model_from_spec
+from ..blueprint.events import EventLog
+from ..blueprint.registry import get_blueprint
+from ..blueprint.run import Run, StopRun
+from ..config import Settings, load_settings
+from ..context import Anchor
+from ..errors import MinionError
+from ..sandbox import Limits, Sandbox, SandboxPolicy
+from ..snapshot import Snapshot, changed_files, find_repo_root, slugify, take_snapshot
+from ..state import homes_dir, logs_dir, worktrees_dir
+from .store import RunRecord, RunStore, Status
+
+CANCEL_POLL_S = 0.5
+
+
+@dataclass
+class RunRequest:
+    task: str
+    repo: Path
+    blueprint: str | None = None
+    model: str | None = None
+    anchor: Anchor | None = None
+    buffers: Mapping[str, str] = field(default_factory=dict)
+    editor_settings: Mapping[str, Any] = field(default_factory=dict)
+    flags: Mapping[str, Any] = field(default_factory=dict)
+
+
+def log_path(run_id: str) -> Path:
+    return logs_dir() / f"{run_id}.jsonl"
+
+
+def create_run(request: RunRequest, store: RunStore) -> RunRecord:
+    """Validate, snapshot and store a queued run. Raises MinionError on bad input."""
+    if not request.task.strip():
+        raise MinionError("the task is empty: say what minion should do")
+    repo_root = find_repo_root(request.repo)
+    flags = {**request.flags, "model": request.model, "blueprint": request.blueprint}
+    settings = load_settings(repo_root, editor=request.editor_settings, flags=flags)
+    get_blueprint(settings.blueprint, repo_root)
+    model_from_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
+    if settings.sandbox == "bwrap":
+        Sandbox.check_available()
+
+    run_id = secrets.token_hex(4)
+    snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir())
+    now = time.time()
+    record = RunRecord(
+        id=run_id,
+        created_at=now,
+        updated_at=now,
+        status=Status.QUEUED,
+        repo=str(repo_root),
+        task=request.task,
+        blueprint=settings.blueprint,
+        model=settings.model,
+        branch=f"minion/{slugify(request.task)}-{run_id}",
+        base=snapshot.commit,
+        snapshot=snapshot.commit,
+        worktree=str(snapshot.worktree),
+        request={
+            "settings": settings.model_dump(),
+            "anchor": asdict(request.anchor) if request.anchor else None,
+            "base_head": snapshot.base_head,
+            "git_common_dir": str(snapshot.git_common_dir),
+        },
+    )
+    store.create(record)
+    return record
+
+
+def snapshot_of(record: RunRecord) -> Snapshot:
+    return Snapshot(
+        run_id=record.id,
+        repo_root=Path(record.repo),
+        git_common_dir=Path(record.request["git_common_dir"]),
+        base_head=record.request.get("base_head"),
+        commit=record.snapshot or "",
+        ref=f"refs/minion/snapshots/{record.id}",
+        worktree=Path(record.worktree or ""),
+    )
+
+
+def sandbox_for(snapshot: Snapshot, settings: Settings) -> Sandbox:
+    home = homes_dir() / snapshot.run_id
+    home.mkdir(exist_ok=True)
+    policy = SandboxPolicy(
+        repo_path=snapshot.repo_root,
+        worktree=snapshot.worktree,
+        git_common_dir=snapshot.git_common_dir,
+        home=home,
+        dependency_dirs=list(settings.dependency_dirs),
+        network=settings.network,
+        limits=Limits(timeout_s=settings.command_timeout, memory_mb=settings.command_memory_mb),
+        mode=settings.sandbox,
+    )
+    return Sandbox(policy)
+
+
+async def execute_run(
+    run_id: str,
+    store: RunStore,
+    *,
+    listeners: list[Callable[[dict[str, Any]], None]] = (),  # type: ignore[assignment]
+    record_to: Path | None = None,
+) -> RunRecord:
+    """Run the blueprint to the end. Never raises for a run's own failure: the status says it."""
+    record = store.get(run_id)
+    settings = Settings(**record.request["settings"])
+    snapshot = snapshot_of(record)
+    events = EventLog(log_path(run_id), run_id)
+    events.listeners.extend(listeners)
+    store.update(run_id, status=Status.RUNNING, worker_pid=os.getpid())
+    events.emit("run.start", task=record.task, blueprint=record.blueprint, model=record.model,
+                branch=record.branch, repo=record.repo)
+    if settings.sandbox == "none":
+        events.emit("log", level="warning", message="sandbox = \"none\": commands run UNSANDBOXED on this machine")
+
+    model = model_from_spec(record.model, settings)
+    if record_to:
+        model = RecordingModel(model, record_to)
+    anchor = Anchor(**record.request["anchor"]) if record.request.get("anchor") else None
+    run = Run(
+        run_id=run_id, task=record.task, anchor=anchor, branch=record.branch or "", snapshot=snapshot,
+        settings=settings, sandbox=sandbox_for(snapshot, settings), model=model, store=store, events=events,
+    )
+    status, summary, error = await _drive(run, get_blueprint(record.blueprint, snapshot.repo_root).fn, store)
+
+    if status not in (Status.OK, Status.FAILED_CHECKS) or not run.committed:
+        # The blueprint stopped early or never committed: keep the work so far on the branch.
+        try:
+            await run.commit(run.commit_message(status.value))
+        except Exception as e:  # the repo may be gone; the status must still be stored
+            status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
+    files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head else []
+    checks = [c.to_dict() for c in run.last_checks or []]
+    store.update(
+        run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage.to_dict(),
+        summary=summary, error=error, worker_pid=None,
+    )
+    events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files,
+                usage=run.usage.to_dict(), summary=summary, error=error)
+    return store.get(run_id)
+
+
+async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, str | None]:
+    """Run the blueprint under the wall-clock cap, watching for cancel requests."""
+    task = asyncio.ensure_future(blueprint_fn(run))
+
+    async def watch_cancel():
+        while not task.done():
+            await asyncio.sleep(CANCEL_POLL_S)
+            if store.cancel_requested(run.id):
+                task.cancel()
+
+    watcher = asyncio.ensure_future(watch_cancel())
+    try:
+        async with asyncio.timeout(run.settings.max_wall_seconds):
+            await task
+        failed = [c.name for c in run.last_checks or [] if not c.ok]
+        if failed:
+            return Status.FAILED_CHECKS, f"checks failed: {', '.join(failed)}", None
+        return Status.OK, "checks passed" if run.last_checks else "done", None
+    except StopRun as stop:
+        return stop.status, stop.summary, None
+    except TimeoutError:
+        return Status.CAPPED_TIME, f"stopped: wall-clock cap of {run.settings.max_wall_seconds:g}s reached", None
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            task.cancel()
+        return Status.CANCELLED, "cancelled", None
+    except Exception as e:
+        return Status.FAILED, f"{type(e).__name__}: {e}", traceback.format_exc()
+    finally:
+        watcher.cancel()
+
+
+def result_json(record: RunRecord) -> dict[str, Any]:
+    """The stable result shape of `minion run --json` and `minion show --json`."""
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "task": record.task,
+        "repo": record.repo,
+        "blueprint": record.blueprint,
+        "model": record.model,
+        "branch": record.branch,
+        "base": record.base,
+        "base_head": record.request.get("base_head"),
+        "head": record.head,
+        "files": record.files,
+        "checks": [
+            {k: c[k] for k in ("name", "command", "ok", "exit_code", "duration_s", "timed_out", "output")}
+            for c in record.checks
+        ],
+        "usage": record.usage,
+        "summary": record.summary,
+        "error": record.error,
+        "log": str(log_path(record.id)),
+        "worktree": record.worktree,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }

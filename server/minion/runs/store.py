@@ -1,0 +1,232 @@
+"""The run store: one SQLite row per run and per node, shared by the CLI, the server and workers.
+
+SQLite runs in WAL mode with a busy timeout so that many workers can write at once.
+Everything stored is redacted first.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunNotFound
+from ..redact import redact
+from ..state import state_dir
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED_CHECKS = "failed_checks"
+    FAILED = "failed"  # the blueprint or minion itself failed; see `error`
+    CANCELLED = "cancelled"
+    STUCK = "stuck"
+    REFUSED = "refused"
+    CAPPED_TURNS = "capped_turns"
+    CAPPED_TOKENS = "capped_tokens"
+    CAPPED_COST = "capped_cost"
+    CAPPED_TIME = "capped_time"
+    LOST = "lost"  # the worker died and the run cannot continue
+
+    @property
+    def active(self) -> bool:
+        return self in (Status.QUEUED, Status.RUNNING)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self is Status.OK else 1
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    task TEXT NOT NULL,
+    blueprint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    branch TEXT,
+    base TEXT,
+    snapshot TEXT,
+    head TEXT,
+    worktree TEXT,
+    request TEXT NOT NULL DEFAULT '{}',
+    checks TEXT NOT NULL DEFAULT '[]',
+    files TEXT NOT NULL DEFAULT '[]',
+    usage TEXT NOT NULL DEFAULT '{}',
+    summary TEXT NOT NULL DEFAULT '',
+    error TEXT,
+    worker_pid INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    summary TEXT NOT NULL DEFAULT '',
+    result TEXT,
+    usage TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
+"""
+
+JSON_COLUMNS = {"request", "checks", "files", "usage", "result"}
+
+
+@dataclass
+class RunRecord:
+    id: str
+    created_at: float
+    updated_at: float
+    status: Status
+    repo: str
+    task: str
+    blueprint: str
+    model: str
+    branch: str | None = None
+    base: str | None = None
+    snapshot: str | None = None
+    head: str | None = None
+    worktree: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    error: str | None = None
+    worker_pid: int | None = None
+    cancel_requested: bool = False
+
+
+@dataclass
+class NodeRecord:
+    run_id: str
+    seq: int
+    name: str
+    kind: str
+    status: str
+    started_at: float
+    ended_at: float | None = None
+    summary: str = ""
+    result: Any = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+def _encode(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS:
+        return json.dumps(redact(value))
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    out = {}
+    for key in row.keys():
+        value = row[key]
+        out[key] = json.loads(value) if key in JSON_COLUMNS and value is not None else value
+    return out
+
+
+class RunStore:
+    def __init__(self, path: Path | None = None):
+        self.path = path or state_dir() / "runs.db"
+        with closing(self._connect()) as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with closing(self._connect()) as db:
+            return db.execute(sql, params).fetchall()
+
+    # runs
+
+    def create(self, record: RunRecord) -> None:
+        values = {k: _encode(k, v) for k, v in record.__dict__.items()}
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self._execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(values.values()))
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        params = tuple(_encode(k, v) for k, v in fields.items())
+        self._execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id))
+
+    def get(self, run_id: str) -> RunRecord:
+        rows = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            matches = self._execute("SELECT * FROM runs WHERE id LIKE ?", (run_id + "%",))
+            if len(matches) != 1:
+                raise RunNotFound(f"no run with id '{run_id}' (see `minion list`)")
+            rows = matches
+        data = _decode(rows[0])
+        data["status"] = Status(data["status"])
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return RunRecord(**data)
+
+    def list(self, *, limit: int = 50, repo: str | None = None) -> list[RunRecord]:
+        sql = "SELECT id FROM runs"
+        params: tuple = ()
+        if repo:
+            sql += " WHERE repo = ?"
+            params = (repo,)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        return [self.get(row["id"]) for row in self._execute(sql, (*params, limit))]
+
+    def request_cancel(self, run_id: str) -> None:
+        self.update(run_id, cancel_requested=True)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        rows = self._execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
+        return bool(rows and rows[0]["cancel_requested"])
+
+    # nodes
+
+    def start_node(self, node: NodeRecord) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO nodes (run_id, seq, name, kind, status, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (node.run_id, node.seq, node.name, node.kind, node.status, node.started_at),
+        )
+
+    def finish_node(self, node: NodeRecord) -> None:
+        self._execute(
+            "UPDATE nodes SET status = ?, ended_at = ?, summary = ?, result = ?, usage = ?"
+            " WHERE run_id = ? AND seq = ?",
+            (
+                node.status,
+                node.ended_at,
+                _encode("summary", node.summary),
+                _encode("result", node.result),
+                _encode("usage", node.usage),
+                node.run_id,
+                node.seq,
+            ),
+        )
+
+    def nodes(self, run_id: str) -> list[NodeRecord]:
+        rows = self._execute("SELECT * FROM nodes WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [NodeRecord(**_decode(row)) for row in rows]

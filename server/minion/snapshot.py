@@ -1,0 +1,490 @@
+"""Git plumbing for a run: the snapshot commit and its worktree, the result commit, diffs.
+
+The snapshot S records what the user sees, not just what they committed: HEAD + index +
+working files + untracked-not-ignored files + unsaved editor buffers. It is built in a
+private copy of the user's index, so the user's HEAD, index, working files, stash and refs
+are never touched; only new objects, refs/minion/*, minion's branches and git's worktree
+bookkeeping are written.
+"""
+
+import fcntl
+import os
+import re
+import shutil
+import stat
+import tempfile
+import unicodedata
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from minion.errors import MinionError, NotAGitRepository
+from minion.git import GitError, git
+
+SNAPSHOT_REF_PREFIX = "refs/minion/snapshots/"
+
+# A fixed identity: snapshots and results must work where no git identity is configured.
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "minion",
+    "GIT_AUTHOR_EMAIL": "minion@localhost",
+    "GIT_COMMITTER_NAME": "minion",
+    "GIT_COMMITTER_EMAIL": "minion@localhost",
+}
+
+REGULAR, EXECUTABLE, SYMLINK, GITLINK = "100644", "100755", "120000", "160000"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    run_id: str
+    repo_root: Path  # the user's work tree top level, resolved
+    git_common_dir: Path  # the user's .git directory (shared by all worktrees)
+    base_head: str | None  # the user's HEAD commit at snapshot time; None when unborn
+    commit: str  # the snapshot commit S
+    ref: str  # "refs/minion/snapshots/<run_id>"
+    worktree: Path  # <state>/worktrees/<run_id>, detached at S
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One change region of a text file, as ``git diff -U0`` reports it.
+
+    Line numbers are git's: a pure insertion has ``old_lines == 0`` and ``old_start`` is the
+    line it goes after (0 = top of file); a pure deletion has ``new_lines == 0`` likewise.
+    ``old_text``/``new_text`` are the whole removed/added lines with their line endings.
+    """
+
+    path: str  # repo-relative, "/"-separated; the old path for a deleted file
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+    old_text: str
+    new_text: str
+
+
+# --- the repository --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Repo:
+    root: Path
+    common_dir: Path
+    index_file: Path  # this work tree's index (differs from common_dir/index in a linked worktree)
+    head: str | None
+
+
+def find_repo_root(path: Path) -> Path:
+    """The top level of the work tree containing ``path`` (a file or a folder)."""
+    return _inspect_repo(Path(path)).root
+
+
+def _inspect_repo(path: Path) -> _Repo:
+    start = path
+    while not start.is_dir() and start != start.parent:  # a file, or one not created yet
+        start = start.parent
+    args = ("rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir",
+            "--git-path", "index", "--verify", "-q", "HEAD")
+    try:
+        lines = git(*args, cwd=start).split("\n")
+    except GitError as e:
+        # One process for everything: an unborn HEAD fails only the last query (exit 1).
+        lines = e.stdout.split("\n")
+        if e.returncode != 1 or len(lines) != 3:
+            reason = e.stderr.strip().splitlines()[-1] if e.stderr.strip() else str(e)
+            raise NotAGitRepository(f"{path} is not inside a git work tree ({reason})") from None
+        lines.append("")
+    root, common_dir, index_file, head = lines
+    return _Repo(Path(root), Path(common_dir), Path(index_file), head or None)
+
+
+@contextmanager
+def _repo_lock(common_dir: Path) -> Iterator[None]:
+    """Serialise minion's worktree bookkeeping on one repo: concurrent `git worktree add`
+    calls race on the shared gitdir."""
+    with open(common_dir / "minion.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+# --- the snapshot ----------------------------------------------------------------------
+
+
+def take_snapshot(
+    repo: Path,
+    run_id: str,
+    *,
+    buffers: Mapping[Path | str, str] = {},
+    worktrees_dir: Path,
+) -> Snapshot:
+    """Record the user's work as commit S and check it out in a new worktree.
+
+    S = HEAD + index + working files + untracked-not-ignored files + ``buffers`` (path ->
+    unsaved text; absolute or repo-relative paths; they win over the file on disk). Its
+    parent is HEAD, or none when HEAD is unborn. Changed and new files are stored byte
+    for byte: core.autocrlf and .gitattributes (eol, text, filter) are not applied when
+    hashing them. Unchanged tracked files keep their index entry, so the worktree gets
+    them as git's own checkout writes them.
+
+    Deleted files are absent from S. Symlinks are stored as links. A submodule is
+    recorded as a gitlink at the submodule's current HEAD; its own uncommitted changes are
+    not captured (and the worktree gets it as an empty directory, like any fresh clone).
+    An untracked nested repository is left out. Ignored files are left out, except a
+    buffer given explicitly.
+    """
+    info = _inspect_repo(Path(repo))
+    blobs = _buffer_blobs(info.root, buffers)
+    with tempfile.TemporaryDirectory(prefix="minion-snapshot-") as tmp:
+        tree = _snapshot_tree(info, blobs, Path(tmp))
+    parents = ("-p", info.head) if info.head else ()
+    commit = git("commit-tree", "--no-gpg-sign", *parents, "-m", f"minion snapshot {run_id}",
+                 tree, cwd=info.root, env=IDENTITY)
+    ref = SNAPSHOT_REF_PREFIX + run_id
+    git("update-ref", ref, commit, "", cwd=info.root)  # "": the ref must not exist yet
+    worktree = Path(worktrees_dir).resolve() / run_id
+    _add_worktree(info, ref, commit, worktree)
+    return Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref, worktree)
+
+
+def _buffer_blobs(root: Path, buffers: Mapping[Path | str, str]) -> dict[str, bytes]:
+    """Buffers keyed by repo-relative path; refuses any path that is not a file of this repo."""
+    blobs = {}
+    for path, text in buffers.items():
+        # resolve(): the editor may name the file through a symlink.
+        full = (root / path).resolve()
+        if not full.is_relative_to(root):
+            raise MinionError(f"unsaved buffer {path} is outside the repository {root}")
+        rel = full.relative_to(root)
+        in_nested_repo = any((root / p / ".git").exists() for p in rel.parents if p.parts)
+        if full.is_dir() or rel.parts[0] == ".git" or in_nested_repo:
+            raise MinionError(f"unsaved buffer {path} is not a file of the repository {root}")
+        blobs[rel.as_posix()] = text.encode("utf-8", "surrogateescape")
+    return blobs
+
+
+def _snapshot_tree(info: _Repo, buffers: dict[str, bytes], tmp: Path) -> str:
+    """Write the tree of S using a private index seeded from a copy of the user's."""
+    index = tmp / "index"
+    if info.index_file.exists():
+        # copy2 keeps the mtime, so git's racy-entry detection judges the copy like the
+        # original; the stat data lets git skip rehashing unchanged files.
+        shutil.copy2(info.index_file, index)
+    env = {"GIT_INDEX_FILE": str(index)}
+    trust_exec, modified, untracked = _scan_work_tree(info.root, env)
+    entries = _changed_entries(info.root, modified, untracked, trust_exec)
+    for rel, data in buffers.items():
+        entries[rel] = _buffer_entry(info.root / rel, data, entries.get(rel), trust_exec)
+    _write_index(info.root, entries, env, tmp)
+    return git("write-tree", cwd=info.root, env=env)
+
+
+def _scan_work_tree(root: Path, env: dict[str, str]) -> tuple[bool, str, str]:
+    """core.fileMode, the modified index entries and the untracked files.
+
+    Three independent read-only queries, run side by side: the two listings each walk the
+    whole work tree.
+    """
+    with ThreadPoolExecutor(3) as pool:
+        file_mode = pool.submit(git, "config", "--type=bool", "--default=true", "core.fileMode",
+                                cwd=root)
+        modified = pool.submit(git, "ls-files", "-z", "--modified",
+                               "--format=%(objectmode) %(objectname) %(path)", cwd=root, env=env)
+        untracked = pool.submit(git, "ls-files", "-z", "--others", "--exclude-standard",
+                                cwd=root, env=env)
+    return file_mode.result() == "true", modified.result(), untracked.result()
+
+
+@dataclass
+class _Entry:
+    """One update of the private index: a blob to hash (``source`` file or ``data``), an
+    existing object (``oid``), or a removal (mode "0")."""
+
+    mode: str
+    oid: str = ""
+    source: Path | None = None
+    data: bytes | None = None
+
+
+def _changed_entries(
+    root: Path, modified: str, untracked: str, trust_exec: bool
+) -> dict[str, _Entry]:
+    """Index updates for every working file that differs from the index, or is new."""
+    entries: dict[str, _Entry] = {}
+    for record in _split_z(modified):
+        mode, oid, rel = record.split(" ", 2)
+        # Unmerged paths are listed once per stage; their working file resolves them all.
+        if rel not in entries:
+            entries[rel] = _tracked_entry(root / rel, mode, oid, trust_exec)
+    for rel in _split_z(untracked):
+        if rel.endswith("/"):
+            continue  # an untracked nested repository: not part of this one
+        try:
+            st = (root / rel).lstat()
+        except FileNotFoundError:
+            continue  # deleted since git listed it (an editor's save-by-rename)
+        entries[rel] = _file_entry(root / rel, st, None, trust_exec)
+    return entries
+
+
+def _tracked_entry(path: Path, index_mode: str, oid: str, trust_exec: bool) -> _Entry:
+    try:
+        st = path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return _Entry("0", oid)
+    if stat.S_ISDIR(st.st_mode):
+        if index_mode == GITLINK:
+            return _Entry(GITLINK, git("rev-parse", "HEAD", cwd=path))
+        return _Entry("0", oid)  # a file became a folder; its files come as untracked
+    return _file_entry(path, st, index_mode, trust_exec)
+
+
+def _file_entry(path: Path, st: os.stat_result, index_mode: str | None, trust_exec: bool) -> _Entry:
+    if stat.S_ISLNK(st.st_mode):
+        # A link's blob is its target; hash-object would read through the link.
+        return _Entry(SYMLINK, data=os.readlink(os.fsencode(path)))
+    return _Entry(_regular_mode(st, index_mode, trust_exec), source=path)
+
+
+def _regular_mode(st: os.stat_result, index_mode: str | None, trust_exec: bool) -> str:
+    """The mode `git add` records; with core.fileMode=false the index keeps the exec bit."""
+    if not trust_exec:
+        return index_mode if index_mode in (REGULAR, EXECUTABLE) else REGULAR
+    return EXECUTABLE if st.st_mode & stat.S_IXUSR else REGULAR
+
+
+def _buffer_entry(path: Path, data: bytes, known: _Entry | None, trust_exec: bool) -> _Entry:
+    """The buffer's text, with the mode of the file it will be saved to."""
+    if known and known.mode in (REGULAR, EXECUTABLE):
+        mode = known.mode  # the modified file's mode, already worked out
+    elif path.is_file():
+        mode = _regular_mode(path.stat(), None, trust_exec)
+    else:
+        mode = REGULAR
+    return _Entry(mode, data=data)
+
+
+def _write_index(root: Path, entries: dict[str, _Entry], env: dict[str, str], tmp: Path) -> None:
+    """Hash all new blobs in one `hash-object`, then apply every update in one `update-index`.
+
+    --no-filters stores exact bytes: core.autocrlf and .gitattributes (eol, text, filter)
+    must not change what the agent sees.
+    """
+    to_hash = [e for e in entries.values() if e.source or e.data is not None]
+    if to_hash:
+        paths = []
+        for number, entry in enumerate(to_hash):
+            if entry.data is not None:
+                entry.source = tmp / f"blob-{number}"
+                entry.source.write_bytes(entry.data)
+            paths.append(_c_quote(os.fsencode(entry.source)) + b"\n")
+        oids = git("hash-object", "-w", "--no-filters", "--stdin-paths", cwd=root,
+                   input=b"".join(paths)).split("\n")
+        for entry, oid in zip(to_hash, oids, strict=True):
+            entry.oid = oid
+    if entries:
+        records = "".join(f"{e.mode} {e.oid}\t{rel}\0" for rel, e in entries.items())
+        git("update-index", "-z", "--index-info", cwd=root, env=env,
+            input=records.encode("utf-8", "surrogateescape"))
+
+
+def _c_quote(path: bytes) -> bytes:
+    """Quote a path for git's line-based stdin, which unquotes C-style "..." lines."""
+    out = bytearray(b'"')
+    for byte in path:
+        if byte in b'"\\':
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
+
+
+def _split_z(output: str) -> list[str]:
+    return [item for item in output.split("\0") if item]
+
+
+def _add_worktree(info: _Repo, ref: str, commit: str, worktree: Path) -> None:
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _repo_lock(info.common_dir):
+            git("worktree", "add", "--detach", str(worktree), commit, cwd=info.root)
+    except GitError:
+        git("update-ref", "-d", ref, commit, cwd=info.root)  # no snapshot without its worktree
+        raise
+
+
+def remove_worktree(snapshot_or_path: Snapshot | Path, repo_root: Path) -> None:
+    """Remove the run's worktree and git's record of it; the snapshot ref stays.
+
+    `worktree remove --force` also drops the record of a folder deleted by hand, so no
+    `worktree prune` is needed; a prune would also drop the records of the user's own
+    worktrees that are missing for a while (an unmounted disk).
+    """
+    if isinstance(snapshot_or_path, Snapshot):
+        worktree = snapshot_or_path.worktree
+    else:
+        worktree = Path(snapshot_or_path)
+    common_dir = Path(git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo_root))
+    with _repo_lock(common_dir):
+        try:
+            git("worktree", "remove", "--force", str(worktree), cwd=repo_root)
+        except GitError:
+            if worktree.exists():
+                raise  # else it was removed already
+
+
+# --- the result ------------------------------------------------------------------------
+
+
+def commit_result(snapshot: Snapshot, *, branch: str, message: str) -> str | None:
+    """Commit the run's worktree on top of its HEAD and point refs/heads/<branch> at it.
+
+    Runs on the host with the worktree's own index (the worktree is minion's). Staging
+    honours .gitignore. Plumbing (write-tree, commit-tree) runs no hook, signs nothing and
+    keeps the message verbatim. Returns the new commit, or None when nothing changed since
+    the last commit (the branch then points at that commit: S on the first call).
+    """
+    worktree = snapshot.worktree
+    git("add", "-A", cwd=worktree)
+    tree = git("write-tree", cwd=worktree)
+    head, head_tree = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=worktree).split("\n")
+    new = None
+    if tree != head_tree:
+        new = git("commit-tree", "--no-gpg-sign", "-p", head, "-m", message, tree,
+                  cwd=worktree, env=IDENTITY)
+    # One transaction: the worktree's detached HEAD and the branch move together.
+    updates = f"update HEAD {new or head} {head}\nupdate refs/heads/{branch} {new or head}\n"
+    git("update-ref", "--no-deref", "--stdin", cwd=worktree, input=updates.encode())
+    return new
+
+
+def changed_files(repo_root: Path, base: str, head: str) -> list[str]:
+    """Repo-relative paths that differ; a rename counts as its two paths."""
+    out = git("diff", "--name-only", "-z", "--no-renames", "--no-relative", base, head,
+              "--", cwd=repo_root)
+    return _split_z(out)
+
+
+# Deterministic patch text whatever the user's diff.* config says.
+_DIFF_OPTS = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-relative",
+              "--src-prefix=a/", "--dst-prefix=b/", "--submodule=short")
+
+
+def diff(repo_root: Path, base: str, head: str) -> str:
+    """Unified diff from ``base`` to ``head``, with renames, non-ASCII paths unquoted."""
+    return git("-c", "core.quotePath=false", "diff", *_DIFF_OPTS, "--find-renames", base, head,
+               "--", cwd=repo_root)
+
+
+def diffstat(repo_root: Path, base: str, head: str) -> str:
+    return git("-c", "core.quotePath=false", "diff", "--stat", "--no-color", "--no-relative",
+               "--find-renames", base, head, "--", cwd=repo_root)
+
+
+# --- hunks -----------------------------------------------------------------------------
+
+_HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_MODE_LINE = re.compile(r"(?:new file mode|deleted file mode|old mode|new mode|index \S+) (\d+)$")
+
+
+def hunks(repo_root: Path, base: str, head: str) -> list[Hunk]:
+    """The text hunks from ``base`` to ``head`` (``git diff -U0``), file by file.
+
+    Only regular files have hunks: binary files, symlinks and submodules are left out,
+    since no editor buffer shows them. Renames count as a deletion plus an addition.
+    """
+    patch = git("diff", *_DIFF_OPTS, "-U0", "--inter-hunk-context=0", "--no-renames", base,
+                head, "--", cwd=repo_root)
+    return _parse_hunks(patch.split("\n"))
+
+
+def _parse_hunks(lines: list[str]) -> list[Hunk]:
+    result: list[Hunk] = []
+    path, is_text, i = "", False, 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if line.startswith("diff --git "):
+            path, is_text = "", True
+        elif mode := _MODE_LINE.match(line):
+            is_text = is_text and mode.group(1) not in (SYMLINK, GITLINK)
+        elif line.startswith("--- "):
+            path = _patch_path(line[4:])
+        elif line.startswith("+++ ") and (new_path := _patch_path(line[4:])) != "/dev/null":
+            path = new_path  # else a deleted file: keep the old path
+        elif (header := _HUNK_HEADER.match(line)) and is_text:
+            hunk, i = _read_hunk(path, header, lines, i)
+            result.append(hunk)
+    return result
+
+
+def _read_hunk(path: str, header: re.Match, lines: list[str], i: int) -> tuple[Hunk, int]:
+    """Consume the hunk's lines by count: a removed line may itself start with "-- "."""
+    old_start, old_lines, new_start, new_lines = (
+        int(n) if n is not None else 1 for n in header.groups())
+    old: list[str] = []
+    new: list[str] = []
+    last = old
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("-") and len(old) < old_lines:
+            last = old
+        elif line.startswith("+") and len(new) < new_lines:
+            last = new
+        elif line.startswith("\\") and last:  # "\ No newline at end of file"
+            last[-1] = last[-1].removesuffix("\n")
+            i += 1
+            continue
+        else:
+            break
+        last.append(line[1:] + "\n")
+        i += 1
+    hunk = Hunk(path, old_start, old_lines, new_start, new_lines, "".join(old), "".join(new))
+    return hunk, i
+
+
+def _patch_path(label: str) -> str:
+    """The path of a "--- a/x" or "+++ b/x" label; "/dev/null" for a missing side."""
+    label = label.removesuffix("\t")  # git appends a tab to names with spaces
+    if label.startswith('"'):
+        label = _c_unquote(label)
+    return label if label == "/dev/null" else label[2:]
+
+
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _c_unquote(quoted: str) -> str:
+    out = bytearray()
+    i = 1
+    while quoted[i] != '"':
+        char = quoted[i]
+        if char != "\\":
+            out += char.encode("utf-8", "surrogateescape")
+            i += 1
+        elif quoted[i + 1] in "01234567":
+            out.append(int(quoted[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            out.append(_C_ESCAPES[quoted[i + 1]])
+            i += 2
+    return out.decode("utf-8", "surrogateescape")
+
+
+# --- names -----------------------------------------------------------------------------
+
+SLUG_MAX = 40
+
+
+def slugify(task: str) -> str:
+    """A branch-name fragment: lowercase ASCII words joined by dashes, at most 40 chars."""
+    ascii_text = unicodedata.normalize("NFKD", task).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > SLUG_MAX:
+        cut = slug[: SLUG_MAX + 1]
+        # Cut at the last whole word when there is one.
+        slug = cut[: cut.rfind("-")] if "-" in cut else slug[:SLUG_MAX]
+    return slug.strip("-") or "task"

@@ -1,0 +1,125 @@
+"""Terminal output: live progress on stderr, results and tables on stdout (rich)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status as Spinner
+from rich.table import Table
+
+from .runs.store import NodeRecord, RunRecord
+
+STATUS_STYLE = {
+    "ok": "green", "done": "green", "running": "cyan", "queued": "cyan", "failed_checks": "yellow",
+    "cancelled": "magenta", "lost": "red", "failed": "red",
+}
+
+
+def styled(status: str) -> str:
+    style = STATUS_STYLE.get(status, "yellow" if status.startswith("capped") or status == "stuck" else "red")
+    return f"[{style}]{escape(status)}[/]"
+
+
+class ProgressView:
+    """One finished line per node, and a spinner for what is happening now."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.spinner: Spinner | None = None
+        self.current = ""
+
+    def __enter__(self) -> "ProgressView":
+        self.spinner = self.console.status("starting…")
+        self.spinner.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.spinner:
+            self.spinner.stop()
+
+    def _show(self, text: str) -> None:
+        if self.spinner:
+            self.spinner.update(escape(text))
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "run.start":
+            self.console.print(f"[bold]minion[/] run {event['run']} · {escape(event['blueprint'])} · {escape(event['model'])}")
+        elif kind == "node.start":
+            self.current = event["name"]
+            self._show(f"{self.current}…")
+        elif kind == "agent.tool":
+            self._show(f"{self.current} · {event['tool']} {_brief(event.get('input', {}))}")
+        elif kind == "agent.turn":
+            self._show(f"{self.current} · turn {event['turn']}")
+        elif kind == "node.end":
+            mark = "[green]✓[/]" if event["status"] == "ok" else "[red]✗[/]"
+            summary = f" [dim]{escape(event['summary'])}[/]" if event.get("summary") else ""
+            self.console.print(f"  {mark} {escape(event['name'])} [dim]({event['duration_s']:.1f}s)[/]{summary}")
+        elif kind == "log" and event.get("level") == "warning":
+            self.console.print(f"  [yellow]warning:[/] {escape(event['message'])}")
+
+
+def _brief(tool_input: dict[str, Any]) -> str:
+    for key in ("command", "path", "pattern"):
+        if key in tool_input:
+            text = str(tool_input[key]).replace("\n", " ")
+            return text[:60] + ("…" if len(text) > 60 else "")
+    return ""
+
+
+def age(ts: float) -> str:
+    seconds = int(time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def runs_table(records: list[RunRecord]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "status", "started", "cost", "branch", "task"):
+        table.add_column(column, overflow="fold" if column == "task" else "ellipsis")
+    for r in records:
+        table.add_row(
+            r.id, styled(r.status.value), age(r.created_at), f"${r.usage.get('cost_usd', 0):.2f}",
+            escape(r.branch or ""), escape(r.task.splitlines()[0][:60] if r.task else ""),
+        )
+    return table
+
+
+def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -> None:
+    console.print(f"[bold]status[/]  {styled(record.status.value)}  {escape(record.summary)}")
+    console.print(f"[bold]branch[/]  {escape(record.branch or '')}")
+    if record.files:
+        console.print("[bold]changes[/]")
+        console.print(escape(diffstat), highlight=False)
+    for check in record.checks:
+        mark = "[green]passed[/]" if check["ok"] else "[red]FAILED[/]"
+        console.print(f"[bold]check[/]   {escape(check['name'])}: {mark}")
+        if not check["ok"]:
+            tail = "\n".join(check["output"].strip().splitlines()[-12:])
+            console.print(f"[dim]{escape(tail)}[/]", highlight=False)
+    usage = record.usage
+    if usage.get("input_tokens") or usage.get("output_tokens"):
+        console.print(
+            f"[bold]usage[/]   {usage['input_tokens']} in, {usage['output_tokens']} out, "
+            f"cache {usage['cache_read_tokens']} read / {usage['cache_write_tokens']} written, "
+            f"${usage['cost_usd']:.4f}"
+        )
+    if record.error:
+        console.print(f"[bold red]error[/]   {escape(record.error.strip().splitlines()[-1])}")
+    console.print(f"[bold]log[/]     {escape(log)}")
+
+
+def nodes_table(nodes: list[NodeRecord]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("#", "node", "kind", "status", "time", "summary"):
+        table.add_column(column)
+    for n in nodes:
+        took = f"{n.ended_at - n.started_at:.1f}s" if n.ended_at else "…"
+        table.add_row(str(n.seq), escape(n.name), n.kind, styled(n.status), took, escape(n.summary[:100]))
+    return table

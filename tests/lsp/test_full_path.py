@@ -1,0 +1,83 @@
+"""The whole path in three editors: code action → command → progress → diagnostics on the
+changed lines → "Apply this change" equals the branch's change → the user's repo untouched.
+
+Real git, real bubblewrap, real SQLite, the scripted model; the server is `minion serve`.
+"""
+
+import pytest
+from lsprotocol import types
+from pytest_lsp.checks import LspSpecificationWarning
+
+from support.fingerprint import assert_unchanged, fingerprint
+from support.gitrepo import run_git
+from support.script import done, replace, text, write_script
+
+from .conftest import (
+    OPS, apply_text_edits, code_actions, edits_for, minion_diagnostics, open_file, run_command, session,
+    settings, titled, until,
+)
+
+FIX = [[text("Make add() add."), replace("calc/ops.py", "return a - b", "return a + b")], done("add() now adds.")]
+
+
+@pytest.mark.parametrize("profile", ["vscode", "neovim", "bare"])
+async def test_todo_handed_off_comes_back_as_diagnostics_and_an_applicable_fix(profile, calc_repo, tmp_path, recwarn):
+    before = fingerprint(calc_repo)
+    model = write_script(tmp_path, FIX)
+    async with session(calc_repo, profile, settings(model)) as (client, recorder):
+        uri = open_file(client, calc_repo / "calc/ops.py")
+
+        # The TODO on line 1 offers a hand-off; the plain line below it does not.
+        handoff = titled(await code_actions(client, uri, 1), "Hand off TODO to minion")
+        assert handoff.kind == types.CodeActionKind.QuickFix
+        assert not [a for a in await code_actions(client, uri, 2) if a.title.startswith("Hand off")]
+
+        started = await run_command(client, handoff.command)
+        assert started.status in ("queued", "running") and started.branch.startswith("minion/make-add-add-")
+        run_id = started.runId
+
+        found = await until(lambda: minion_diagnostics(client, uri), what="minion's diagnostics")
+        [change] = found
+        assert change.range.start.line == 2 and change.range.end.line == 2  # `return a - b`
+        assert change.severity == types.DiagnosticSeverity.Information
+        assert change.code == run_id and "add() now adds." in change.message
+        if profile == "vscode":
+            assert change.code_description and change.code_description.href.startswith("file://")
+        else:  # neither Neovim 0.11 nor the bare client advertise codeDescription
+            assert change.code_description is None
+
+        _assert_progress_or_messages(client, recorder, profile, run_id)
+
+        # "Apply this change" is exactly the branch's change to the file.
+        fixes = await code_actions(client, uri, 2, diagnostics=[change])
+        apply = titled(fixes, f"Apply this change (minion {run_id})")
+        titled(fixes, f"Apply all changes of run {run_id}")
+        titled(fixes, f"Discard run {run_id}")
+        edits, version = edits_for(apply.edit, uri)
+        branch_file = run_git(calc_repo, "show", f"{started.branch}:calc/ops.py") + "\n"
+        assert apply_text_edits(OPS, edits) == branch_file
+        assert version == (1 if profile == "vscode" else None)  # Neovim 0.11 takes no documentChanges
+
+        # The end of the run was announced with what to do next.
+        [announced] = recorder.message_requests
+        assert run_id in announced.message and started.branch in announced.message
+        assert [a.title for a in announced.actions] == ["Open", "Apply all", "Dismiss"]
+
+    assert_unchanged(before, fingerprint(calc_repo))
+    assert not [w for w in recwarn if issubclass(w.category, LspSpecificationWarning)]
+
+
+def _assert_progress_or_messages(client, recorder, profile, run_id):
+    statuses = [s["status"] for s in recorder.run_status if s["id"] == run_id]
+    assert statuses[-1] == "ok" and "running" in statuses
+    if profile == "bare":
+        assert not client.progress_reports
+        assert any(f"minion started run {run_id}" in m.message for m in client.messages)
+        return
+    [reports] = [r for token, r in client.progress_reports.items() if run_id in str(token)]
+    kinds = [r.kind for r in reports]
+    assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    assert reports[0].cancellable
+    nodes = [r.message for r in reports if r.kind == "report"]
+    assert "implement…" in nodes and any(m.startswith("check: tests") for m in nodes)
+    assert reports[-1].message.startswith("ok")

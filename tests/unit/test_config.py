@@ -1,0 +1,62 @@
+import pytest
+
+from minion.config import DEFAULT_MODEL, load_settings
+from minion.errors import ConfigError
+
+
+def test_defaults_without_any_file(tmp_path):
+    settings = load_settings(tmp_path)
+    assert settings.model == DEFAULT_MODEL
+    assert settings.blueprint == "default"
+    assert settings.sandbox == "bwrap"
+
+
+def test_default_model_is_a_sonnet_the_sdk_knows():
+    import typing
+
+    from anthropic.types import ModelParam
+
+    known = typing.get_args(typing.get_args(ModelParam)[0])
+    model_id = DEFAULT_MODEL.split(":", 1)[1]
+    assert model_id in known and "sonnet" in model_id
+
+
+def test_layers_override_in_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "xdg" / "minion").mkdir(parents=True)
+    (tmp_path / "xdg" / "minion" / "config.toml").write_text('blueprint = "fix"\nmax_turns = 5\n')
+    repo = tmp_path / "repo"
+    (repo / ".minion").mkdir(parents=True)
+    (repo / ".minion" / "config.toml").write_text("max_turns = 7\nmax_cost_usd = 1.5\n")
+    settings = load_settings(repo, editor={"maxCostUsd": 0.75}, flags={"max_cost_usd": None, "network": True})
+    assert settings.blueprint == "fix"  # user file
+    assert settings.max_turns == 7  # repo beats user
+    assert settings.max_cost_usd == 0.75  # editor beats repo; a None flag is not set
+    assert settings.network is True
+
+
+def test_pyproject_tool_minion_section(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.minion]\nchecks = { unit = "pytest -q" }\n')
+    assert load_settings(tmp_path).checks == {"unit": "pytest -q"}
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    (tmp_path / ".minion").mkdir()
+    (tmp_path / ".minion" / "config.toml").write_text("max_turnz = 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(tmp_path)
+    assert "max_turnz" in str(e.value) and "config.toml" in str(e.value)
+
+
+def test_wrong_type_names_key(tmp_path):
+    (tmp_path / ".minion").mkdir()
+    (tmp_path / ".minion" / "config.toml").write_text('max_cost_usd = "lots"\n')
+    with pytest.raises(ConfigError, match="max_cost_usd"):
+        load_settings(tmp_path)
+
+
+def test_bad_toml_names_file(tmp_path):
+    (tmp_path / ".minion").mkdir()
+    (tmp_path / ".minion" / "config.toml").write_text("model = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(tmp_path)

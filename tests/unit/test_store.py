@@ -1,0 +1,46 @@
+import threading
+import time
+
+from minion.runs.store import NodeRecord, RunRecord, RunStore, Status
+
+
+def record(run_id: str, **kw) -> RunRecord:
+    now = time.time()
+    return RunRecord(id=run_id, created_at=now, updated_at=now, status=Status.QUEUED, repo="/r",
+                     task="t", blueprint="default", model="scripted:x", **kw)
+
+
+def test_round_trip_and_prefix_lookup(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.create(record("abcd1234", request={"settings": {"a": 1}}))
+    store.update("abcd1234", status=Status.OK, files=["a.py"], usage={"cost_usd": 0.5})
+    got = store.get("abcd")
+    assert got.status is Status.OK and got.files == ["a.py"] and got.request == {"settings": {"a": 1}}
+
+
+def test_secrets_never_reach_the_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-supersecretvalue123")
+    store = RunStore(tmp_path / "runs.db")
+    store.create(record("r1", summary="key is sk-ant-api03-supersecretvalue123"))
+    store.start_node(NodeRecord("r1", 0, "n", "step", "running", time.time()))
+    store.finish_node(NodeRecord("r1", 0, "n", "step", "ok", time.time(), time.time(), "used sk-ant-api03-supersecretvalue123"))
+    assert b"supersecretvalue" not in (tmp_path / "runs.db").read_bytes()
+    wal = tmp_path / "runs.db-wal"
+    assert not wal.exists() or b"supersecretvalue" not in wal.read_bytes()
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.create(record("r1"))
+
+    def write_nodes(offset: int):
+        for i in range(50):
+            node = NodeRecord("r1", offset + i, f"n{offset + i}", "step", "running", time.time())
+            store.start_node(node)
+
+    threads = [threading.Thread(target=write_nodes, args=(k * 100,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.nodes("r1")) == 200
