@@ -123,6 +123,8 @@ def test_argv_builder_shows_the_policy(policy):
 
     policy.network = True
     assert "--unshare-net" not in build_bwrap_argv(policy, "true", git_pointer_fd=7)
+    older = build_bwrap_argv(policy, "true", git_pointer_fd=7, disable_userns=False)
+    assert "--disable-userns" not in older  # bubblewrap < 0.8 does not know it
 
 
 def test_argv_cwd_inside_and_outside(policy):
@@ -201,11 +203,13 @@ def test_missing_bwrap_names_the_fix(monkeypatch, tmp_path):
 @pytest.mark.parametrize("stderr, fix", [
     ("bwrap: setting up uid map: Permission denied", "apparmor_restrict_unprivileged_userns=0"),
     ("bwrap: Failed to make / slave: Permission denied", "container"),
+    ("bwrap: Unknown option --ro-bind-data", "too old"),
 ])
 def test_broken_host_names_the_fix_and_probe_is_cached(monkeypatch, tmp_path, stderr, fix):
     calls = tmp_path / "calls"
     fake = tmp_path / "bwrap"
-    fake.write_text(f"#!/bin/sh\necho x >> '{calls}'\necho '{stderr}' >&2\nexit 1\n")
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = --help ] && exit 0\n"
+                    f"echo x >> '{calls}'\necho '{stderr}' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     for _ in range(2):

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.syntax import Syntax
 
 from . import __version__
 from .errors import MinionError
 from .runs.service import RunRequest, create_run, execute_run, log_path, result_json
 from .runs.store import RunStore, Status
-from .snapshot import diffstat
+from .snapshot import diff, diffstat
 from . import ui
 
 out = Console(highlight=False)
@@ -70,8 +71,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     request = RunRequest(task=demo.task, repo=demo.repo, model=demo.model, flags=_caps_flags(args))
     code = run_and_report(request, as_json=args.json)
     if not args.json:
-        out.print(f"\n[dim]Look around: cd {escape(str(demo.repo))} && git log --stat minion/… ; minion list[/]")
+        latest = RunStore().list(limit=1)[0]
+        if latest.head:
+            out.print(Syntax(diff(demo.repo, latest.base, latest.head), "diff", theme="ansi_dark"))
+        out.print(f"\nReview it: [bold]git -C {escape(str(demo.repo))} diff main {escape(latest.branch or '')}[/]")
     return code
+
+
+def cmd_todo(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .context import find_todos
+    from .runs.batch import create_todo_runs, execute_all
+    from .snapshot import find_repo_root
+
+    repo = find_repo_root(Path(args.repo))
+    flags = _caps_flags(args)
+    settings = load_settings(repo, flags={**flags, "model": args.model})
+    todos = find_todos(repo, [Path(p).resolve() for p in args.paths] or None, settings.todo_patterns)
+    if args.dry_run:
+        if args.json:
+            print(json.dumps([{"path": t.path, "line": t.line, "text": t.text} for t in todos], indent=2))
+        else:
+            for t in todos:
+                out.print(f"{escape(t.path)}:{t.line}: {escape(t.text)}")
+        return 0
+    if not todos:
+        err.print(f"no TODOs matching {', '.join(settings.todo_patterns)} in tracked files")
+        return 0
+    store = RunStore()
+    records = create_todo_runs(todos, repo, store, model=args.model, blueprint=args.blueprint, flags=flags)
+    labels = {r.id: f"{t.path}:{t.line}" for r, t in zip(records, todos)}
+    with ui.BatchView(err, labels) as view:
+        finals = asyncio.run(execute_all(records, store, max_parallel=args.max_parallel, listener=view.on_event))
+    if args.json:
+        print(json.dumps([result_json(f) for f in finals], indent=2))
+    else:
+        out.print(ui.runs_table(finals))
+    return max(f.status.exit_code for f in finals)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -181,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="anthropic:<model-id> to run the demo with Claude")
     with_caps(p)
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("todo", help="hand off every TODO(minion) comment: one run and branch each")
+    p.add_argument("paths", nargs="*", help="files or folders to search (default: the whole repo)")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--dry-run", action="store_true", help="only list the TODOs")
+    p.add_argument("--max-parallel", type=int, default=2, metavar="N", help="runs at once (default 2)")
+    p.add_argument("--blueprint", help="blueprint name (default: todo)")
+    p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
+    with_caps(p)
+    p.set_defaults(fn=cmd_todo)
 
     p = sub.add_parser("list", help="list recent runs")
     p.add_argument("--limit", type=int, default=30)

@@ -43,9 +43,13 @@ class Settings(BaseModel):
     max_wall_seconds: float = Field(1800, gt=0)
 
     # The model endpoint.
-    base_url: str | None = None
+    base_url: str | None = None  # else ANTHROPIC_BASE_URL, else the public API
     max_tokens: int = Field(16_000, gt=0)
-    request_timeout: float = Field(300, gt=0)
+    context_window: int = Field(200_000, gt=0)  # tokens; the loop compacts before reaching it
+    request_timeout: float = Field(300, gt=0)  # seconds without a byte from the API
+    max_retries: int = Field(4, ge=0)  # the SDK's own, for HTTP 408/409/429/5xx and connection errors
+    stream_retries: int = Field(3, ge=0)  # minion's, for a stream that breaks after HTTP 200
+    retry_backoff: float = Field(2.0, ge=0)  # seconds before minion's first retry; doubles each time
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     # Context and editor behaviour.

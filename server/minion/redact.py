@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -52,3 +53,30 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of the process as it is made (idempotent).
+
+    The SDK and its HTTP client log request URLs, headers and error bodies; a record
+    factory catches them all, whichever logger or handler they go through.
+    """
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts", False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: logging reports it later as usual
+            return record
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info:  # handlers print exc_text when it is set, instead of formatting anew
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    redacting_factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)

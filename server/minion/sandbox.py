@@ -236,6 +236,7 @@ def build_bwrap_argv(
     env: Mapping[str, str] | None = None,
     git_pointer_fd: int | None = None,
     nproc_rlimit: bool = False,
+    disable_userns: bool = True,
     bwrap: str = "bwrap",
 ) -> list[str]:
     """The full bwrap command line for ``command``. Order matters: later mounts win.
@@ -247,13 +248,16 @@ def build_bwrap_argv(
     env = sandbox_env(policy) if env is None else env
     argv = [
         bwrap,
-        "--unshare-user", "--disable-userns",  # no caps outside, no nested namespaces
+        "--unshare-user",  # no capabilities outside
+        *(["--disable-userns"] if disable_userns else []),  # no nested namespaces (bwrap 0.8+)
         "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         *([] if policy.network else ["--unshare-net"]),
         # Kills the sandbox when bwrap dies, and bwrap when minion dies (even by SIGKILL).
         "--die-with-parent",
         "--new-session",  # no TIOCSTI into the caller's terminal
-        "--cap-drop", "ALL",  # as root, bwrap would otherwise keep every capability
+        # Belt and braces: the user namespace already holds no host capabilities, but
+        # without one, bwrap run as root keeps them all (and `mount -o remount,rw /` works).
+        "--cap-drop", "ALL",
         "--ro-bind", "/", "/",
         "--proc", "/proc",
         # A process whose kernel uid is 0 (minion run as root) could write sysctls.
@@ -505,10 +509,21 @@ _MISSING_FIX = (
 )
 
 
+@functools.cache
+def _supports_disable_userns(bwrap: str) -> bool:
+    """``--disable-userns`` came with bubblewrap 0.8 (Ubuntu 22.04 ships 0.6)."""
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--disable-userns" in done.stdout + done.stderr
+
+
 def _probe_argv(bwrap: str) -> list[str]:
     """A trivial sandbox with the same namespaces as a real run."""
+    disable = ["--disable-userns"] if _supports_disable_userns(bwrap) else []
     return [
-        bwrap, "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-ipc",
+        bwrap, "--unshare-user", *disable, "--unshare-pid", "--unshare-ipc",
         "--unshare-uts", "--unshare-cgroup-try", "--unshare-net", "--die-with-parent",
         "--new-session", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--proc", "/proc",
         "--dev", "/dev", "--tmpfs", "/tmp", "--", "true",
@@ -517,7 +532,9 @@ def _probe_argv(bwrap: str) -> list[str]:
 
 def _probe_failure_message(argv: list[str], detail: str) -> str:
     lower = detail.lower()
-    if "slave" in lower or "mount" in lower:
+    if "unknown option" in lower:
+        hint = "This bubblewrap is too old for minion: install bubblewrap 0.6 or newer"
+    elif "slave" in lower or "mount" in lower:
         hint = (
             "This usually means minion runs inside a container that forbids new mount "
             "namespaces. Run the container with user namespaces allowed (e.g. docker "
@@ -589,10 +606,11 @@ class Sandbox:
         env = sandbox_env(policy)
         with _git_pointer_fd(policy) as pointer_fd:
             if policy.mode == "bwrap":
+                bwrap = shutil.which("bwrap") or "bwrap"
                 argv = build_bwrap_argv(
                     policy, command, cwd=rel_cwd, env=env, git_pointer_fd=pointer_fd,
                     nproc_rlimit=process_cap().kind == "rlimit",
-                    bwrap=shutil.which("bwrap") or "bwrap",
+                    disable_userns=_supports_disable_userns(bwrap), bwrap=bwrap,
                 )
                 host_cwd = None
             else:

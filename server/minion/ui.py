@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
 from rich.status import Status as Spinner
 from rich.table import Table
@@ -61,6 +62,41 @@ class ProgressView:
             self.console.print(f"  {mark} {escape(event['name'])} [dim]({event['duration_s']:.1f}s)[/]{summary}")
         elif kind == "log" and event.get("level") == "warning":
             self.console.print(f"  [yellow]warning:[/] {escape(event['message'])}")
+
+
+class BatchView:
+    """A live table of many runs: one row each, with the node it is on."""
+
+    def __init__(self, console: Console, rows: dict[str, str]):
+        self.console = console
+        self.rows = rows  # run id -> label (path:line)
+        self.state = {run_id: "queued" for run_id in rows}
+        self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
+
+    def __enter__(self) -> "BatchView":
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.stop()
+
+    def _table(self) -> Table:
+        table = Table(box=None, header_style="bold")
+        for column in ("run", "todo", "now"):
+            table.add_column(column)
+        for run_id, label in self.rows.items():
+            table.add_row(run_id, escape(label), self.state[run_id])
+        return table
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        run_id, kind = event["run"], event["type"]
+        if kind == "node.start":
+            self.state[run_id] = escape(event["name"]) + "…"
+        elif kind == "run.end":
+            self.state[run_id] = styled(event["status"])
+        else:
+            return
+        self.live.update(self._table())
 
 
 def _brief(tool_input: dict[str, Any]) -> str:

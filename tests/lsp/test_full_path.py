@@ -12,7 +12,7 @@ from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.script import done, replace, text, write_script
 
-from .conftest import (
+from lsp_session import (
     OPS, apply_text_edits, code_actions, edits_for, minion_diagnostics, open_file, run_command, session,
     settings, titled, until,
 )

@@ -26,14 +26,23 @@ Use it to run tests and inspect the code.
 """
 
 
+CACHE = {"type": "ephemeral"}
+
+
 def system_blocks(repo_path: Path, rules: str, repo_map: str) -> list[dict[str, Any]]:
-    """The cached prefix. The breakpoint sits on its last block."""
+    """The cached prefix, after the tools: instructions and rules, then the repo map.
+
+    Two breakpoints: the first ends what every run in this repo shares (tools, instructions,
+    rules), the second ends what this run shares across its turns (the repo map, which is
+    ranked for the task).
+    """
     blocks = [{"type": "text", "text": INSTRUCTIONS.format(repo=repo_path)}]
     if rules.strip():
         blocks.append({"type": "text", "text": "Rules from this repository:\n\n" + rules})
+    blocks[-1]["cache_control"] = dict(CACHE)
     if repo_map.strip():
-        blocks.append({"type": "text", "text": "Map of the repository (most relevant first):\n\n" + repo_map})
-    blocks[-1]["cache_control"] = {"type": "ephemeral"}
+        blocks.append({"type": "text", "text": "Map of the repository (most relevant first):\n\n" + repo_map,
+                       "cache_control": dict(CACHE)})
     return blocks
 
 
@@ -52,4 +61,14 @@ def repair_prompt(failed: list[Any]) -> str:
     return (
         "The checks failed after your change. Fix the code so that they pass; do not weaken "
         "the checks or the tests.\n\n" + "\n\n".join(sections)
+    )
+
+
+CONTINUE = "You reached the output limit mid-answer. Continue exactly where you stopped."
+
+
+def cut_call_note(tool: str) -> str:
+    return (
+        f"Your {tool} call was cut off by the output limit, so it was not run. Make it again in "
+        "smaller pieces: several smaller edits instead of one large one."
     )

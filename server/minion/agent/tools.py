@@ -25,7 +25,22 @@ SEARCH_LIMIT = 200
 class ToolResult:
     content: str
     is_error: bool = False
-    edited: bool = False  # the call changed a file
+    edited: bool = False  # the call changed a file through the editor
+    ran: bool = False  # the call ran a command that may build, test or change things
+
+    @property
+    def progress(self) -> bool:
+        """Whether the call did more than read: what stuck detection looks for."""
+        return self.edited or self.ran
+
+
+# Shell commands that only read. A turn made of these and of views and searches is no
+# progress; a command with any other program in it counts as running a check.
+READ_ONLY_COMMANDS = {
+    "cat", "head", "tail", "less", "ls", "tree", "find", "grep", "egrep", "rg", "ag", "wc", "file",
+    "stat", "pwd", "cd", "echo", "printf", "sed", "awk", "sort", "uniq", "cut", "diff", "du", "which", "true",
+}
+READ_ONLY_GIT = {"log", "show", "diff", "status", "grep", "blame", "ls-files"}
 
 
 class ToolRefused(Exception):
@@ -206,11 +221,10 @@ class Toolset:
         command = args["command"]
         result = await self.sandbox.run(command, timeout_s=self.command_timeout)
         status = "timed out and was killed" if result.timed_out else f"exit code {result.exit_code}"
-        # The edit flag is unknown for shell commands; treat a successful command as progress.
         return ToolResult(
             f"{result.output}\n[{status}]".lstrip("\n"),
             is_error=result.exit_code != 0,
-            edited=result.exit_code == 0,
+            ran=not only_reads(command),
         )
 
     def _search(self, args: dict[str, Any]) -> ToolResult:
@@ -250,3 +264,18 @@ class Toolset:
         if not path.is_file():
             raise ToolRefused(f"{args['path']} does not exist or is not a file")
         return ToolResult(render_outline(path, path.read_bytes()))
+
+
+def only_reads(command: str) -> bool:
+    """Whether every program in a shell command line is one that only reads (a heuristic)."""
+    for segment in re.split(r"&&|\|\||[;|\n]", command):
+        if ">" in re.sub(r"\d?>&\d|\d?>\s*/dev/null", "", segment):
+            return False  # writes a file
+        words = segment.split()
+        if not words:
+            continue
+        if words[0] == "git" and len(words) > 1 and words[1] in READ_ONLY_GIT:
+            continue
+        if words[0] not in READ_ONLY_COMMANDS or (words[0] == "sed" and "-i" in words):
+            return False
+    return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from ..errors import ConfigError
+
 # USD per million tokens: (input, output). Cache writes cost 1.25x input, reads 0.1x.
 FAMILY_PRICES = {
     "opus": (5.0, 25.0),
@@ -16,8 +18,13 @@ UNKNOWN_PRICE = (15.0, 75.0)
 
 
 def price_per_mtok(model: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
-    if overrides and model in overrides:
-        given = overrides[model]
+    """Prices for ``model``: from ``overrides`` (keyed by model id or family) when given there."""
+    overrides = overrides or {}
+    key = model if model in overrides else next((fam for fam in FAMILY_PRICES if fam in model and fam in overrides), None)
+    if key:
+        given = overrides[key]
+        if "input" not in given or "output" not in given:
+            raise ConfigError(f"prices.{key}: give at least 'input' and 'output' (USD per million tokens)")
         inp, out = given["input"], given["output"]
         return {
             "input": inp,
@@ -56,6 +63,10 @@ class Usage:
     @property
     def total_input_tokens(self) -> int:
         return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    def input_side(self) -> "Usage":
+        """The same usage without its output: what the prompt alone cost."""
+        return Usage(self.input_tokens, 0, self.cache_write_tokens, self.cache_read_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -32,11 +32,24 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
         report.append(f"removed worktree {worktree}")
 
     for repo in sorted(repos):
-        git("worktree", "prune", cwd=repo)
+        report += _forget_missing_worktrees(repo)
         for branch in delete_branches:
             if git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo, check=False):
                 git("update-ref", "-d", f"refs/heads/{branch}", cwd=repo)
                 report.append(f"deleted branch {branch} in {repo}")
     if not report:
         report.append("nothing to clean")
+    return report
+
+
+def _forget_missing_worktrees(repo: Path) -> list[str]:
+    """Drop git's records of minion worktrees whose folder is gone (never the user's own)."""
+    ours = worktrees_dir()
+    listing = git("worktree", "list", "--porcelain", cwd=repo)
+    report = []
+    for line in listing.splitlines():
+        path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if path and path.parent == ours and not path.exists():
+            remove_worktree(path, repo)
+            report.append(f"forgot missing worktree {path}")
     return report

@@ -135,7 +135,7 @@ async def execute_run(
 
     model = model_from_spec(record.model, settings)
     if record_to:
-        model = RecordingModel(model, record_to)
+        model = RecordingModel(model, record_to, repo_path=snapshot.repo_root)
     anchor = Anchor(**record.request["anchor"]) if record.request.get("anchor") else None
     run = Run(
         run_id=run_id, task=record.task, anchor=anchor, branch=record.branch or "", snapshot=snapshot,

@@ -1,0 +1,46 @@
+import re
+from pathlib import Path
+
+from minion.blueprint import blueprint
+from minion.context import find_todos
+
+# The comment opener left before a trailing TODO once the marker and its text are cut.
+TRAILING_OPENER = re.compile(r"\s*(#+|//+|--|;+|/\*+)\s*$")
+
+
+def remove_todo_comment(worktree: Path, path: str, text: str, patterns) -> bool:
+    """Delete the TODO comment with this text from the file, wherever the agent's edits moved it."""
+    todo = next((t for t in find_todos(worktree, [path], patterns) if t.text == text), None)
+    if todo is None:
+        return False
+    file = worktree / path
+    lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
+    code = TRAILING_OPENER.sub("", lines[todo.line - 1][: todo.column - 1])
+    if code.strip():  # code before the comment on the marker's line: keep it
+        lines[todo.line - 1] = code.rstrip() + "\n"
+        del lines[todo.line : todo.end_line]
+    else:
+        del lines[todo.line - 1 : todo.end_line]
+    file.write_text("".join(lines), encoding="utf-8")
+    return True
+
+
+@blueprint("todo", "Do what a TODO comment asks, remove the comment, check, repair, commit")
+async def todo(run):
+    await run.gather_context()
+    await run.agent(
+        "implement",
+        run.task_prompt() + "\n\nThe task comes from a TODO comment. Remove that comment as part of your change.",
+    )
+    if run.anchor and run.anchor.path:
+        await run.step(
+            "remove TODO", remove_todo_comment, run.worktree, run.anchor.path, run.anchor.text,
+            run.settings.todo_patterns,
+        )
+    failed = await run.failing_checks()
+    for attempt in range(1, run.settings.repair_rounds + 1):
+        if not failed:
+            break
+        await run.agent(f"repair {attempt}", run.repair_prompt(failed))
+        failed = await run.failing_checks()
+    await run.commit()

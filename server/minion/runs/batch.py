@@ -1,0 +1,37 @@
+"""Batch hand-off: one run per TODO comment, executed in parallel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Mapping
+
+from ..context import Anchor, Todo
+from .service import RunRequest, create_run, execute_run
+from .store import RunRecord, RunStore
+
+
+def create_todo_runs(
+    todos: list[Todo], repo, store: RunStore, *, model: str | None, blueprint: str | None,
+    flags: Mapping[str, Any],
+) -> list[RunRecord]:
+    records = []
+    for todo in todos:
+        anchor = Anchor(kind="todo", path=todo.path, start_line=todo.start_line - 1, end_line=todo.end_line - 1,
+                        text=todo.text)
+        request = RunRequest(task=todo.text, repo=repo, blueprint=blueprint or "todo", model=model, anchor=anchor,
+                             flags=flags)
+        records.append(create_run(request, store))
+    return records
+
+
+async def execute_all(
+    records: list[RunRecord], store: RunStore, *, max_parallel: int, listener: Callable[[dict[str, Any]], None]
+) -> list[RunRecord]:
+    """Run them all, at most ``max_parallel`` at a time; results in the input order."""
+    gate = asyncio.Semaphore(max_parallel)
+
+    async def one(record: RunRecord) -> RunRecord:
+        async with gate:
+            return await execute_run(record.id, store, listeners=[listener])
+
+    return list(await asyncio.gather(*(one(r) for r in records)))
