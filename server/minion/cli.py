@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -16,8 +15,8 @@ from rich.syntax import Syntax
 
 from . import __version__
 from .errors import MinionError
-from .runs.service import RunRequest, create_run, execute_run, log_path, result_json
-from .runs.store import RunStore, Status
+from .runs.service import RunRequest, create_run, execute_run, log_path, pid_alive, prepare_resume, result_json
+from .runs.store import RunRecord, RunStore, Status
 from .snapshot import diff, diffstat
 from . import ui
 
@@ -30,6 +29,8 @@ def _caps_flags(args: argparse.Namespace) -> dict:
         "max_cost_usd": args.max_cost,
         "max_turns": args.max_turns,
         "max_wall_seconds": args.max_time,
+        "max_input_tokens": args.max_tokens_in,
+        "max_output_tokens": args.max_tokens_out,
         "sandbox": args.sandbox,
     }
 
@@ -37,7 +38,11 @@ def _caps_flags(args: argparse.Namespace) -> dict:
 def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None = None) -> int:
     """Create the run, execute it with live progress, print the result; returns the exit code."""
     store = RunStore()
-    record = create_run(request, store)
+    return execute_and_report(create_run(request, store), store, as_json=as_json, record_to=record_to)
+
+
+def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, record_to: Path | None = None) -> int:
+    """Execute a queued run with live progress and print the result; returns the exit code."""
 
     async def execute():
         loop = asyncio.get_running_loop()
@@ -60,6 +65,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_caps_flags(args)
     )
     return run_and_report(request, as_json=args.json, record_to=args.record)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    store = RunStore()
+    record = prepare_resume(args.id, store, flags=_caps_flags(args))
+    err.print(f"resuming run {record.id} at its first unfinished node")
+    return execute_and_report(record, store, as_json=args.json)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -157,20 +169,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"run {record.id} already ended: {record.status.value}")
         return 0
     store.request_cancel(record.id)
-    if record.worker_pid is None or not _alive(record.worker_pid):
+    if not pid_alive(record.worker_pid):
         store.update(record.id, status=Status.CANCELLED, summary="cancelled before it started")
     err.print(f"cancel requested for run {record.id}")
     return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-cost", type=float, metavar="USD", help="stop the run at this cost")
         p.add_argument("--max-turns", type=int, help="stop after this many model turns")
         p.add_argument("--max-time", type=float, metavar="SECONDS", help="wall-clock cap for the run")
+        p.add_argument("--max-tokens-in", type=int, metavar="N", help="stop before the run's input tokens pass N")
+        p.add_argument("--max-tokens-out", type=int, metavar="N", help="stop before the run's output tokens pass N")
         p.add_argument("--sandbox", choices=["bwrap", "none"], help="override the sandbox setting")
         p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -212,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
     with_caps(p)
     p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("resume", help="continue an interrupted, cancelled or capped run where it stopped")
+    p.add_argument("id")
+    with_caps(p)
+    p.set_defaults(fn=cmd_resume)
 
     p = sub.add_parser("demo", help="run the offline demo (Claude when ANTHROPIC_API_KEY is set)")
     p.add_argument("--model", help="anthropic:<model-id> to run the demo with Claude")

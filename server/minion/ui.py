@@ -47,8 +47,11 @@ class ProgressView:
 
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        if kind == "run.start":
-            self.console.print(f"[bold]minion[/] run {event['run']} · {escape(event['blueprint'])} · {escape(event['model'])}")
+        if kind in ("run.start", "run.resume"):
+            verb = "resumes run" if kind == "run.resume" else "run"
+            self.console.print(f"[bold]minion[/] {verb} {event['run']} · {escape(event['blueprint'])} · {escape(event['model'])}")
+        elif kind == "node.replayed":
+            self.console.print(f"  [dim]↺ {escape(event['name'])} (done before, replayed)[/]")
         elif kind == "node.start":
             self.current = event["name"]
             self._show(f"{self.current}…")
@@ -56,6 +59,13 @@ class ProgressView:
             self._show(f"{self.current} · {event['tool']} {_brief(event.get('input', {}))}")
         elif kind == "agent.turn":
             self._show(f"{self.current} · turn {event['turn']}")
+        elif kind == "agent.stream":
+            writing = f" · writing {event['tool']} call" if event.get("tool") else ""
+            self._show(f"{self.current} · turn {event['turn']} · ~{event['output_tokens']} tokens{writing}")
+        elif kind == "agent.retry":
+            delay = event.get("retry_after_s") or event.get("delay_s")
+            wait = f", retrying in {delay:g}s" if delay else ", retrying"
+            self._show(f"{self.current} · turn {event['turn']} · {event['reason']}{wait}")
         elif kind == "node.end":
             mark = "[green]✓[/]" if event["status"] == "ok" else "[red]✗[/]"
             summary = f" [dim]{escape(event['summary'])}[/]" if event.get("summary") else ""
@@ -153,9 +163,18 @@ def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -
 
 def nodes_table(nodes: list[NodeRecord]) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("#", "node", "kind", "status", "time", "summary"):
+    for column in ("#", "node", "kind", "status", "time", "tokens in/out", "cost", "summary"):
         table.add_column(column)
     for n in nodes:
         took = f"{n.ended_at - n.started_at:.1f}s" if n.ended_at else "…"
-        table.add_row(str(n.seq), escape(n.name), n.kind, styled(n.status), took, escape(n.summary[:100]))
+        tokens, cost = _node_usage(n.usage)
+        table.add_row(str(n.seq), escape(n.name), n.kind, styled(n.status), took, tokens, cost, escape(n.summary[:100]))
     return table
+
+
+def _node_usage(usage: dict[str, Any]) -> tuple[str, str]:
+    """An agent node's tokens (all input, cached or not / output) and cost; blank for other nodes."""
+    if not usage:
+        return "", ""
+    tokens_in = usage["input_tokens"] + usage["cache_write_tokens"] + usage["cache_read_tokens"]
+    return f"{tokens_in}/{usage['output_tokens']}", f"${usage['cost_usd']:.4f}"

@@ -16,8 +16,9 @@ from typing import Any, Union
 
 import pytest_lsp
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pytest_lsp import LanguageClient
-from pytest_lsp.client import make_test_lsp_client
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from support.script import PYTEST
 
@@ -63,7 +64,13 @@ class Recorder:
         self.message_requests: list[types.ShowMessageRequestParams] = []
         self.applied_edits: list[types.WorkspaceEdit] = []
         self.run_status: list[dict[str, Any]] = []
+        self.diagnostics_version: dict[str, int | None] = {}
         self.lens_refreshes = 0
+
+        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def publish_diagnostics(params: types.PublishDiagnosticsParams):
+            client.diagnostics[params.uri] = params.diagnostics
+            self.diagnostics_version[params.uri] = params.version
 
         @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
         def message_request(params: types.ShowMessageRequestParams):
@@ -100,7 +107,9 @@ def _code_action_or_command(client: LanguageClient):
 @asynccontextmanager
 async def session(repo: Path, profile: str, editor_settings: dict[str, Any], *, answer: str | None = None):
     """A client with the profile's capabilities, initialized on the repo's folder."""
-    client = make_test_lsp_client()
+    client = LanguageClient(converter_factory=default_converter)
+    register_lsp_features(client, {method: handler for method, handler in DEFAULT_CLIENT_FEATURES.items()
+                                   if method != types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS})
     _code_action_or_command(client)
     recorder = Recorder(client, answer=answer)
     await client.start_io(sys.executable, "-m", "minion.cli", "serve")
@@ -112,9 +121,18 @@ async def session(repo: Path, profile: str, editor_settings: dict[str, Any], *, 
             initialization_options={"settings": editor_settings},
         ))
         yield client, recorder
-        await client.shutdown_session()
     finally:
-        await client.stop()
+        await _end(client)
+
+
+async def _end(client: LanguageClient) -> None:
+    """Shut the server down politely, or kill it: a failed test must not hang on it."""
+    try:
+        await asyncio.wait_for(client.shutdown_session(), 10)
+    except Exception:
+        if client._server and client._server.returncode is None:
+            client._server.kill()
+    await client.stop()
 
 
 def open_file(client: LanguageClient, path: Path, version: int = 1) -> str:
@@ -141,16 +159,21 @@ def titled(actions, prefix: str):
     return found[0]
 
 
-async def run_command(client: LanguageClient, command: types.Command) -> Any:
+async def run_command(client: LanguageClient, command: types.Command | str, *arguments: Any) -> Any:
+    """Execute an action's command, or the named command with ``arguments``."""
+    if isinstance(command, str):
+        command = types.Command(title=command, command=command, arguments=list(arguments))
     return await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command=command.command, arguments=command.arguments))
 
 
 async def until(predicate, timeout: float = 60.0, what: str = "condition"):
-    """Poll until ``predicate()`` is truthy; return its value."""
+    """Poll until ``predicate()`` (plain or async) is truthy; return its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
         if value:
             return value
         await asyncio.sleep(0.05)

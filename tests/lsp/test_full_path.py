@@ -33,8 +33,8 @@ async def test_todo_handed_off_comes_back_as_diagnostics_and_an_applicable_fix(p
         assert not [a for a in await code_actions(client, uri, 2) if a.title.startswith("Hand off")]
 
         started = await run_command(client, handoff.command)
-        assert started.status in ("queued", "running") and started.branch.startswith("minion/make-add-add-")
-        run_id = started.runId
+        assert started["status"] in ("queued", "running") and started["branch"].startswith("minion/make-add-add-")
+        run_id, branch = started["runId"], started["branch"]
 
         found = await until(lambda: minion_diagnostics(client, uri), what="minion's diagnostics")
         [change] = found
@@ -54,13 +54,13 @@ async def test_todo_handed_off_comes_back_as_diagnostics_and_an_applicable_fix(p
         titled(fixes, f"Apply all changes of run {run_id}")
         titled(fixes, f"Discard run {run_id}")
         edits, version = edits_for(apply.edit, uri)
-        branch_file = run_git(calc_repo, "show", f"{started.branch}:calc/ops.py") + "\n"
+        branch_file = run_git(calc_repo, "show", f"{branch}:calc/ops.py") + "\n"
         assert apply_text_edits(OPS, edits) == branch_file
         assert version == (1 if profile == "vscode" else None)  # Neovim 0.11 takes no documentChanges
 
         # The end of the run was announced with what to do next.
-        [announced] = recorder.message_requests
-        assert run_id in announced.message and started.branch in announced.message
+        [announced] = await until(lambda: recorder.message_requests, what="the end-of-run message")
+        assert run_id in announced.message and branch in announced.message
         assert [a.title for a in announced.actions] == ["Open", "Apply all", "Dismiss"]
 
     assert_unchanged(before, fingerprint(calc_repo))

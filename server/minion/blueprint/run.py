@@ -1,4 +1,10 @@
-"""The run context a blueprint receives. Every call through it is a recorded node."""
+"""The run context a blueprint receives. Every call through it is a recorded node.
+
+Nodes are checkpoints. When a run resumes, the blueprint runs again from the top: each
+node that finished before is *replayed* from its stored result (restoring the run's state,
+such as the conversation) instead of running again, until the first node that did not
+finish. From there on, everything runs for real.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,18 @@ import asyncio
 import inspect
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 from ..agent import prompt as prompts
 from ..agent.loop import AgentOutcome, Caps, RunBudget, run_agent
-from ..agent.models import Model
+from ..agent.models import Model, ScriptedModel
 from ..agent.tools import Toolset
 from ..agent.usage import Usage, price_per_mtok
 from ..config import Settings
 from ..context import Anchor, build_repo_map, load_rules, render_anchor
+from ..git import git
 from ..runs.store import NodeRecord, RunStore, Status
 from ..sandbox import Sandbox
 from ..snapshot import Snapshot, commit_result
@@ -33,6 +41,21 @@ class StopRun(Exception):
         super().__init__(summary)
         self.status = status
         self.summary = summary
+
+
+@dataclass
+class NodeKind(Generic[T]):
+    """How a node's result is summarised, checkpointed and restored on replay."""
+
+    kind: str  # step | check | agent
+    summarize: Callable[[T], tuple[str, str]]  # result -> (status, summary)
+    save: Callable[[T], Any] = lambda value: value  # result -> JSON
+    load: Callable[[Any], T] = lambda saved: saved  # JSON -> result, restoring run state
+
+
+def _replayable(node: NodeRecord) -> bool:
+    """Finished normally: an ok node, or a check that ran and failed."""
+    return node.ended_at is not None and (node.status == "ok" or (node.kind == "check" and node.status == "failed"))
 
 
 class Run:
@@ -79,19 +102,33 @@ class Run:
         self.head: str | None = None
         self.committed = False
         self._seq = 0
+        # Checkpoints of an earlier attempt, replayed until the first unfinished node.
+        self._checkpoints = {n.seq: n for n in store.nodes(run_id)}
 
     # the node machinery
 
-    async def node(self, name: str, kind: str, body: Callable[[], Awaitable[T]], summarize: Callable[[T], tuple[str, str]]) -> T:
-        """Run ``body`` as a recorded node; ``summarize(result)`` gives (status, summary)."""
-        node = NodeRecord(self.id, self._seq, name, kind, "running", time.time())
+    async def node(self, name: str, kind: NodeKind[T], body: Callable[[], Awaitable[T]]) -> T:
+        """Run ``body`` as a recorded node, or replay it from its checkpoint."""
+        seq = self._seq
         self._seq += 1
+        checkpoint = self._checkpoints.get(seq)
+        if checkpoint and checkpoint.name == name and checkpoint.kind == kind.kind and _replayable(checkpoint):
+            self.events.emit("node.replayed", seq=seq, name=name, kind=kind.kind, status=checkpoint.status)
+            return kind.load(checkpoint.result)
+        if self._checkpoints:
+            self.store.delete_nodes_from(self.id, seq)  # the rest of the earlier attempt is void
+            self._checkpoints = {}
+
+        node = NodeRecord(self.id, seq, name, kind.kind, "running", time.time())
         self.store.start_node(node)
-        self.events.emit("node.start", seq=node.seq, name=name, kind=kind)
-        status, summary, result = "failed", "", None
+        self.events.emit("node.start", seq=seq, name=name, kind=kind.kind)
+        status, summary = "failed", ""
         try:
             result = await body()
-            status, summary = summarize(result)
+            status, summary = kind.summarize(result)
+            node.result = kind.save(result)
+            if isinstance(result, AgentOutcome):
+                node.usage = result.usage.to_dict()
             return result
         except StopRun as stop:
             status, summary = stop.status.value, stop.summary
@@ -104,23 +141,20 @@ class Run:
             raise
         finally:
             node.status, node.summary, node.ended_at = status, summary, time.time()
-            node.result = _jsonable(result)
-            if isinstance(result, AgentOutcome):
-                node.usage = result.usage.to_dict()
             self.store.finish_node(node)
             self.events.emit(
-                "node.end", seq=node.seq, name=name, kind=kind, status=status, summary=summary,
+                "node.end", seq=seq, name=name, kind=kind.kind, status=status, summary=summary,
                 duration_s=round(node.ended_at - node.started_at, 3),
             )
 
     async def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """A deterministic host-side step: a plain or async function."""
+        """A deterministic host-side step: a plain or async function with a JSON-able result."""
 
         async def body():
             value = fn(*args)
             return await value if inspect.isawaitable(value) else value
 
-        return await self.node(name, "step", body, lambda _: ("ok", ""))
+        return await self.node(name, NodeKind("step", lambda _: ("ok", "")), body)
 
     # the building blocks of blueprints
 
@@ -139,11 +173,22 @@ class Run:
                 budget_tokens=self.settings.repo_map_tokens,
                 cache=state_dir() / "cache" / "tags.sqlite",
             ) if self.settings.repo_map_tokens else ""
-            self.system = prompts.system_blocks(self.repo_path, rules.render(), repo_map)
-            self.anchor_text = render_anchor(self.worktree, self.anchor) if self.anchor else ""
-            return {"rules": len(rules.files), "repo_map_chars": len(repo_map)}
+            anchor_text = render_anchor(self.worktree, self.anchor) if self.anchor else ""
+            return {
+                "system": prompts.system_blocks(self.repo_path, rules.render(), repo_map),
+                "anchor_text": anchor_text,
+                "rules": len(rules.files),
+                "repo_map_chars": len(repo_map),
+            }
 
-        await self.node("context", "step", body, lambda r: ("ok", f"{r['rules']} rule files, repo map {r['repo_map_chars']} chars"))
+        def load(saved: dict[str, Any]) -> dict[str, Any]:
+            self.system, self.anchor_text = saved["system"], saved["anchor_text"]
+            return saved
+
+        kind = NodeKind(
+            "step", lambda r: ("ok", f"{r['rules']} rule files, repo map {r['repo_map_chars']} chars"), load=load,
+        )
+        load(await self.node("context", kind, body))
 
     def check_commands(self) -> dict[str, str]:
         if self.settings.checks is None:
@@ -157,6 +202,7 @@ class Run:
         return prompts.repair_prompt(failed)
 
     async def agent(self, name: str, prompt: str) -> AgentOutcome:
+        """An agent loop that continues the run's conversation with ``prompt``."""
         if self.system is None:
             self.system = prompts.system_blocks(self.repo_path, "", "")
 
@@ -178,27 +224,43 @@ class Run:
             first_line = outcome.summary.strip().splitlines()[0] if outcome.summary.strip() else ""
             return ("ok" if outcome.status == "done" else outcome.status), first_line[:200]
 
-        outcome = await self.node(name, "agent", body, summarize)
+        def save(outcome: AgentOutcome) -> dict[str, Any]:
+            return {"status": outcome.status, "summary": outcome.summary, "turns": outcome.turns,
+                    "edits": outcome.edits, "usage": outcome.usage.to_dict(), "messages": self.messages}
+
+        def load(saved: dict[str, Any]) -> AgentOutcome:
+            usage = Usage.from_dict(saved["usage"])
+            self.messages[:] = saved["messages"]
+            self.budget.turns += saved["turns"]
+            self.budget.usage.add(usage)
+            if isinstance(self.model, ScriptedModel):
+                self.model.position = self.budget.turns  # the script resumes where the run was
+            return AgentOutcome(saved["status"], saved["summary"], saved["turns"], saved["edits"], usage)
+
+        outcome = await self.node(name, NodeKind("agent", summarize, save, load), body)
         if outcome.status != "done":
-            raise StopRun(Status(outcome.status) if outcome.status in Status._value2member_map_ else Status.FAILED, outcome.summary)
+            status = Status(outcome.status) if outcome.status in Status._value2member_map_ else Status.FAILED
+            raise StopRun(status, outcome.summary)
         return outcome
 
     async def checks(self) -> list[CheckResult]:
         """Run every check, each as its own node."""
         results = []
+        kind = NodeKind(
+            "check",
+            lambda r: ("ok" if r.ok else "failed", "passed" if r.ok else f"exit {r.exit_code}: {_last_line(r.output)}"),
+            save=CheckResult.to_dict,
+            load=lambda saved: CheckResult(**saved),
+        )
         for name, command in self.check_commands().items():
 
             async def body(command=command, name=name):
                 started = time.monotonic()
                 out = await self.sandbox.run(command, timeout_s=self.settings.command_timeout)
-                return CheckResult(name, command, out.exit_code == 0 and not out.timed_out, out.exit_code, out.output,
-                                   round(time.monotonic() - started, 3), out.timed_out)
+                return CheckResult(name, command, out.exit_code == 0 and not out.timed_out, out.exit_code,
+                                   out.output, round(time.monotonic() - started, 3), out.timed_out)
 
-            def summarize(r: CheckResult) -> tuple[str, str]:
-                tail = r.output.strip().splitlines()[-1:] or [""]
-                return ("ok" if r.ok else "failed"), ("passed" if r.ok else f"exit {r.exit_code}: {tail[0][:160]}")
-
-            results.append(await self.node(f"check: {name}", "check", body, summarize))
+            results.append(await self.node(f"check: {name}", kind, body))
         self.last_checks = results
         return results
 
@@ -210,11 +272,16 @@ class Run:
         message = message or self.commit_message()
 
         async def body():
-            self.head = commit_result(self.snapshot, branch=self.branch, message=message) or self.head
-            self.committed = True
-            return self.head
+            # No change leaves the branch where it is (at S, or at an earlier attempt's commit).
+            commit_result(self.snapshot, branch=self.branch, message=message)
+            return git("rev-parse", f"refs/heads/{self.branch}", cwd=self.repo_path)
 
-        return await self.node("commit", "step", body, lambda sha: ("ok", f"{self.branch} at {sha[:10]}" if sha else "no changes"))
+        def load(sha: str) -> str:
+            self.head, self.committed = sha, True
+            return sha
+
+        kind = NodeKind("step", lambda sha: ("ok", f"{self.branch} at {sha[:10]}"), load=load)
+        return load(await self.node("commit", kind, body))
 
     def commit_message(self, status: str | None = None) -> str:
         if status is None:
@@ -238,11 +305,6 @@ def _identifiers(text: str) -> list[str]:
     return sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", text)))
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (CheckResult,)):
-        return value.to_dict()
-    if isinstance(value, AgentOutcome):
-        return {"status": value.status, "summary": value.summary, "turns": value.turns, "edits": value.edits}
-    if isinstance(value, (str, int, float, bool, type(None), list, dict)):
-        return value
-    return repr(value)
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1][:160] if lines else ""

@@ -39,7 +39,7 @@ class Offer:
     diagnostics: list[types.Diagnostic] = field(default_factory=list)
     llm_generated: bool = False  # the edit was written by the model
 
-    def to_lsp(self, ls: "MinionServer") -> types.CodeAction | types.Command:
+    def to_lsp(self, ls: MinionServer) -> types.CodeAction | types.Command:
         if not ls.support.code_action_literals:
             return self.command
         action = types.CodeAction(title=self.title, kind=self.kind, diagnostics=self.diagnostics or None)
@@ -54,21 +54,21 @@ class Offer:
         return action
 
 
-def register(ls: "MinionServer") -> None:
+def register(ls: MinionServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True))
-    def code_action(ls: "MinionServer", params: types.CodeActionParams):
+    def code_action(ls: MinionServer, params: types.CodeActionParams):
         offers = [o for o in offers_for(ls, params) if _wanted(o.kind, params.context.only)]
         return [o.to_lsp(ls) for o in offers] or None
 
     @ls.feature(types.CODE_ACTION_RESOLVE)
-    async def resolve(ls: "MinionServer", action: types.CodeAction) -> types.CodeAction:
+    async def resolve(ls: MinionServer, action: types.CodeAction) -> types.CodeAction:
         if isinstance(action.data, dict) and action.data.get("applyAll"):
             plan = await ls.edit_plan(ls.result_of(action.data["applyAll"]))
             action.edit = plan.workspace_edit()
         return action
 
 
-def offers_for(ls: "MinionServer", params: types.CodeActionParams) -> list[Offer]:
+def offers_for(ls: MinionServer, params: types.CodeActionParams) -> list[Offer]:
     doc = ls.workspace.get_text_document(params.text_document.uri)
     if not doc.path:
         return []
@@ -126,7 +126,7 @@ def _diagnostics(doc, diagnostics: list[types.Diagnostic]) -> list[Offer]:
     return offers
 
 
-def _result_fixes(ls: "MinionServer", found: list[Finding], selection: types.Range, doc) -> list[Offer]:
+def _result_fixes(ls: MinionServer, found: list[Finding], selection: types.Range, doc) -> list[Offer]:
     """Apply this change / Apply all / Discard, for the minion diagnostics under the cursor."""
     offers: list[Offer] = []
     runs: dict[str, list[types.Diagnostic]] = {}

@@ -25,7 +25,7 @@ class ClientSupport:
     lens_refresh: bool = False  # workspace/codeLens/refresh
 
     @classmethod
-    def of(cls, caps: types.ClientCapabilities) -> "ClientSupport":
+    def of(cls, caps: types.ClientCapabilities) -> ClientSupport:
         def has(field: str) -> bool:
             return bool(get_capability(caps, field, False))
 

@@ -40,7 +40,7 @@ class Delegation:
         }
 
     @classmethod
-    def parse(cls, argument: Any) -> "Delegation":
+    def parse(cls, argument: Any) -> Delegation:
         if not isinstance(argument, dict) or not {"uri", "range"} <= argument.keys():
             raise MinionError("minion.delegate takes one object: {uri, range, kind, instruction, diagnostic}")
         kind = argument.get("kind") or "selection"

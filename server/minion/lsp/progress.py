@@ -48,22 +48,20 @@ def describe(event: dict[str, Any]) -> str | None:
 class RunProgress:
     """One active run as the editor sees it: status, current node, the progress token."""
 
-    ls: "MinionServer"
+    ls: MinionServer
     record: RunRecord
     on_cancel: Callable[[str], Any]
     status: Status = Status.QUEUED
     node: str | None = None
     token: str | None = None
     anchor_text: str | None = None  # the anchor's file when it was handed off (for lenses)
-    _message: str = "queued"
+    _message: str = ""  # the latest progress line
 
     @property
     def run_id(self) -> str:
         return self.record.id
 
-    async def begin(self, status: Status) -> None:
-        self.status = status
-        self._message = status.value
+    async def begin(self) -> None:
         self.notify_status()
         task = " ".join(self.record.task.split())
         if not self.ls.support.progress:
@@ -78,9 +76,11 @@ class RunProgress:
             return
         self.token = token
         self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-            title=f"minion: {task[:60]}", message=self._message, cancellable=True))
+            title=f"minion: {task[:60]}", message=self._message or self.status.value, cancellable=True))
         # A client-side cancel completes the token's future as cancelled.
         self.ls.work_done_progress.tokens[token].add_done_callback(self._cancelled_by_client)
+        if not self.status.active:  # the run ended while the client created the token
+            self._end_progress()
 
     def _cancelled_by_client(self, future) -> None:
         if future.cancelled():
@@ -106,11 +106,16 @@ class RunProgress:
     def end(self, record: RunRecord) -> None:
         self.record, self.status, self.node = record, record.status, None
         if self.token:
-            message = f"{record.status.value}: {record.summary}" if record.summary else record.status.value
-            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message[:200]))
-            self.ls.work_done_progress.tokens.pop(self.token, None)
-            self.token = None
+            self._end_progress()
         self.notify_status()
+
+    def _end_progress(self) -> None:
+        assert self.token is not None
+        summary = self.record.summary
+        message = f"{self.status.value}: {summary}" if summary else self.status.value
+        self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message[:200]))
+        self.ls.work_done_progress.tokens.pop(self.token, None)
+        self.token = None
 
     def notify_status(self) -> None:
         self.ls.protocol.notify(RUN_STATUS, {

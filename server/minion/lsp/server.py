@@ -134,10 +134,10 @@ class MinionServer(LanguageServer):
 
     async def initialized(self) -> None:
         await self.fetch_configuration()
-        records = await asyncio.to_thread(self.store.list, limit=200)
-        await self.executor.recover(records)
-        for run_id in self.executor.watched:
-            self.live[run_id] = self._progress_for(next(r for r in records if r.id == run_id), Status.RUNNING)
+        records = {r.id: r for r in await asyncio.to_thread(self.store.list, limit=200)}
+        await self.executor.recover(list(records.values()))
+        for run_id in self.executor.watched:  # runs of another process: their status, no progress bar
+            self.live[run_id] = self._progress_for(records[run_id], Status.RUNNING)
         await self._show_recent_results()
 
     async def fetch_configuration(self) -> None:
@@ -176,11 +176,11 @@ class MinionServer(LanguageServer):
     async def start_run(self, request: RunRequest, anchor_text: str | None = None) -> tuple[RunRecord, Status]:
         """Snapshot and store the run (in a thread), queue it, return at once."""
         record = await asyncio.to_thread(self._create_run, request)
-        progress = self._progress_for(record, Status.QUEUED)
+        status = self.executor.submit(record.id)
+        progress = self._progress_for(record, status)
         progress.anchor_text = anchor_text
         self.live[record.id] = progress
-        status = self.executor.submit(record.id)
-        self.spawn(progress.begin(status))
+        self.spawn(progress.begin())
         self.refresh_lenses()
         return record, status
 
@@ -212,12 +212,16 @@ class MinionServer(LanguageServer):
         self.spawn(self.announce(result))
 
     async def cancel(self, run_id: str | None = None) -> dict[str, Any]:
+        """Cancel a run (default: the newest active one); says "cancelling" while a worker
+        winds down, or the status of a run that had ended already."""
         if run_id is None:
             if not self.live:
                 raise MinionError("no minion run is active")
             run_id = list(self.live)[-1]
         status = await self.executor.cancel(run_id)
-        return {"runId": run_id, "status": "cancelled" if status is Status.CANCELLED else "cancelling"}
+        if status is None:
+            status = (await asyncio.to_thread(self.store.get, run_id)).status
+        return {"runId": run_id, "status": "cancelling" if status is Status.RUNNING else status.value}
 
     # --- results ---------------------------------------------------------------------------------
 
@@ -257,14 +261,16 @@ class MinionServer(LanguageServer):
         return not folders or any(repo.is_relative_to(f) or f.is_relative_to(repo) for f in folders)
 
     def result_of(self, run_id: str) -> RunResult:
-        for known_id, result in self.results.items():
-            if known_id == run_id or known_id.startswith(run_id):
-                return result
-        raise MinionError(f"run {run_id} has no result shown in the editor (see minion.runs)")
+        if run_id not in self.results:
+            raise MinionError(f"run {run_id} has no result shown in the editor (see minion.runs)")
+        return self.results[run_id]
 
     async def announce(self, result: RunResult) -> None:
         """Tell the user the run ended, and offer what to do next."""
         record = result.record
+        if record.status is Status.CANCELLED:  # the user's own doing: a note is enough
+            self.message(f"minion run {record.id} cancelled; its work so far is on {record.branch}")
+            return
         checks = ", ".join(f"{c['name']} {'passed' if c['ok'] else 'failed'}" for c in record.checks) or "no checks"
         cost = (record.usage or {}).get("cost_usd", 0)
         text = (f"minion run {record.id} {record.status.value}: {record.summary or record.task[:80]}. "

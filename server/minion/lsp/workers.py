@@ -50,7 +50,9 @@ class _Worker:
 
 
 class Executor:
-    def __init__(self, store: RunStore, *, limit: Callable[[], int], on_event: EventHandler, on_end: EndHandler):
+    def __init__(
+        self, store: RunStore, *, limit: Callable[[], int], on_event: EventHandler, on_end: EndHandler
+    ):
         self.store = store
         self.limit = limit
         self.on_event = on_event
@@ -129,37 +131,40 @@ class Executor:
             if not line:
                 break
             try:
-                event = json.loads(line)
+                self.on_event(run_id, json.loads(line))
             except json.JSONDecodeError:
                 log.warning("run %s: not an event: %r", run_id, line[:200])
-                continue
-            self.on_event(run_id, event)
+            except Exception:  # showing an event went wrong: the run itself is fine
+                log.exception("run %s: handling an event failed", run_id)
         code = await process.wait()
         record = await asyncio.to_thread(self.store.get, run_id)
         if record.status.active:
             await self._worker_died(record, exit_reason(code, worker_log_path(run_id)))
 
     async def _worker_died(self, record: RunRecord, reason: str) -> None:
+        log.warning("run %s: %s", record.id, reason)
         if record.cancel_requested:
             await self._mark_ended(record.id, Status.CANCELLED, f"cancelled; {reason}")
         else:
             await self._mark_ended(record.id, Status.LOST, reason)
 
     async def _mark_ended(self, run_id: str, status: Status, reason: str) -> None:
-        log.warning("run %s: %s", run_id, reason)
         await asyncio.to_thread(
             self.store.update, run_id, status=status, summary=reason, error=reason, worker_pid=None
         )
 
     # stopping
 
-    async def cancel(self, run_id: str) -> Status:
-        """Cancel a run: a queued one at once; a running one politely, then by force."""
+    async def cancel(self, run_id: str) -> Status | None:
+        """Cancel a run: a queued one at once (CANCELLED); a running one politely, then by
+        force (RUNNING until it has wound down). None: the run is not active here."""
         if run_id in self.queue:
             self.queue.remove(run_id)
             await self._mark_ended(run_id, Status.CANCELLED, "cancelled before it started")
             self._spawn(self.on_end(run_id))
             return Status.CANCELLED
+        if run_id not in self.workers and run_id not in self.watched:
+            return None
         # The worker polls this flag, stops the blueprint and commits the work so far.
         await asyncio.to_thread(self.store.request_cancel, run_id)
         worker = self.workers.get(run_id)

@@ -86,6 +86,43 @@ def create_run(request: RunRequest, store: RunStore) -> RunRecord:
     return record
 
 
+# Runs that stopped before their end and can continue where they were.
+RESUMABLE = {Status.QUEUED, Status.RUNNING, Status.CANCELLED, Status.STUCK, Status.CAPPED_TURNS,
+             Status.CAPPED_TOKENS, Status.CAPPED_COST, Status.CAPPED_TIME}
+
+
+def pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None = None) -> RunRecord:
+    """Check that a run can continue, apply new caps, and queue it again."""
+    record = store.get(run_id)
+    if record.status.active and pid_alive(record.worker_pid) and record.worker_pid != os.getpid():
+        raise MinionError(f"run {record.id} is still running (worker pid {record.worker_pid}); cancel it first")
+    if record.status not in RESUMABLE:
+        raise MinionError(
+            f"run {record.id} ended with status {record.status.value}; only interrupted, cancelled, "
+            "capped or stuck runs can resume"
+        )
+    if not Path(record.worktree or "").is_dir():
+        reason = f"its worktree {record.worktree} is gone, so its work cannot continue"
+        store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
+        raise MinionError(f"run {record.id} is lost: {reason}")
+    settings = Settings(**{**record.request["settings"], **{k: v for k, v in (flags or {}).items() if v is not None}})
+    request = {**record.request, "settings": settings.model_dump()}
+    store.update(record.id, status=Status.QUEUED, cancel_requested=False, error=None, request=request)
+    return store.get(record.id)
+
+
 def snapshot_of(record: RunRecord) -> Snapshot:
     return Snapshot(
         run_id=record.id,
@@ -127,8 +164,9 @@ async def execute_run(
     snapshot = snapshot_of(record)
     events = EventLog(log_path(run_id), run_id)
     events.listeners.extend(listeners)
+    resumed = bool(store.nodes(run_id))
     store.update(run_id, status=Status.RUNNING, worker_pid=os.getpid())
-    events.emit("run.start", task=record.task, blueprint=record.blueprint, model=record.model,
+    events.emit("run.resume" if resumed else "run.start", task=record.task, blueprint=record.blueprint, model=record.model,
                 branch=record.branch, repo=record.repo)
     if settings.sandbox == "none":
         events.emit("log", level="warning", message="sandbox = \"none\": commands run UNSANDBOXED on this machine")

@@ -227,6 +227,9 @@ class RunStore:
             ),
         )
 
+    def delete_nodes_from(self, run_id: str, seq: int) -> None:
+        self._execute("DELETE FROM nodes WHERE run_id = ? AND seq >= ?", (run_id, seq))
+
     def nodes(self, run_id: str) -> list[NodeRecord]:
         rows = self._execute("SELECT * FROM nodes WHERE run_id = ? ORDER BY seq", (run_id,))
         return [NodeRecord(**_decode(row)) for row in rows]

@@ -23,6 +23,8 @@ from typing import Any, TextIO
 from .service import execute_run
 from .store import RunStore
 
+WORKER_NICENESS = 10
+
 
 class EventStream:
     """Writes events as JSON lines; goes quiet for good once the reader has gone."""
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m minion.runs.worker RUN_ID", file=sys.stderr)
         return 2
+    # A run is background work: a lower priority (inherited by its sandboxed commands)
+    # keeps the editor and the language server responsive while checks burn CPU.
+    os.nice(WORKER_NICENESS)
     stream = EventStream(_claim_stdout())
     asyncio.run(_execute(argv[0], stream))
     return 0

@@ -1,0 +1,63 @@
+"""Prompt caching, judged on the bytes the server received."""
+
+import json
+
+from minion.runs.store import Status
+from support.claude import FIX_ADD
+from support.fake_anthropic import Received
+from support.gitrepo import write_files
+from support.script import text
+
+
+def top_level_spans(raw: bytes) -> dict[str, bytes]:
+    """Each top-level key of a JSON object, with its value's exact bytes as sent."""
+    source, decoder = raw.decode(), json.JSONDecoder()
+    spans, at = {}, 1
+    while source[at] != "}":
+        key, at = decoder.raw_decode(source, at)
+        start = at + 1  # past the colon (the SDK sends compact JSON)
+        _, at = decoder.raw_decode(source, start)
+        spans[key] = source[start:at].encode()
+        at += source[at] == ","
+    return spans
+
+
+def breakpoints(request: Received) -> list[str]:
+    """Where the request's cache_control markers sit."""
+    body = request.body
+    found = [f"system[{i}]" for i, b in enumerate(body["system"]) if "cache_control" in b]
+    for m, message in enumerate(body["messages"]):
+        found += [f"messages[{m}][{i}]" for i, b in enumerate(message["content"]) if "cache_control" in b]
+    return found
+
+
+def unmarked(messages: list[dict]) -> list[dict]:
+    return [{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]]}
+            for m in messages]
+
+
+async def test_the_cached_prefix_is_byte_identical_across_all_turns_and_nodes(api, run, repo):
+    write_files(repo, {"AGENTS.md": "Keep functions small.\n"})
+    # implement (no fix), the check fails, repair fixes it: two agent nodes, three turns.
+    api.script([text("Looked; nothing to do.")], [text("Let me fix it."), FIX_ADD], [text("Fixed.")])
+    final, _ = await run(checks={"fixed": "grep -q 'a + b' calc/ops.py"})
+    assert final.status is Status.OK, final.summary
+    assert len(api.requests) == 3
+
+    prefixes = {(spans["tools"], spans["system"]) for spans in map(top_level_spans, (r.raw for r in api.requests))}
+    assert len(prefixes) == 1
+    [(tools, system)] = prefixes
+    for volatile in (final.id, final.worktree, final.branch, str(final.worktree).rsplit("/", 2)[0]):
+        assert volatile.encode() not in tools + system
+    assert b"Keep functions small." in system
+
+    for request in api.requests:
+        last_user = max(i for i, m in enumerate(request.body["messages"]) if m["role"] == "user")
+        last_block = len(request.body["messages"][last_user]["content"]) - 1
+        # instructions + rules; the repo map; the latest turn: three of the API's four.
+        assert breakpoints(request) == ["system[1]", "system[2]", f"messages[{last_user}][{last_block}]"]
+
+    # The conversation only grows, so each request starts with the whole previous one.
+    for earlier, later in zip(api.requests, api.requests[1:]):
+        previous = unmarked(earlier.body["messages"])
+        assert unmarked(later.body["messages"])[: len(previous)] == previous

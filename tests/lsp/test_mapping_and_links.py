@@ -1,0 +1,72 @@
+"""The pure parts: carrying lines to the current text, reading check output, branch links."""
+
+import pytest
+
+from minion.lsp.diagnostics import LineMap, split_lines
+from minion.lsp.report import compare_url, fenced, published_url
+from minion.lsp.results import _check_locations
+from minion.runs.store import RunRecord, Status
+from support.gitrepo import run_git
+
+BASE = ["a\n", "b\n", "c\n", "d\n"]
+
+
+def test_a_region_follows_lines_typed_above_it_and_is_intact_only_while_unchanged():
+    typed_above = LineMap(BASE, ["new\n", "new\n", *BASE])
+    assert typed_above.region(1, 2) == (3, True)
+    edited = LineMap(BASE, ["a\n", "B!\n", "c\n", "d\n"])
+    assert edited.region(1, 2) == (1, False)  # points at the change, no longer intact
+    assert edited.region(2, 2) == (2, True)
+    gone = LineMap(BASE, ["a\n", "d\n"])
+    assert gone.deleted(1, 2) and gone.region(1, 2) == (1, False)
+    assert LineMap(BASE, BASE).region(4, 0) == (4, True)  # an insertion point at the end
+
+
+def test_split_lines_splits_like_git_not_like_str_splitlines():
+    assert split_lines("a\r\nb\x0cc\nlast") == ["a\r\n", "b\x0cc\n", "last"]
+    assert split_lines("") == []
+
+
+def test_check_output_locations_in_the_repo_are_found_others_ignored():
+    repo = "/home/u/user repo"
+    output = "\n".join([
+        "tests/test_ops.py:5: AssertionError",
+        f'  File "{repo}/calc/ops.py", line 2, in add',
+        '  File "/usr/lib/python3.11/unittest/case.py", line 57, in testPartExecutor',
+        "./calc/ops.py:2:5: F821 undefined name 'x'",
+        "ran in 0.53s: 1 failed",
+    ])
+    record = RunRecord("r1", 0, 0, Status.FAILED_CHECKS, repo, "task", "default", "m",
+                       checks=[{"name": "tests", "ok": False, "output": output}, {"name": "lint", "ok": True, "output": "x.py:1"}])
+    assert [(path, line) for path, line, _, _ in _check_locations(record)] == [
+        ("tests/test_ops.py", 5), ("calc/ops.py", 2)]
+
+
+@pytest.mark.parametrize("remote, expected", [
+    ("git@github.com:octo/app.git", "https://github.com/octo/app/compare/B...minion/fix-x-1a2b"),
+    ("https://github.com/octo/app", "https://github.com/octo/app/compare/B...minion/fix-x-1a2b"),
+    ("https://token@github.com/octo/app.git", "https://github.com/octo/app/compare/B...minion/fix-x-1a2b"),
+    ("ssh://git@gitlab.com:2222/group/sub/app.git", "https://gitlab.com/group/sub/app/-/compare/B...minion/fix-x-1a2b"),
+    ("http://gitlab.internal/team/app.git", "http://gitlab.internal/team/app/-/compare/B...minion/fix-x-1a2b"),
+    ("git@bitbucket.org:octo/app.git", None),
+    ("/srv/git/app.git", None),
+])
+def test_compare_urls_for_github_and_gitlab_remotes(remote, expected):
+    assert compare_url(remote, "B", "minion/fix-x-1a2b") == expected
+
+
+def test_the_link_is_the_compare_url_only_once_the_branch_is_on_the_remote(calc_repo):
+    run_git(calc_repo, "branch", "minion/fix-1a2b")
+    head = run_git(calc_repo, "rev-parse", "HEAD")
+    record = RunRecord("1a2b", 0, 0, Status.OK, str(calc_repo), "fix", "default", "m",
+                       branch="minion/fix-1a2b", base=head, head=head)
+    assert published_url(record) is None  # no remote
+    run_git(calc_repo, "remote", "add", "origin", "git@github.com:octo/app.git")
+    assert published_url(record) is None  # not pushed
+    # What a push leaves behind locally: the remote-tracking ref at the branch's commit.
+    run_git(calc_repo, "update-ref", "refs/remotes/origin/minion/fix-1a2b", head)
+    assert published_url(record) == f"https://github.com/octo/app/compare/{head}...minion/fix-1a2b"
+
+
+def test_a_fence_outgrows_the_backticks_inside():
+    assert fenced("x ``` y", "diff") == "````diff\nx ``` y\n````"
