@@ -99,7 +99,8 @@ async def measure(client: Client, uri: str) -> dict[str, list[float]]:
 
 async def start_busy_runs(client: Client, uri: str) -> list[str]:
     # The hand-off action's argument, as docs/lsp.md defines it.
-    todo = {"uri": uri, "kind": "todo", "range": {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}}
+    comment = {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}
+    todo = {"uri": uri, "kind": "todo", "range": comment}
     run_ids = []
     for _ in range(RUNS):
         started = await client.workspace_execute_command_async(
@@ -162,7 +163,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="minion-lsp-bench-") as tmp:
         results = asyncio.run(bench(Path(tmp)))
     print(f"{REQUESTS} requests each, {os.cpu_count()} CPUs, loaded = {RUNS} runs in a CPU-bound check")
-    print(f"{'request':<12}{'idle p50':>10}{'idle p99':>10}{'load p50':>10}{'load p99':>10}{'ratio p50':>11}{'ratio p99':>11}")
+    headers = ("idle p50", "idle p99", "load p50", "load p99")
+    print(f"{'request':<12}" + "".join(f"{h:>10}" for h in headers) + f"{'ratio p50':>11}{'ratio p99':>11}")
     for name in results["idle"]:
         idle, loaded = results["idle"][name], results["loaded"][name]
         i50, i99 = percentile(idle, 50), percentile(idle, 99)

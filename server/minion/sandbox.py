@@ -12,7 +12,7 @@ The policy (see DESIGN.md, Sandbox):
   but its secret places are masked;
 * no network unless the policy says so; the environment comes from an allow-list;
 * limits: a timeout that kills everything, memory and file size rlimits, a process cap,
-  and output cut to a head and a tail.
+  a cap on what the run's commands add to the disk, and output cut to a head and a tail.
 
 ``build_bwrap_argv`` turns a policy into the exact bwrap command line, so it can be read
 and unit-tested on its own. ``Sandbox.run`` adds the process handling.
@@ -65,6 +65,9 @@ DEFAULT_MASKED_HOME_PATHS = [
     # Beyond the issue's list: other places where agents and clouds keep credentials.
     "~/.claude", "~/.config/gcloud", "~/.azure", "~/.cargo/credentials",
     "~/.cargo/credentials.toml",
+    # git config may hold tokens (url.insteadOf, http.extraHeader); git inside reads the
+    # private HOME's anyway. Shell histories hold pasted `export TOKEN=...` lines.
+    "~/.gitconfig", "~/.config/git", "~/.bash_history", "~/.zsh_history",
 ]
 
 # HOME moves to a private dir, but these tools default to a folder under $HOME. When the
@@ -82,6 +85,8 @@ GIT_MOUNT = Path("/run/minion/git")  # where the user's .git appears inside (rea
 TERM_GRACE_S = 2.0  # between SIGTERM and SIGKILL on timeout
 DRAIN_GRACE_S = 1.0  # how long to wait for output after the command has ended
 READ_CHUNK = 64 * 1024
+DISK_POLL_S = 0.1  # how often a running command's disk use is measured
+MB = 1024 * 1024
 
 
 @dataclass
@@ -90,6 +95,9 @@ class Limits:
     memory_mb: int = 4096
     max_processes: int = 256
     max_file_mb: int = 1024
+    # What all commands of one Sandbox (one run) may add to the worktree's filesystem, and
+    # never more than half of its free space at the first command.
+    max_disk_mb: int = 10_240
     output_bytes: int = 32_000  # head + tail kept, with a marker between
 
 
@@ -560,6 +568,7 @@ class Sandbox:
         if policy.mode not in ("bwrap", "none"):
             raise ValueError(f"unknown sandbox mode {policy.mode!r}")
         self.policy = policy
+        self.disk_room: int | None = None  # bytes the next commands may still add to the disk
 
     @staticmethod
     def check_available() -> None:
@@ -621,10 +630,15 @@ class Sandbox:
     async def _execute(self, argv, env, host_cwd, pass_fd, timeout) -> CommandResult:
         started = time.monotonic()
         output = _HeadTail(self.policy.limits.output_bytes)
+        disk = os.open(self.policy.worktree, os.O_RDONLY | os.O_DIRECTORY)  # a handle on its filesystem
+        free_at_start = _free_bytes(disk)
+        if self.disk_room is None:
+            self.disk_room = min(self.policy.limits.max_disk_mb * MB, free_at_start // 2)
+        room = self.disk_room
         parent = process_cap().cgroup_parent
         cgroup = _PidsCgroup(parent, self.policy.limits.max_processes) if parent else None
-        timed_out = False
-        proc = None
+        timed_out = disk_full = False
+        proc = watchdog = None
         try:
             proc = await asyncio.create_subprocess_exec(
                 *(cgroup.wrap(argv) if cgroup else argv),
@@ -634,14 +648,18 @@ class Sandbox:
                 pass_fds=() if pass_fd is None else (pass_fd,),
             )
             reader = asyncio.create_task(_pump(proc.stdout, output))
+            watchdog = asyncio.create_task(_watch_disk(proc, disk, free_at_start - room))
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 timed_out = True
                 await _terminate(proc)
             await _finish(reader)
+            disk_full = watchdog.done() and watchdog.result()
         finally:
             # Also on cancellation: nothing we started may outlive the call.
+            if watchdog is not None:
+                watchdog.cancel()
             if proc is not None:
                 if proc.returncode is None:
                     _killpg(proc.pid, signal.SIGKILL)
@@ -649,13 +667,35 @@ class Sandbox:
                 _killpg(proc.pid, signal.SIGKILL)  # leftovers in the group (mode "none")
             if cgroup:
                 await cgroup.release()
+            self.disk_room = room - (free_at_start - _free_bytes(disk))
+            os.close(disk)
+        text = output.text()
+        if disk_full:
+            text += f"\n[minion: killed: it wrote more than the {room // MB} MB of disk left to this run]\n"
         return CommandResult(
             exit_code=proc.returncode,
-            output=output.text(),
+            output=text,
             timed_out=timed_out,
             truncated=output.cut > 0,
             duration_s=time.monotonic() - started,
         )
+
+
+async def _watch_disk(proc: asyncio.subprocess.Process, disk: int, floor: int) -> bool:
+    """SIGKILL the command's group once the free space on the filesystem of the ``disk`` fd
+    drops below ``floor``; whether it did. Free space is what is measured, so other writers
+    on that filesystem count against the run too."""
+    while proc.returncode is None:
+        await asyncio.sleep(DISK_POLL_S)
+        if _free_bytes(disk) < floor:
+            _killpg(proc.pid, signal.SIGKILL)
+            return True
+    return False
+
+
+def _free_bytes(fd: int) -> int:
+    st = os.fstatvfs(fd)
+    return st.f_bavail * st.f_frsize
 
 
 @contextlib.contextmanager

@@ -14,11 +14,13 @@ import shutil
 import stat
 import tempfile
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pathspec
 
 from minion.errors import MinionError, NotAGitRepository
 from minion.git import GitError, git
@@ -118,6 +120,7 @@ def take_snapshot(
     *,
     buffers: Mapping[Path | str, str] = {},
     worktrees_dir: Path,
+    exclude: Sequence[str] = (),
 ) -> Snapshot:
     """Record the user's work as commit S and check it out in a new worktree.
 
@@ -133,11 +136,17 @@ def take_snapshot(
     not captured (and the worktree gets it as an empty directory, like any fresh clone).
     An untracked nested repository is left out. Ignored files are left out, except a
     buffer given explicitly.
+
+    Paths matching ``exclude`` (gitignore patterns: ``.env*``, ``*.pem``) hold secrets, and
+    their bytes are never copied: an untracked or unsaved one is left out of S, and a
+    tracked one keeps its index entry (so the branch keeps it unchanged) but is hidden
+    from the worktree (see `_hide_excluded`).
     """
     info = _inspect_repo(Path(repo))
-    blobs = _buffer_blobs(info.root, buffers)
+    excluded = _exclude_matcher(exclude)
+    blobs = {rel: data for rel, data in _buffer_blobs(info.root, buffers).items() if not excluded(rel)}
     with tempfile.TemporaryDirectory(prefix="minion-snapshot-") as tmp:
-        tree = _snapshot_tree(info, blobs, Path(tmp))
+        tree = _snapshot_tree(info, blobs, Path(tmp), excluded)
     parents = ("-p", info.head) if info.head else ()
     commit = git("commit-tree", "--no-gpg-sign", *parents, "-m", f"minion snapshot {run_id}",
                  tree, cwd=info.root, env=IDENTITY)
@@ -145,6 +154,7 @@ def take_snapshot(
     git("update-ref", ref, commit, "", cwd=info.root)  # "": the ref must not exist yet
     worktree = Path(worktrees_dir).resolve() / run_id
     _add_worktree(info, ref, commit, worktree)
+    _hide_excluded(worktree, excluded)
     return Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref, worktree)
 
 
@@ -164,8 +174,33 @@ def _buffer_blobs(root: Path, buffers: Mapping[Path | str, str]) -> dict[str, by
     return blobs
 
 
-def _snapshot_tree(info: _Repo, buffers: dict[str, bytes], tmp: Path) -> str:
-    """Write the tree of S using a private index seeded from a copy of the user's."""
+def _exclude_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a repo-relative path matches the gitignore-style ``patterns``."""
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    return spec.match_file
+
+
+def _hide_excluded(worktree: Path, excluded: Callable[[str], bool]) -> None:
+    """Hide the tracked files matching the exclude list from everything that runs in the
+    worktree: mark them skip-worktree in its own index (so `git status` and `git add -A`
+    ignore their absence) and delete them."""
+    listing = git("ls-files", "-z", "--format=%(objectmode) %(path)", cwd=worktree)
+    hidden = [rel for mode, rel in (r.split(" ", 1) for r in _split_z(listing))
+              if mode != GITLINK and excluded(rel)]
+    if not hidden:
+        return
+    git("update-index", "--skip-worktree", "-z", "--stdin", cwd=worktree,
+        input=b"".join(os.fsencode(rel) + b"\0" for rel in hidden))
+    for rel in hidden:
+        (worktree / rel).unlink(missing_ok=True)
+
+
+def _snapshot_tree(info: _Repo, buffers: dict[str, bytes], tmp: Path,
+                   excluded: Callable[[str], bool]) -> str:
+    """Write the tree of S using a private index seeded from a copy of the user's.
+
+    Excluded paths are not looked at: the private index keeps the user's entry for them.
+    """
     index = tmp / "index"
     if info.index_file.exists():
         # copy2 keeps the mtime, so git's racy-entry detection judges the copy like the
@@ -173,7 +208,8 @@ def _snapshot_tree(info: _Repo, buffers: dict[str, bytes], tmp: Path) -> str:
         shutil.copy2(info.index_file, index)
     env = {"GIT_INDEX_FILE": str(index)}
     trust_exec, modified, untracked = _scan_work_tree(info.root, env)
-    entries = _changed_entries(info.root, modified, untracked, trust_exec)
+    entries = {rel: entry for rel, entry in _changed_entries(info.root, modified, untracked, trust_exec).items()
+               if not excluded(rel)}
     for rel, data in buffers.items():
         entries[rel] = _buffer_entry(info.root / rel, data, entries.get(rel), trust_exec)
     _write_index(info.root, entries, env, tmp)
@@ -348,7 +384,13 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str) -> str | Non
     the last commit (the branch then points at that commit: S on the first call).
     """
     worktree = snapshot.worktree
-    git("add", "-A", cwd=worktree)
+    # Gitlinks stay as they are. Staging one runs `git status` inside the nested repository,
+    # which the agent controls: its hooks, fsmonitor and filters would run on the host.
+    listing = git("ls-files", "-z", "--format=%(objectmode) %(path)", cwd=worktree)
+    gitlinks = [r.split(" ", 1)[1] for r in _split_z(listing) if r.startswith(GITLINK + " ")]
+    pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks)]
+    git("add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
+        input=b"".join(os.fsencode(p) + b"\0" for p in pathspecs))
     tree = git("write-tree", cwd=worktree)
     head, head_tree = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=worktree).split("\n")
     new = None

@@ -1,4 +1,8 @@
-"""Where minion keeps its run store, logs and worktrees (``MINION_STATE_DIR``)."""
+"""Where minion keeps its run store, logs and worktrees (``MINION_STATE_DIR``).
+
+The folders are private to the user (mode 0700): worktrees hold files an agent made,
+possibly setuid binaries, and logs hold the user's code.
+"""
 
 import os
 from pathlib import Path
@@ -12,24 +16,24 @@ def state_dir() -> Path:
     else:
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         root = Path(xdg) / "minion"
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     return root.resolve()
 
 
 def worktrees_dir() -> Path:
     path = state_dir() / "worktrees"
-    path.mkdir(exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
 def homes_dir() -> Path:
     """Private writable ``HOME`` directories for sandboxed commands, one per run."""
     path = state_dir() / "homes"
-    path.mkdir(exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
 def logs_dir() -> Path:
     path = state_dir() / "logs"
-    path.mkdir(exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path

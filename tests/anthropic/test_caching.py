@@ -1,25 +1,10 @@
 """Prompt caching, judged on the bytes the server received."""
 
-import json
-
 from minion.runs.store import Status
 from support.claude import FIX_ADD
 from support.fake_anthropic import Received
 from support.gitrepo import write_files
 from support.script import text
-
-
-def top_level_spans(raw: bytes) -> dict[str, bytes]:
-    """Each top-level key of a JSON object, with its value's exact bytes as sent."""
-    source, decoder = raw.decode(), json.JSONDecoder()
-    spans, at = {}, 1
-    while source[at] != "}":
-        key, at = decoder.raw_decode(source, at)
-        start = at + 1  # past the colon (the SDK sends compact JSON)
-        _, at = decoder.raw_decode(source, start)
-        spans[key] = source[start:at].encode()
-        at += source[at] == ","
-    return spans
 
 
 def breakpoints(request: Received) -> list[str]:
@@ -44,7 +29,7 @@ async def test_the_cached_prefix_is_byte_identical_across_all_turns_and_nodes(ap
     assert final.status is Status.OK, final.summary
     assert len(api.requests) == 3
 
-    prefixes = {(spans["tools"], spans["system"]) for spans in map(top_level_spans, (r.raw for r in api.requests))}
+    prefixes = {(spans["tools"], spans["system"]) for spans in (r.spans() for r in api.requests)}
     assert len(prefixes) == 1
     [(tools, system)] = prefixes
     for volatile in (final.id, final.worktree, final.branch, str(final.worktree).rsplit("/", 2)[0]):

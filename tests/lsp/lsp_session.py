@@ -101,7 +101,8 @@ def _code_action_or_command(client: LanguageClient):
             return converter.structure(obj, types.Command)
         return converter.structure(obj, types.CodeAction)
 
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], hook)
+    # The key must be typing.Union, as lsprotocol registered it (`A | B` is another type).
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], hook)  # noqa: UP007
 
 
 @asynccontextmanager
@@ -202,6 +203,7 @@ def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
 def edits_for(edit: types.WorkspaceEdit, uri: str) -> tuple[list[types.TextEdit], int | None]:
     """The text edits a WorkspaceEdit makes to one document, and the version it requires."""
     if edit.document_changes:
-        changes = [c for c in edit.document_changes if isinstance(c, types.TextDocumentEdit) and c.text_document.uri == uri]
+        changes = [c for c in edit.document_changes
+                   if isinstance(c, types.TextDocumentEdit) and c.text_document.uri == uri]
         return [e for c in changes for e in c.edits], changes[0].text_document.version if changes else None
     return list((edit.changes or {}).get(uri, [])), None

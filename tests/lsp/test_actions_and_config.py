@@ -14,15 +14,16 @@ def with_llm_tag(capabilities: types.ClientCapabilities) -> types.ClientCapabili
 
 async def test_actions_for_selection_todo_and_foreign_diagnostic_follow_the_settings(calc_repo):
     # initializationOptions say one TODO pattern; workspace/configuration overrides it.
-    async with session(calc_repo, "vscode", settings("scripted:/none.json", todoPatterns=["TODO(minion)"])) as (client, _):
+    initial = settings("scripted:/none.json", todoPatterns=["TODO(minion)"])
+    async with session(calc_repo, "vscode", initial) as (client, _):
         client.set_configuration({"todoPatterns": ["TODO(bot)"]}, section="minion")
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
         path = calc_repo / "calc/ops.py"
         path.write_text("def add(a, b):\n    # TODO(bot): make add() add\n    return a - b\n")
         uri = open_file(client, path)
 
-        ruff = types.Diagnostic(range=types.Range(types.Position(line=2, character=4), types.Position(line=2, character=16)),
-                                message="F821 undefined name\nmore detail", source="ruff", code="F821")
+        name = types.Range(types.Position(line=2, character=4), types.Position(line=2, character=16))
+        ruff = types.Diagnostic(range=name, message="F821 undefined name\nmore detail", source="ruff", code="F821")
         selection = await code_actions(client, uri, 0, end=types.Position(line=2, character=16), diagnostics=[ruff])
         delegate = titled(selection, "Delegate to minion…")
         assert delegate.kind == types.CodeActionKind.RefactorRewrite

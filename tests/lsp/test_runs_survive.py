@@ -29,6 +29,12 @@ async def hand_off(client, uri):
     return await run_command(client, handoff.command)
 
 
+def busy_in_sleep(client, run_id):
+    """The run's progress says its agent is running `sleep 30`."""
+    reports = [r for token, rs in client.progress_reports.items() if run_id in token for r in rs]
+    return any("bash sleep 30" in (r.message or "") for r in reports)
+
+
 def status_of(recorder, run_id):
     statuses = [s["status"] for s in recorder.run_status if s["id"] == run_id]
     return statuses[-1] if statuses else None
@@ -44,8 +50,7 @@ async def test_a_killed_worker_is_reported_lost_and_a_restarted_server_shows_bot
 
         pushed_settings(client, busy)
         doomed = (await hand_off(client, uri))["runId"]
-        await until(lambda: any("bash sleep 30" in (r.message or "") for token, reports in client.progress_reports.items()
-                                if doomed in token for r in reports), what="the worker to be busy")
+        await until(lambda: busy_in_sleep(client, doomed), what="the worker to be busy")
         worker_pid = RunStore().get(doomed).worker_pid
         assert worker_pid and worker_pid != client._server.pid
         os.kill(worker_pid, signal.SIGKILL)
@@ -93,8 +98,7 @@ async def test_runs_beyond_the_limit_queue_and_both_kinds_cancel(calc_repo, tmp_
         # The running one is cancelled from the progress UI.
         token = await until(lambda: next((t for t in client.progress_reports if first["runId"] in t), None),
                             what="the first run's progress")
-        await until(lambda: any("bash sleep 30" in (r.message or "") for r in client.progress_reports[token]),
-                    what="the worker to be busy")
+        await until(lambda: busy_in_sleep(client, first["runId"]), what="the worker to be busy")
         client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
         await until(lambda: status_of(recorder, first["runId"]) == "cancelled", timeout=20, what="the cancel")
         assert client.progress_reports[token][-1].kind == "end"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -102,6 +103,43 @@ class Received:
     headers: dict[str, str]
     at: float  # time.monotonic() when the request arrived
     took: float = 0.0  # seconds the server spent answering
+
+    def spans(self) -> dict[str, bytes]:
+        """Each top-level key of the body with its value's exact bytes, as sent."""
+        text = self.raw.decode()
+        return {key: text[start:end].encode() for key, start, end in _members(text, 0)}
+
+    def message_spans(self) -> list[bytes]:
+        """The exact bytes of each message, as sent."""
+        text = self.raw.decode()
+        start = next(start for key, start, _ in _members(text, 0) if key == "messages")
+        return [text[a:b].encode() for a, b in _elements(text, start)]
+
+
+_DECODER = json.JSONDecoder()
+_GAP = re.compile(r"\s*[:,]?\s*")
+
+
+def _members(text: str, at: int) -> list[tuple[str, int, int]]:
+    """(key, start, end) of each member of the JSON object at ``at``."""
+    members, at = [], _GAP.match(text, at + 1).end()
+    while text[at] != "}":
+        key, at = _DECODER.raw_decode(text, at)
+        start = _GAP.match(text, at).end()
+        _, end = _DECODER.raw_decode(text, start)
+        members.append((key, start, end))
+        at = _GAP.match(text, end).end()
+    return members
+
+
+def _elements(text: str, at: int) -> list[tuple[int, int]]:
+    """(start, end) of each element of the JSON array at ``at``."""
+    elements, at = [], _GAP.match(text, at + 1).end()
+    while text[at] != "]":
+        _, end = _DECODER.raw_decode(text, at)
+        elements.append((at, end))
+        at = _GAP.match(text, end).end()
+    return elements
 
 
 class FakeAnthropic:

@@ -50,14 +50,14 @@ def load_rules(
 
 
 def _copilot(root: Path) -> list[tuple[str, str]]:
-    text = _read(root / _COPILOT)
+    text = _read(root, root / _COPILOT)
     return [(_COPILOT, text)] if text else []
 
 
 def _cursor(root: Path, anchor: PurePosixPath | None) -> list[tuple[str, str]]:
     applied = []
     for path in sorted((root / _CURSOR_RULES).rglob("*.mdc")):
-        fields, body = _front_matter(_read(path))
+        fields, body = _front_matter(_read(root, path))
         always = str(fields.get("alwaysApply", "")).lower() == "true"
         globs = _globs(fields.get("globs", ""))
         matches = anchor is not None and bool(globs) and _spec(globs).match_file(str(anchor))
@@ -75,7 +75,7 @@ def _folder_rules(root: Path, anchor: PurePosixPath | None) -> list[tuple[str, s
     for folder in folders:
         seen = set()
         for name in _FOLDER_RULES:
-            text = _read(root / folder / name)
+            text = _read(root, root / folder / name)
             if text and text not in seen:
                 seen.add(text)
                 found.append(((folder / name).as_posix(), text))
@@ -129,8 +129,13 @@ def _spec(globs: list[str]) -> pathspec.PathSpec:
     return pathspec.PathSpec.from_lines("gitignore", globs)
 
 
-def _read(path: Path) -> str:
+def _read(root: Path, path: Path) -> str:
+    """The file's text; "" unless it is a regular file inside ``root``. A hostile repo may
+    link AGENTS.md to ~/.ssh/id_rsa (which would go to the model) or make it a FIFO."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:  # absent, a folder, unreadable
+        real = path.resolve()
+        if not real.is_relative_to(root.resolve()) or not real.is_file():
+            return ""
+        return real.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # unreadable
         return ""

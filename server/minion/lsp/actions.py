@@ -1,17 +1,18 @@
 """Code actions: delegate a selection, a TODO or a diagnostic; apply or discard a result.
 
-This runs on every cursor move in some editors, so it does no I/O and starts nothing:
-the delegate actions only carry a command, the TODO parse runs only when a marker is in
-sight, and the result quick fixes reuse the line maps cached for the current text. "Apply
-all changes" is resolved (``codeAction/resolve``) only when picked, since it reads every
-file the run changed; clients that cannot resolve get the ``minion.apply`` command.
+This runs on every cursor move in some editors, so it starts nothing and reads no file
+(the repo's config only once, cached): the delegate actions only carry a command, the TODO
+parse runs only when a marker is in sight, and the result quick fixes reuse the line maps
+cached for the current text. "Apply all changes" is resolved (``codeAction/resolve``) only
+when picked, since it reads every file the run changed; clients that cannot resolve get
+the ``minion.apply`` command.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
@@ -19,9 +20,7 @@ from ..context import todo_at
 from .delegation import Delegation
 from .diagnostics import SOURCE, Finding
 from .edits import EditPlan
-
-if TYPE_CHECKING:
-    from .server import MinionServer
+from .server import MinionServer
 
 TODO_LOOKBACK_LINES = 40  # a TODO's comment may start this far above the cursor
 KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite]
@@ -55,7 +54,9 @@ class Offer:
 
 
 def register(ls: MinionServer) -> None:
-    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True))
+    options = types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True)
+
+    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
     def code_action(ls: MinionServer, params: types.CodeActionParams):
         offers = [o for o in offers_for(ls, params) if _wanted(o.kind, params.context.only)]
         return [o.to_lsp(ls) for o in offers] or None
@@ -122,7 +123,8 @@ def _diagnostics(doc, diagnostics: list[types.Diagnostic]) -> list[Offer]:
         summary = summary if len(summary) <= 60 else summary[:59] + "…"
         delegation = Delegation(doc.uri, diagnostic.range, "diagnostic", diagnostic={
             "message": diagnostic.message, "source": diagnostic.source, "code": diagnostic.code})
-        offers.append(_delegate(f"Ask minion to fix: {summary}", types.CodeActionKind.QuickFix, delegation, [diagnostic]))
+        title = f"Ask minion to fix: {summary}"
+        offers.append(_delegate(title, types.CodeActionKind.QuickFix, delegation, [diagnostic]))
     return offers
 
 
@@ -139,10 +141,11 @@ def _result_fixes(ls: MinionServer, found: list[Finding], selection: types.Range
             single.text_edit(doc.uri, doc.version, [finding.edit])
             command = types.Command(title="Apply this change", command="minion.applyHunk",
                                     arguments=[finding.run_id, finding.hunk_index])
-            offers.append(Offer(f"Apply this change (minion {finding.run_id})", types.CodeActionKind.QuickFix,
-                                command, edit=single.workspace_edit(), diagnostics=[finding.diagnostic], llm_generated=True))
+            offers.append(Offer(f"Apply this change (minion {finding.run_id})", types.CodeActionKind.QuickFix, command,
+                                edit=single.workspace_edit(), diagnostics=[finding.diagnostic], llm_generated=True))
     for run_id, diagnostics in runs.items():
-        apply_all = types.Command(title=f"Apply all changes of run {run_id}", command="minion.apply", arguments=[run_id])
+        title = f"Apply all changes of run {run_id}"
+        apply_all = types.Command(title=title, command="minion.apply", arguments=[run_id])
         offers.append(Offer(apply_all.title, types.CodeActionKind.QuickFix, apply_all, resolve={"applyAll": run_id},
                             diagnostics=diagnostics, llm_generated=True))
         discard = types.Command(title=f"Discard run {run_id}", command="minion.discard", arguments=[run_id])

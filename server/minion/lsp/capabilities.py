@@ -29,6 +29,7 @@ class ClientSupport:
         def has(field: str) -> bool:
             return bool(get_capability(caps, field, False))
 
+        document_changes = has("workspace.workspace_edit.document_changes")
         resource_ops = get_capability(caps, "workspace.workspace_edit.resource_operations", []) or []
         resolvable = get_capability(caps, "text_document.code_action.resolve_support.properties", []) or []
         tags = get_capability(caps, "text_document.code_action.tag_support.value_set", []) or []
@@ -37,9 +38,9 @@ class ClientSupport:
             show_document=has("window.show_document.support"),
             configuration=has("workspace.configuration"),
             apply_edit=has("workspace.apply_edit"),
-            document_changes=has("workspace.workspace_edit.document_changes"),
-            create_files=has("workspace.workspace_edit.document_changes") and types.ResourceOperationKind.Create in resource_ops,
-            delete_files=has("workspace.workspace_edit.document_changes") and types.ResourceOperationKind.Delete in resource_ops,
+            document_changes=document_changes,
+            create_files=document_changes and types.ResourceOperationKind.Create in resource_ops,
+            delete_files=document_changes and types.ResourceOperationKind.Delete in resource_ops,
             code_action_literals=has("text_document.code_action.code_action_literal_support"),
             resolve_edit="edit" in resolvable,
             llm_tag=types.CodeActionTag.LlmGenerated in tags,

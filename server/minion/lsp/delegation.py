@@ -17,6 +17,8 @@ from lsprotocol.converters import get_converter
 
 from ..context import Anchor, todo_at
 from ..errors import MinionError
+from ..git import git
+from .diagnostics import read_text
 
 KINDS = ("selection", "todo", "diagnostic")
 _converter = get_converter()
@@ -94,3 +96,20 @@ def _last_line(selected: types.Range) -> int:
     """The last line a range covers: a range ending at column 0 stops at the line before."""
     end = selected.end
     return max(selected.start.line, end.line - 1) if end.character == 0 and end.line > selected.start.line else end.line
+
+
+def unsaved_buffers(repo: Path, buffers: dict[str, str]) -> dict[str, str]:
+    """The open documents of this repo whose text differs from the file on disk, except
+    files git ignores (an open .env must not reach the agent). Runs in a thread."""
+    dirty = {}
+    for name, text in buffers.items():
+        path = Path(name)
+        if not path.is_relative_to(repo):
+            continue
+        if text != read_text(path):
+            dirty[path.relative_to(repo).as_posix()] = text
+    if not dirty:
+        return {}
+    listed = "\0".join(dirty).encode("utf-8", "surrogateescape")
+    ignored = git("check-ignore", "-z", "--stdin", cwd=repo, input=listed, check=False).split("\0")
+    return {rel: text for rel, text in dirty.items() if rel not in ignored}

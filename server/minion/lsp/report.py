@@ -63,7 +63,8 @@ def render_report(record: RunRecord, nodes: list[NodeRecord], diff_text: str, li
     lines += [f"- `{path}`" for path in record.files] or ["(none)"]
     if diff_text:
         cut = diff_text[:MAX_DIFF_CHARS]
-        note = "" if cut == diff_text else f"\n(diff cut at {MAX_DIFF_CHARS} characters: `git diff {record.base} {record.branch}`)"
+        whole = f"`git diff {record.base} {record.branch}`"
+        note = "" if cut == diff_text else f"\n(diff cut at {MAX_DIFF_CHARS} characters: {whole})"
         lines += ["", "## Diff", "", fenced(cut, "diff") + note]
     return "\n".join(lines) + "\n"
 
@@ -83,7 +84,10 @@ def _checks(checks: list[dict]) -> list[str]:
         return ["(no checks ran)"]
     out = []
     for check in checks:
-        verdict = "passed" if check["ok"] else ("timed out" if check["timed_out"] else f"failed (exit {check['exit_code']})")
+        if check["ok"]:
+            verdict = "passed"
+        else:
+            verdict = "timed out" if check["timed_out"] else f"failed (exit {check['exit_code']})"
         out += [f"### {check['name']}: {verdict}", "", f"`{check['command']}` in {check['duration_s']:.1f}s", ""]
         if not check["ok"]:
             out += [fenced(check["output"][-MAX_CHECK_OUTPUT_CHARS:]), ""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..git import git
@@ -57,6 +58,7 @@ class RunResult:
     def repo(self) -> Path:
         return Path(self.record.repo)
 
+    @cached_property
     def paths(self) -> set[str]:
         """Every file this result has something to say about."""
         spots = [spot.path for spot in self.check_spots + self.anchor_spots]

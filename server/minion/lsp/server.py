@@ -12,6 +12,7 @@ diagnostics when their files are opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -34,7 +35,8 @@ from ..runs.store import RunRecord, RunStore, Status
 from ..snapshot import find_repo_root
 from ..state import state_dir
 from .capabilities import ClientSupport
-from .diagnostics import Finding, Target, findings
+from .delegation import unsaved_buffers
+from .diagnostics import Finding, Target, findings, read_text
 from .edits import EditPlan, plan_edit
 from .progress import RunProgress
 from .report import published_url, push_branch, report_path, write_report
@@ -344,45 +346,44 @@ class MinionServer(LanguageServer):
         doc = self.open_document(full)
         if doc is not None:
             return Target(path, doc.uri, doc.source, doc.position_codec, doc.version)
-        try:
-            text = await asyncio.to_thread(full.read_text, encoding="utf-8", errors="surrogateescape")
-        except (FileNotFoundError, IsADirectoryError):
+        text = await asyncio.to_thread(read_text, full)
+        if text is None:
             return None
         return Target(path, from_fs_path(str(full)), text, self.workspace.position_codec, None)
 
     def findings_in(self, doc) -> list[Finding]:
-        """Every result's findings in an open document (for code actions: no I/O)."""
+        """Every shown result's findings in an open document (no I/O: code actions use it)."""
+        return self._findings(Path(doc.path), doc.uri, doc.source, doc.position_codec, doc.version)
+
+    def _findings(self, path: Path, uri: str, text: str, codec, version: int | None) -> list[Finding]:
         found = []
         for result in self.results.values():
-            rel = _relative(Path(doc.path), result.repo)
-            if rel is not None and rel in result.paths():
-                target = Target(rel, doc.uri, doc.source, doc.position_codec, doc.version)
+            rel = _relative(path, result.repo)
+            if rel is not None and rel in result.paths:
+                target = Target(rel, uri, text, codec, version)
                 found += findings(result, target, link_support=self.support.code_description)
         return found
 
     async def publish_paths(self, result: RunResult, *, only_open: bool) -> None:
-        for path in sorted(result.paths()):
+        for path in sorted(result.paths):
             full = result.repo / path
             if not only_open or self.open_document(full):
                 await self.publish(full)
 
     async def publish(self, path: Path) -> None:
-        """Publish the findings of every shown result for one file, on its current text."""
+        """Publish every shown result's findings for one file, on its current text."""
         doc = self.open_document(path)
-        uri = doc.uri if doc else from_fs_path(str(path))
-        found: list[Finding] = []
-        for result in list(self.results.values()):
-            rel = _relative(path, result.repo)
-            if rel is None or rel not in result.paths():
-                continue
-            target = await self.target(result.repo, rel)
-            if target is not None:
-                found += findings(result, target, link_support=self.support.code_description)
+        if doc is not None:
+            uri, version, found = doc.uri, doc.version, self.findings_in(doc)
+        else:
+            uri, version = from_fs_path(str(path)), None
+            text = await asyncio.to_thread(read_text, path)
+            found = [] if text is None else self._findings(path, uri, text, self.workspace.position_codec, None)
         if not found and uri not in self._published:
             return
         (self._published.add if found else self._published.discard)(uri)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-            uri=uri, diagnostics=[f.diagnostic for f in found], version=doc.version if doc else None))
+            uri=uri, diagnostics=[f.diagnostic for f in found], version=version))
 
     def republish_soon(self, uri: str) -> None:
         """Follow the user's typing: republish once they pause."""
@@ -399,27 +400,6 @@ class MinionServer(LanguageServer):
 
 def _relative(path: Path, repo: Path) -> str | None:
     return path.relative_to(repo).as_posix() if path.is_relative_to(repo) else None
-
-
-def unsaved_buffers(repo: Path, buffers: dict[str, str]) -> dict[str, str]:
-    """The open documents of this repo whose text differs from the file on disk, except
-    files git ignores (an open .env must not reach the agent). Runs in a thread."""
-    dirty = {}
-    for name, text in buffers.items():
-        path = Path(name)
-        if not path.is_relative_to(repo):
-            continue
-        try:
-            on_disk = path.read_text(encoding="utf-8", errors="surrogateescape")
-        except (FileNotFoundError, IsADirectoryError):
-            on_disk = None
-        if text != on_disk:
-            dirty[path.relative_to(repo).as_posix()] = text
-    if not dirty:
-        return {}
-    listed = "\0".join(dirty).encode("utf-8", "surrogateescape")
-    ignored = git("check-ignore", "-z", "--stdin", cwd=repo, input=listed, check=False).split("\0")
-    return {rel: text for rel, text in dirty.items() if rel not in ignored}
 
 
 class DismissedRuns:
@@ -504,10 +484,10 @@ class ClientLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         kind = self.LEVELS.get(record.levelno, types.MessageType.Info)
         params = types.LogMessageParams(type=kind, message=self.format(record))
-        try:  # records may come from threads; the transport belongs to the loop
+        # Records may come from threads; the transport belongs to the loop. Once the loop has
+        # closed, stderr has the record already.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.ls.window_log_message, params)
-        except RuntimeError:  # the loop has closed: stderr has the record already
-            pass
 
 
 def serve() -> None:

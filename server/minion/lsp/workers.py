@@ -15,6 +15,7 @@ server on purpose: a restarted server finds them in the store and watches them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -139,7 +140,7 @@ class Executor:
         code = await process.wait()
         record = await asyncio.to_thread(self.store.get, run_id)
         if record.status.active:
-            await self._worker_died(record, exit_reason(code, worker_log_path(run_id)))
+            await self._worker_died(record, death_reason(run_id, _exit_description(code)))
 
     async def _worker_died(self, record: RunRecord, reason: str) -> None:
         log.warning("run %s: %s", record.id, reason)
@@ -192,7 +193,7 @@ class Executor:
                 await self._mark_ended(record.id, Status.LOST,
                                        "the minion server that queued it stopped before it started")
             else:
-                await self._worker_died(record, _gone_reason(record))
+                await self._worker_died(record, death_reason(record.id, _gone_description(record)))
 
     def watch(self, run_id: str) -> None:
         """Follow a run executed by another process (a CLI run, a previous server's worker)."""
@@ -207,27 +208,27 @@ class Executor:
                 if not record.status.active:
                     break
                 if record.worker_pid and not _alive(record.worker_pid):
-                    await self._worker_died(record, _gone_reason(record))
+                    await self._worker_died(record, death_reason(record.id, _gone_description(record)))
                     break
         finally:
             self.watched.discard(run_id)
             await self.on_end(run_id)
 
 
-def exit_reason(code: int, stderr_log: Path) -> str:
-    """Why a worker ended without an end state: its signal or exit code and last words."""
+def _exit_description(code: int) -> str:
     if code < 0:
-        reason = f"the worker process was killed by {signal.Signals(-code).name}"
-    else:
-        reason = f"the worker process exited with code {code} before the run ended"
-    last = last_line(stderr_log)
-    return f"{reason}: {last}" if last else reason
+        return f"the worker process was killed by {signal.Signals(-code).name}"
+    return f"the worker process exited with code {code} before the run ended"
 
 
-def _gone_reason(record: RunRecord) -> str:
-    reason = f"the worker process (pid {record.worker_pid}) is gone and the run never ended"
-    last = last_line(worker_log_path(record.id))
-    return f"{reason}: {last}" if last else reason
+def _gone_description(record: RunRecord) -> str:
+    return f"the worker process (pid {record.worker_pid}) is gone and the run never ended"
+
+
+def death_reason(run_id: str, what: str) -> str:
+    """What happened to a worker, with its last words (the end of its stderr log)."""
+    last = last_line(worker_log_path(run_id))
+    return f"{what}: {last}" if last else what
 
 
 def last_line(path: Path, tail_bytes: int = 4096) -> str:
@@ -252,7 +253,5 @@ def _alive(pid: int) -> bool:
 
 
 def _killpg(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # the worker leads its own session: pgid == pid
-    except ProcessLookupError:
-        pass

@@ -8,13 +8,17 @@ committed to the run's branch.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import secrets
+import signal
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..agent.models import RecordingModel, model_from_spec
 from ..blueprint.events import EventLog
@@ -29,6 +33,7 @@ from ..state import homes_dir, logs_dir, worktrees_dir
 from .store import RunRecord, RunStore, Status
 
 CANCEL_POLL_S = 0.5
+HARD_DEADLINE_GRACE_S = 30  # past the cap, code that blocks the event loop is interrupted
 
 
 @dataclass
@@ -60,7 +65,8 @@ def create_run(request: RunRequest, store: RunStore) -> RunRecord:
         Sandbox.check_available()
 
     run_id = secrets.token_hex(4)
-    snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir())
+    snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir(),
+                             exclude=settings.exclude)
     now = time.time()
     record = RunRecord(
         id=run_id,
@@ -198,9 +204,51 @@ async def execute_run(
     return store.get(run_id)
 
 
+class BlueprintError(Exception):
+    """The blueprint itself misbehaved (as opposed to the work it drives)."""
+
+
+class BlockedPastDeadline(TimeoutError):
+    """Code blocked the event loop past the wall-clock cap and was interrupted."""
+
+
+@contextmanager
+def _hard_deadline(seconds: float) -> Iterator[None]:
+    """Interrupt code that blocks the event loop (a blueprint spinning in plain Python).
+
+    ``asyncio.timeout`` needs the loop to get control back; a signal handler does not.
+    Signals reach only the main thread, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise BlockedPastDeadline("the blueprint blocked the event loop past the wall-clock cap")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+async def _call_blueprint(blueprint_fn, run: Run) -> None:
+    returned = await blueprint_fn(run)
+    if returned is not None:
+        hint = ""
+        if inspect.iscoroutine(returned):
+            returned.close()
+            hint = " (a missing await?)"
+        raise BlueprintError(f"the blueprint returned {type(returned).__name__}{hint}; blueprints return nothing")
+
+
 async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, str | None]:
     """Run the blueprint under the wall-clock cap, watching for cancel requests."""
-    task = asyncio.ensure_future(blueprint_fn(run))
+    task = asyncio.ensure_future(_call_blueprint(blueprint_fn, run))
+    cap = run.settings.max_wall_seconds
 
     async def watch_cancel():
         while not task.done():
@@ -210,21 +258,26 @@ async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, 
 
     watcher = asyncio.ensure_future(watch_cancel())
     try:
-        async with asyncio.timeout(run.settings.max_wall_seconds):
-            await task
+        with _hard_deadline(cap + HARD_DEADLINE_GRACE_S):
+            async with asyncio.timeout(cap):
+                await task
         failed = [c.name for c in run.last_checks or [] if not c.ok]
         if failed:
             return Status.FAILED_CHECKS, f"checks failed: {', '.join(failed)}", None
         return Status.OK, "checks passed" if run.last_checks else "done", None
     except StopRun as stop:
         return stop.status, stop.summary, None
+    except BlockedPastDeadline:
+        run.events.emit("log", level="error", message=traceback.format_exc())
+        return Status.CAPPED_TIME, f"stopped: blocked past the wall-clock cap of {cap:g}s", traceback.format_exc()
     except TimeoutError:
-        return Status.CAPPED_TIME, f"stopped: wall-clock cap of {run.settings.max_wall_seconds:g}s reached", None
+        return Status.CAPPED_TIME, f"stopped: wall-clock cap of {cap:g}s reached", None
     except asyncio.CancelledError:
         if not task.cancelled():
             task.cancel()
         return Status.CANCELLED, "cancelled", None
     except Exception as e:
+        run.events.emit("log", level="error", message=traceback.format_exc())
         return Status.FAILED, f"{type(e).__name__}: {e}", traceback.format_exc()
     finally:
         watcher.cancel()
