@@ -5,10 +5,5 @@ from minion.blueprint import blueprint
 async def default(run):
     await run.gather_context()
     await run.agent("implement", run.task_prompt())
-    failed = await run.failing_checks()
-    for attempt in range(1, run.settings.repair_rounds + 1):
-        if not failed:
-            break
-        await run.agent(f"repair {attempt}", run.repair_prompt(failed))
-        failed = await run.failing_checks()
+    await run.check_and_repair()
     await run.commit()

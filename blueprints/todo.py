@@ -37,10 +37,5 @@ async def todo(run):
             "remove TODO", remove_todo_comment, run.worktree, run.anchor.path, run.anchor.text,
             run.settings.todo_patterns,
         )
-    failed = await run.failing_checks()
-    for attempt in range(1, run.settings.repair_rounds + 1):
-        if not failed:
-            break
-        await run.agent(f"repair {attempt}", run.repair_prompt(failed))
-        failed = await run.failing_checks()
+    await run.check_and_repair()
     await run.commit()

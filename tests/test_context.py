@@ -15,9 +15,9 @@ from minion.context import (
     outline,
     render_anchor,
     render_outline,
+    repomap,
     todo_at,
 )
-from minion.context import repomap
 from minion.context.symbols import walk
 from support.gitrepo import make_repo, run_git, write_files
 from support.polyglot import EXPECTED, EXPECTED_TODOS, FILES, make_polyglot_repo
@@ -106,9 +106,13 @@ def test_find_todos_in_some_paths_and_with_other_patterns(polyglot):
     assert [t.text for t in find_todos(polyglot, ["py"], patterns=["FIXME(bot)"])] == ["later"]
 
 
-def test_find_todos_reads_edits_not_yet_committed(polyglot):
+def test_find_todos_reads_edits_not_yet_committed_but_no_links(polyglot, tmp_path):
     write_files(polyglot, {"js/app.js": "// TODO(minion): a fresh one\n"})
     assert [t.text for t in find_todos(polyglot, ["js"])] == ["a fresh one"]
+    (tmp_path / "outside.py").write_text("# TODO(minion): outside the repo\n")
+    (polyglot / "js" / "app.js").unlink()
+    (polyglot / "js" / "app.js").symlink_to(tmp_path / "outside.py")
+    assert find_todos(polyglot, ["js"]) == []
 
 
 def test_todo_at_a_line():
@@ -242,6 +246,10 @@ def test_repo_map_skips_generated_minified_binary_large_and_untracked_files(tmp_
     }
     repo = make_repo(tmp_path / "r", files)
     write_files(repo, {"src/untracked.py": "def untracked():\n    pass\n"})
+    # A tracked file turned into a link to a file outside the repo is not followed.
+    (tmp_path / "secret.py").write_text("def secret_key():\n    pass\n")
+    (repo / "src" / "gen2.py").unlink()
+    (repo / "src" / "gen2.py").symlink_to(tmp_path / "secret.py")
     text = build_repo_map(repo, max_file_bytes=10_000, budget_tokens=4096)
     assert text == "src/real.py:\n1 def real_function():\n"
 
@@ -350,7 +358,9 @@ def test_render_anchor_todo(polyglot):
 
 
 def test_render_anchor_diagnostic_and_selection(polyglot):
-    diagnostic = Anchor("diagnostic", "go/server.go", 14, 14, "undefined: fmt", source="gopls", code="UndeclaredName")
+    diagnostic = Anchor(
+        "diagnostic", "go/server.go", 14, 14, "undefined: fmt", source="gopls", code="UndeclaredName"
+    )
     text = render_anchor(polyglot, diagnostic, window=1)
     assert text.startswith("Diagnostic (gopls UndeclaredName) at go/server.go:15:\nundefined: fmt\n\n")
     assert "Inside method Start (lines 13-17): func (s *Server) Start() error {" in text
@@ -360,7 +370,9 @@ def test_render_anchor_diagnostic_and_selection(polyglot):
     text = render_anchor(polyglot, selection, window=0)
     assert "Selected text:\n```\nfn norm(&self) -> f64 {\n```" in text
     assert "Inside impl Point > method norm (lines 10-12)" in text
-    assert text.endswith("rust/lib.rs, lines 10-12:\n»10      fn norm(&self) -> f64 {\n»11          self.x.abs()\n»12      }")
+    assert text.endswith(
+        "rust/lib.rs, lines 10-12:\n»10      fn norm(&self) -> f64 {\n»11          self.x.abs()\n»12      }"
+    )
 
 
 def test_render_anchor_edge_cases(polyglot):

@@ -70,3 +70,11 @@ async def test_search_honours_gitignore(tools):
 async def test_unknown_tool_and_bad_input_are_error_results(tools):
     assert (await tools.call("teleport", {})).is_error
     assert (await edit(tools, command="view")).is_error  # no path
+
+
+async def test_outline_shows_symbols_under_the_repo_path(tools):
+    await edit(tools, command="create", path="app/shapes.py", file_text="class Box:\n    def area(self):\n        return 1\n")
+    result = await tools.call("outline", {"path": "app/shapes.py"})
+    assert not result.is_error
+    assert str(tools.repo_path / "app/shapes.py") in result.content and str(tools.worktree) not in result.content
+    assert "Box" in result.content and "area" in result.content

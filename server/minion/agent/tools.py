@@ -263,7 +263,7 @@ class Toolset:
         path = self.host_path(args["path"])
         if not path.is_file():
             raise ToolRefused(f"{args['path']} does not exist or is not a file")
-        return ToolResult(render_outline(path, path.read_bytes()))
+        return ToolResult(render_outline(Path(self.shown_path(path)), path.read_bytes()))
 
 
 def only_reads(command: str) -> bool:

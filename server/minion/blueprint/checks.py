@@ -30,6 +30,15 @@ def _python(worktree: Path, repo_path: Path) -> str:
     return "python3"
 
 
+def _read(worktree: Path, name: str) -> str:
+    """A file of the worktree, read on the host; "" unless it is a regular file inside it:
+    the agent may have made it a FIFO (the read would block forever) or a link out."""
+    real = (worktree / name).resolve()
+    if not real.is_relative_to(worktree.resolve()) or not real.is_file():
+        return ""
+    return real.read_text(errors="replace")
+
+
 def detect_checks(worktree: Path, repo_path: Path) -> dict[str, str]:
     """Checks for the usual toolchains, from the files in the repo."""
     checks: dict[str, str] = {}
@@ -37,7 +46,7 @@ def detect_checks(worktree: Path, repo_path: Path) -> dict[str, str]:
     python_files = next(worktree.rglob("*.py"), None) is not None
     if python_files:
         python = _python(worktree, repo_path)
-        pyproject = (worktree / "pyproject.toml").read_text(errors="replace") if has("pyproject.toml") else ""
+        pyproject = _read(worktree, "pyproject.toml")
         if (has("ruff.toml") or has(".ruff.toml") or "[tool.ruff" in pyproject) and shutil.which("ruff"):
             checks["ruff"] = "ruff check ."
         elif has(".flake8") and shutil.which("flake8"):
@@ -45,7 +54,7 @@ def detect_checks(worktree: Path, repo_path: Path) -> dict[str, str]:
         if has("tests") or has("test") or next(worktree.rglob("test_*.py"), None) or has("pytest.ini"):
             checks["pytest"] = f"{python} -m pytest -q -x -p no:cacheprovider"
     if has("package.json"):
-        scripts = json.loads((worktree / "package.json").read_text() or "{}").get("scripts", {})
+        scripts = json.loads(_read(worktree, "package.json") or "{}").get("scripts", {})
         if "test" in scripts:
             checks["npm test"] = "npm test --silent"
     if has("go.mod"):

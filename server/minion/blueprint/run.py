@@ -267,6 +267,16 @@ class Run:
     async def failing_checks(self) -> list[CheckResult]:
         return [c for c in await self.checks() if not c.ok]
 
+    async def check_and_repair(self, rounds: int | None = None) -> list[CheckResult]:
+        """Run the checks; while some fail, let the agent repair (at most ``rounds`` times)."""
+        failed = await self.failing_checks()
+        for attempt in range(1, (self.settings.repair_rounds if rounds is None else rounds) + 1):
+            if not failed:
+                break
+            await self.agent(f"repair {attempt}", self.repair_prompt(failed))
+            failed = await self.failing_checks()
+        return failed
+
     async def commit(self, message: str | None = None) -> str | None:
         """Host side: commit the worktree to the run's branch (git is never written in the sandbox)."""
         message = message or self.commit_message()

@@ -80,7 +80,8 @@ def _excerpt(anchor: Anchor, lines: list[str], window: int) -> str:
     shown_end = min(end, start + _MAX_ANCHOR_LINES - 1)
     before_and_anchor = range(max(0, start - window), min(len(lines), shown_end + 1))
     after = range(end + 1, min(len(lines), end + 1 + window))
-    width = len(str(max(after.stop, before_and_anchor.stop)))
+    last = max(after.stop, before_and_anchor.stop)  # 1-based number of the last line shown
+    width = len(str(last))
 
     def row(index: int) -> str:
         mark = "»" if start <= index <= end else " "
@@ -92,4 +93,4 @@ def _excerpt(anchor: Anchor, lines: list[str], window: int) -> str:
     rows += [row(i) for i in after]
     if not rows:
         return f"{anchor.path} has only {len(lines)} lines."
-    return f"{anchor.path}, lines {before_and_anchor.start + 1}-{max(after.stop, before_and_anchor.stop)}:\n" + "\n".join(rows)
+    return f"{anchor.path}, lines {before_and_anchor.start + 1}-{last}:\n" + "\n".join(rows)

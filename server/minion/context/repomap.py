@@ -18,6 +18,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -175,10 +176,13 @@ def _load_tags(root: Path, cache: RepoMapCache, max_file_bytes: int) -> dict[str
 
 
 def _size(path: Path) -> float:
+    """A regular file's size; infinite (never mapped) for anything else, symlinks included:
+    a hostile repo could link `x.py` to a secret outside it, or make it a FIFO."""
     try:
-        return path.stat().st_size
+        info = path.lstat()
     except OSError:
         return math.inf
+    return info.st_size if stat.S_ISREG(info.st_mode) else math.inf
 
 
 def _extract_many(paths: list[Path]) -> list[str]:
@@ -231,7 +235,9 @@ def _tracked_blobs(root: Path) -> dict[str, str]:
 
 
 def _hash_file(path: Path) -> str:
-    """Git's blob id of a file on disk ('' when it is gone)."""
+    """Git's blob id of a regular file on disk ('' when it is gone or is something else)."""
+    if _size(path) == math.inf:
+        return ""
     try:
         data = path.read_bytes()
     except OSError:

@@ -52,7 +52,7 @@ def find_todos(
 ) -> list[Todo]:
     """TODOs in the files git tracks under ``paths`` (files or folders; default: all).
 
-    Files are read from the work tree, so unsaved-to-index edits count. Sorted by path
+    Files are read from the work tree, so edits not yet committed count. Sorted by path
     and line.
     """
     root = Path(repo_root)
@@ -60,7 +60,7 @@ def find_todos(
     for rel in _files_mentioning(root, paths, patterns):
         try:
             data = (root / rel).read_bytes()
-        except OSError:  # vanished since git listed it, or a folder (submodule)
+        except OSError:  # vanished since git listed it
             continue
         todos.extend(_scan(rel, data, patterns))
     return sorted(todos, key=lambda t: (t.path, t.line, t.column))
@@ -81,7 +81,9 @@ def todo_at(
 
 
 def _files_mentioning(root: Path, paths, patterns) -> list[str]:
-    """Tracked files that contain a marker anywhere: `git grep` is far faster than parsing."""
+    """Tracked files that contain a marker anywhere: `git grep` is far faster than parsing.
+    It reads regular files only: a tracked file turned into a symlink (to a secret outside
+    the repo, say) is not followed."""
     specs = [repo_relative(root, p) for p in paths or ()]
     markers = [arg for pattern in patterns for arg in ("-e", pattern)]
     try:
