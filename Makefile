@@ -1,12 +1,17 @@
-.PHONY: demo test setup bench
+.PHONY: demo test setup editors bench
 
 setup:
 	@bash scripts/bootstrap.sh
 
+# The real editors tests/editors drives (Neovim, Emacs, code-server, Chromium) and the VS
+# Code extension's npm dependencies. Idempotent; code-server is cached outside the repo.
+editors: setup
+	@bash scripts/install-editors.sh
+
 demo: setup
 	.venv/bin/minion demo $(ARGS)
 
-test: setup
+test: setup editors
 	.venv/bin/python -m pytest $(ARGS)
 
 bench: setup

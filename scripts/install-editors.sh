@@ -40,6 +40,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- the VS Code extension's dependencies ------------------------------------------------
+# code-server 4.100 needs Node 20 (Debian 12's own nodejs is 18): the machine brings it.
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js 20 or later is needed (found: $(node --version 2>/dev/null || echo none)); install it from NodeSource or nvm"
+  exit 1
+fi
 ext=editors/vscode
 if [ ! -f "$ext/node_modules/.package-lock.json" ] || [ "$ext/package-lock.json" -nt "$ext/node_modules/.package-lock.json" ]; then
   say "npm ci in $ext"

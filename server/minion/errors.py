@@ -21,3 +21,8 @@ class ConfigError(MinionError):
 
 class RunNotFound(MinionError):
     pass
+
+
+class StateUnwritable(MinionError):
+    """minion's state dir (run store, logs, worktrees) cannot be written: a full disk, a
+    read-only or vanished folder. Nothing is half-written; free space and run again."""

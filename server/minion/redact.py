@@ -35,8 +35,8 @@ def _env_secret_values() -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def redact_text(text: str) -> str:
-    for value in _env_secret_values():
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    for value in _env_secret_values() if secrets is None else secrets:
         if value in text:
             text = text.replace(value, MASK)
     for pattern in SECRET_PATTERNS:
@@ -44,14 +44,16 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact(value: Any) -> Any:
+def redact(value: Any, secrets: list[str] | None = None) -> Any:
     """Redact every string inside a JSON-like value."""
+    if secrets is None:  # read the environment once per value, not once per string
+        secrets = _env_secret_values()
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, secrets)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: redact(v, secrets) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
+        return [redact(v, secrets) for v in value]
     return value
 
 

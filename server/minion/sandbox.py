@@ -85,7 +85,7 @@ GIT_MOUNT = Path("/run/minion/git")  # where the user's .git appears inside (rea
 TERM_GRACE_S = 2.0  # between SIGTERM and SIGKILL on timeout
 DRAIN_GRACE_S = 1.0  # how long to wait for output after the command has ended
 READ_CHUNK = 64 * 1024
-DISK_POLL_S = 0.1  # how often a running command's disk use is measured
+DISK_POLL_S = 0.02  # how often a running command's disk use is measured
 MB = 1024 * 1024
 
 
@@ -568,7 +568,8 @@ class Sandbox:
         if policy.mode not in ("bwrap", "none"):
             raise ValueError(f"unknown sandbox mode {policy.mode!r}")
         self.policy = policy
-        self.disk_room: int | None = None  # bytes the next commands may still add to the disk
+        self.disk_budget: int | None = None  # bytes the run's commands may add to the disk
+        self.disk_used = 0  # bytes they have added so far (less what they freed)
 
     @staticmethod
     def check_available() -> None:
@@ -632,9 +633,8 @@ class Sandbox:
         output = _HeadTail(self.policy.limits.output_bytes)
         disk = os.open(self.policy.worktree, os.O_RDONLY | os.O_DIRECTORY)  # a handle on its filesystem
         free_at_start = _free_bytes(disk)
-        if self.disk_room is None:
-            self.disk_room = min(self.policy.limits.max_disk_mb * MB, free_at_start // 2)
-        room = self.disk_room
+        if self.disk_budget is None:
+            self.disk_budget = min(self.policy.limits.max_disk_mb * MB, free_at_start // 2)
         parent = process_cap().cgroup_parent
         cgroup = _PidsCgroup(parent, self.policy.limits.max_processes) if parent else None
         timed_out = disk_full = False
@@ -648,7 +648,8 @@ class Sandbox:
                 pass_fds=() if pass_fd is None else (pass_fd,),
             )
             reader = asyncio.create_task(_pump(proc.stdout, output))
-            watchdog = asyncio.create_task(_watch_disk(proc, disk, free_at_start - room))
+            floor = free_at_start - (self.disk_budget - self.disk_used)
+            watchdog = asyncio.create_task(_watch_disk(proc, disk, floor))
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
@@ -667,11 +668,12 @@ class Sandbox:
                 _killpg(proc.pid, signal.SIGKILL)  # leftovers in the group (mode "none")
             if cgroup:
                 await cgroup.release()
-            self.disk_room = room - (free_at_start - _free_bytes(disk))
+            self.disk_used += free_at_start - _free_bytes(disk)
             os.close(disk)
         text = output.text()
         if disk_full:
-            text += f"\n[minion: killed: it wrote more than the {room // MB} MB of disk left to this run]\n"
+            text += (f"\n[minion: killed: the run's commands may add at most {self.disk_budget // MB} MB "
+                     "to the disk; delete files to go on]\n")
         return CommandResult(
             exit_code=proc.returncode,
             output=text,

@@ -372,6 +372,13 @@ def remove_worktree(snapshot_or_path: Snapshot | Path, repo_root: Path) -> None:
                 raise  # else it was removed already
 
 
+def discard_snapshot(snapshot: Snapshot) -> None:
+    """Undo `take_snapshot`: remove the worktree and the snapshot ref (for a run that could
+    not be recorded)."""
+    remove_worktree(snapshot, snapshot.repo_root)
+    git("update-ref", "-d", snapshot.ref, snapshot.commit, cwd=snapshot.repo_root)
+
+
 # --- the result ------------------------------------------------------------------------
 
 

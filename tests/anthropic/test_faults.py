@@ -60,6 +60,7 @@ async def test_when_the_sdk_gives_up_the_run_fails_with_its_work_committed(api, 
     final, _ = await run(max_retries=1)
     assert final.status is Status.FAILED
     assert "529" in final.summary and "overloaded_error" in final.summary
+    assert len(events(final, "agent.retry")) == 1  # two attempts: one retry, then the SDK gives up
     assert on_branch(repo, final) == FIXED
 
 

@@ -87,8 +87,8 @@ class Recorder:
             self.lens_refreshes += 1
 
         @client.feature("minion/runStatus")
-        def run_status(params):
-            self.run_status.append(dict(params._asdict()) if hasattr(params, "_asdict") else dict(params))
+        def run_status(params):  # pygls hands over a custom method's params as a namedtuple
+            self.run_status.append(params._asdict())
 
 
 def _code_action_or_command(client: LanguageClient):

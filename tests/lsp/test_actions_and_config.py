@@ -1,9 +1,11 @@
 """Which code actions a client gets, and how editor settings reach the server (no runs)."""
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
-from lsp_session import code_actions, open_file, session, settings, titled, until
+from lsp_session import code_actions, open_file, run_command, session, settings, titled, until
 
 
 def with_llm_tag(capabilities: types.ClientCapabilities) -> types.ClientCapabilities:
@@ -58,12 +60,17 @@ async def test_a_bad_setting_is_reported_once_and_the_previous_settings_stay(cal
         assert warning.type == types.MessageType.Warning
 
 
-async def test_outside_a_git_repository_there_is_nothing_to_delegate(tmp_path):
+async def test_outside_a_git_repository_or_a_file_there_is_nothing_to_delegate(tmp_path):
     loose = tmp_path / "loose.py"
     loose.write_text("# TODO(minion): something\nx = 1\n")
     async with session(tmp_path, "vscode", settings("scripted:/none.json")) as (client, _):
         uri = open_file(client, loose)
         assert await code_actions(client, uri, 0, end=types.Position(line=1, character=5)) == []
+        # An unsaved new buffer is no file: pygls would place it in the server's own folder.
+        client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(
+            uri="untitled:Untitled-1", language_id="python", version=1, text=loose.read_text())))
+        assert await code_actions(client, "untitled:Untitled-1", 0, end=types.Position(line=1, character=5)) == []
+        assert not [m for m in client.messages if m.type == types.MessageType.Error]
 
 
 def test_the_llm_tag_goes_only_to_clients_that_advertise_it():
@@ -82,3 +89,13 @@ def test_the_llm_tag_goes_only_to_clients_that_advertise_it():
     assert offer.to_lsp(Server(pytest_lsp.client_capabilities("visual_studio_code"))).tags is None
     # A client without code action literals gets the command that does the same.
     assert offer.to_lsp(Server(types.ClientCapabilities())).command == "minion.applyHunk"
+
+
+async def test_a_delegation_that_cannot_start_says_why(calc_repo):
+    async with session(calc_repo, "neovim", settings("gpt:4")) as (client, _):
+        uri = open_file(client, calc_repo / "calc/ops.py")
+        handoff = titled(await code_actions(client, uri, 1), "Hand off TODO to minion")
+        with pytest.raises(JsonRpcInvalidParams, match="unknown model spec"):
+            await run_command(client, handoff.command)
+        [shown] = [m for m in client.messages if m.type == types.MessageType.Error]
+        assert "unknown model spec" in shown.message

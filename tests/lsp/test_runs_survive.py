@@ -40,7 +40,7 @@ def status_of(recorder, run_id):
     return statuses[-1] if statuses else None
 
 
-async def test_a_killed_worker_is_reported_lost_and_a_restarted_server_shows_both_runs(calc_repo, tmp_path):
+async def test_a_killed_worker_is_reported_lost_and_after_a_restart_shown_and_resumed(calc_repo, tmp_path):
     fix = write_script(tmp_path, FIX, "fix.json")
     busy = write_script(tmp_path, BUSY, "busy.json")
     async with session(calc_repo, "neovim", settings(fix)) as (client, recorder):
@@ -65,6 +65,7 @@ async def test_a_killed_worker_is_reported_lost_and_a_restarted_server_shows_bot
         announced = await until(lambda: [m for m in recorder.message_requests if doomed in m.message],
                                 what="the end-of-run message of the lost run")
         assert "lost" in announced[0].message
+        assert [a.title for a in announced[0].actions] == ["Open", "Resume", "Dismiss"]
         warnings = await until(lambda: [d for d in minion_diagnostics(client, uri) if d.code == doomed],
                                what="the lost run's diagnostic")
         assert warnings[0].severity == types.DiagnosticSeverity.Warning and "SIGKILL" in warnings[0].message
@@ -81,6 +82,17 @@ async def test_a_killed_worker_is_reported_lost_and_a_restarted_server_shows_bot
             types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
         assert {lens.command.arguments[0] for lens in lenses} == {done_run, doomed}
         assert all(lens.range.start.line == 1 for lens in lenses)
+
+        # The lost run resumes where it stopped; this time its script fixes the bug.
+        write_script(tmp_path, FIX, "busy.json")
+        resumed = await run_command(client, "minion.resume", doomed)
+        assert resumed["runId"] == doomed and resumed["status"] == "running"
+        await until(lambda: status_of(recorder, doomed) == "ok", what="the resumed run to end")
+        fixed = await until(lambda: [d for d in minion_diagnostics(client, uri)
+                                     if d.code == doomed and d.severity == types.DiagnosticSeverity.Information],
+                            what="the resumed run's change")
+        assert fixed[0].range.start.line == 2
+        assert not [d for d in minion_diagnostics(client, uri) if "SIGKILL" in d.message]
 
 
 async def test_runs_beyond_the_limit_queue_and_both_kinds_cancel(calc_repo, tmp_path):
@@ -99,6 +111,13 @@ async def test_runs_beyond_the_limit_queue_and_both_kinds_cancel(calc_repo, tmp_
         token = await until(lambda: next((t for t in client.progress_reports if first["runId"] in t), None),
                             what="the first run's progress")
         await until(lambda: busy_in_sleep(client, first["runId"]), what="the worker to be busy")
+        lenses = await client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        by_run = {lens.command.arguments[0]: lens for lens in lenses}
+        assert by_run[first["runId"]].command.title == "minion running · implement (cancel)"
+        assert by_run[first["runId"]].command.command == "minion.cancel"
+        assert by_run[second["runId"]].command.title.startswith("minion cancelled")
+        assert all(lens.range.start.line == 1 for lens in lenses)
         client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
         await until(lambda: status_of(recorder, first["runId"]) == "cancelled", timeout=20, what="the cancel")
         assert client.progress_reports[token][-1].kind == "end"

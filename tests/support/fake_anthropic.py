@@ -201,6 +201,12 @@ class FakeAnthropic:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, like the real API
 
+    def setup(self) -> None:
+        super().setup()
+        # Each SSE event goes out at once, as from the real API; with Nagle's algorithm the
+        # small writes would wait for delayed ACKs, some 40 ms each.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
 

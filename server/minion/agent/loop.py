@@ -151,7 +151,7 @@ class AgentLoop:
 
     async def turn(self) -> None:
         if self.budget.context_tokens >= COMPACT_AT * self.model.context_window:
-            self.compact(self.budget.context_tokens, "the last turn came near the context window")
+            self.shrink(self.budget.context_tokens, "the last turn came near the context window")
         max_tokens = self.room_or_stop()
         reply = await self.ask(max_tokens)
         if reply is None:
@@ -176,7 +176,7 @@ class AgentLoop:
             return Usage(input_tokens=tokens, cost_usd=last.cost_usd * tokens / last.total_input_tokens)
         return self.price(Usage(cache_write_tokens=tokens))  # a first turn writes its prefix to the cache
 
-    def compact(self, current_tokens: int, reason: str) -> bool:
+    def shrink(self, current_tokens: int, reason: str) -> bool:
         """Shrink the conversation to about COMPACT_TO of the window; False if nothing could go."""
         total_chars = self.prefix_chars + size(self.messages)
         target = COMPACT_TO * self.model.context_window
@@ -197,7 +197,7 @@ class AgentLoop:
         try:
             return await self.model.reply(self.request(max_tokens), self.listen)
         except ContextTooLong as e:
-            if self.compact(self.model.context_window, "the API found the prompt too long"):
+            if self.shrink(self.model.context_window, "the API found the prompt too long"):
                 return None
             raise Finish("failed", f"{e}; there is nothing left to compact") from e
         except ModelError as e:

@@ -210,7 +210,7 @@ class AnthropicModel:
             base_url=settings.base_url or None,  # None: ANTHROPIC_BASE_URL, else the public API
             timeout=settings.request_timeout,
             max_retries=settings.max_retries,
-            middleware=[_report_sdk_retries],
+            middleware=[self._report_sdk_retries],
         )
 
     async def reply(self, request: ModelRequest, listener: Listener) -> ModelReply:
@@ -269,6 +269,26 @@ class AnthropicModel:
             message = await stream.get_final_message()
         return [block.model_dump(exclude_none=True) for block in message.content], progress.stop_reason
 
+    async def _report_sdk_retries(self, request: Any, call_next: Any) -> Any:
+        """SDK middleware, around each HTTP attempt: tells the run when the SDK is about to
+        retry, so that a long wait on a rate limit shows as such and not as a hang."""
+        import anthropic
+
+        listener = _listener.get()
+        attempt = request.retries_taken + 1
+        will_retry = listener is not None and request.retries_taken < self.client.max_retries
+        try:
+            response = await call_next(request)
+        except anthropic.APIConnectionError as e:
+            if will_retry:
+                listener("retry", attempt=attempt, reason=redact_text(f"{type(e).__name__}: {e}"))
+            raise
+        if will_retry and (response.status_code in (408, 409, 429) or response.status_code >= 500):
+            retry_after = response.headers.get("retry-after")
+            listener("retry", attempt=attempt, reason=f"HTTP {response.status_code}",
+                     **({"retry_after_s": float(retry_after)} if _is_number(retry_after) else {}))
+        return response
+
 
 class StreamProgress:
     """Follows one stream: the usage it reports, an estimate of the tokens written so far and
@@ -312,26 +332,6 @@ class StreamProgress:
             value = getattr(usage, theirs, None)
             if value is not None:
                 setattr(self.usage, mine, value)
-
-
-async def _report_sdk_retries(request: Any, call_next: Any) -> Any:
-    """SDK middleware: tell the run when the SDK is about to retry, so that a long wait on a
-    rate limit shows as such instead of as a hang."""
-    import anthropic
-
-    listener = _listener.get()
-    attempt = request.retries_taken + 1
-    try:
-        response = await call_next(request)
-    except anthropic.APIConnectionError as e:
-        if listener:
-            listener("retry", attempt=attempt, reason=redact_text(f"{type(e).__name__}: {e}"))
-        raise
-    if listener and (response.status_code in (408, 409, 429) or response.status_code >= 500):
-        retry_after = response.headers.get("retry-after")
-        listener("retry", attempt=attempt, reason=f"HTTP {response.status_code}",
-                 **({"retry_after_s": float(retry_after)} if _is_number(retry_after) else {}))
-    return response
 
 
 def _is_number(value: str | None) -> bool:

@@ -19,6 +19,7 @@ from lsprotocol import types
 from ..context import todo_at
 from .delegation import Delegation
 from .diagnostics import SOURCE, Finding
+from .documents import file_path
 from .edits import EditPlan
 from .server import MinionServer
 
@@ -70,16 +71,15 @@ def register(ls: MinionServer) -> None:
 
 
 def offers_for(ls: MinionServer, params: types.CodeActionParams) -> list[Offer]:
+    path = file_path(params.text_document.uri)
+    repo = ls.repo_root_of(path) if path else None
+    if path is None or repo is None:  # minion works on files of git repositories
+        return []
     doc = ls.workspace.get_text_document(params.text_document.uri)
-    if not doc.path:
-        return []
-    repo = ls.repo_root_of(Path(doc.path))
-    if repo is None:  # minion works on git repositories only
-        return []
     offers = _selection(doc, params.range)
-    offers += _todo(doc, params.range, repo, ls.settings_for(repo).todo_patterns)
+    offers += _todo(doc, path.relative_to(repo), params.range, ls.settings_for(repo).todo_patterns)
     offers += _diagnostics(doc, params.context.diagnostics)
-    offers += _result_fixes(ls, ls.findings_in(doc), params.range, doc)
+    offers += _result_fixes(ls, ls.findings_in(doc, path), params.range, doc)
     return offers
 
 
@@ -100,12 +100,12 @@ def _selection(doc, selection: types.Range) -> list[Offer]:
     return [_delegate("Delegate to minion…", types.CodeActionKind.RefactorRewrite, delegation)]
 
 
-def _todo(doc, selection: types.Range, repo: Path, patterns: list[str]) -> list[Offer]:
+def _todo(doc, rel: Path, selection: types.Range, patterns: list[str]) -> list[Offer]:
     line = selection.start.line
     nearby = "".join(doc.lines[max(0, line - TODO_LOOKBACK_LINES) : line + 1])
     if not any(pattern in nearby for pattern in patterns):  # the cheap test before a parse
         return []
-    todo = todo_at(Path(doc.path).relative_to(repo), doc.source, line, patterns)
+    todo = todo_at(rel, doc.source, line, patterns)
     if todo is None:
         return []
     start = types.Position(line=todo.start_line - 1, character=0)
@@ -144,10 +144,11 @@ def _result_fixes(ls: MinionServer, found: list[Finding], selection: types.Range
             offers.append(Offer(f"Apply this change (minion {finding.run_id})", types.CodeActionKind.QuickFix, command,
                                 edit=single.workspace_edit(), diagnostics=[finding.diagnostic], llm_generated=True))
     for run_id, diagnostics in runs.items():
-        title = f"Apply all changes of run {run_id}"
-        apply_all = types.Command(title=title, command="minion.apply", arguments=[run_id])
-        offers.append(Offer(apply_all.title, types.CodeActionKind.QuickFix, apply_all, resolve={"applyAll": run_id},
-                            diagnostics=diagnostics, llm_generated=True))
+        if ls.results[run_id].hunks:
+            title = f"Apply all changes of run {run_id}"
+            apply_all = types.Command(title=title, command="minion.apply", arguments=[run_id])
+            offers.append(Offer(title, types.CodeActionKind.QuickFix, apply_all, resolve={"applyAll": run_id},
+                                diagnostics=diagnostics, llm_generated=True))
         discard = types.Command(title=f"Discard run {run_id}", command="minion.discard", arguments=[run_id])
         offers.append(Offer(discard.title, types.CodeActionKind.QuickFix, discard, diagnostics=diagnostics))
     return offers

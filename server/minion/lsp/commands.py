@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -18,6 +17,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ..errors import MinionError
 from ..runs.service import RunRequest
 from .delegation import Delegation, task_and_anchor
+from .documents import file_path
 from .report import report_path
 from .server import MinionServer
 
@@ -43,18 +43,27 @@ def register(ls: MinionServer) -> None:
 
 async def delegate(ls: MinionServer, *args) -> dict[str, Any]:
     delegation = Delegation.parse(args[0] if args else None)
-    doc = ls.workspace.get_text_document(delegation.uri)
-    if not doc.path:
-        raise MinionError(f"minion.delegate: {delegation.uri} is not a file")
-    path = Path(doc.path)
+    path = file_path(delegation.uri)
+    if path is None:
+        raise MinionError(f"minion.delegate: {delegation.uri} is not a file; save it in a repository first")
     repo = ls.repo_root_of(path)
     if repo is None:
         raise MinionError(f"{path} is not in a git repository: minion works on git repositories")
-    task, anchor = task_and_anchor(delegation, doc, repo, ls.settings_for(repo).todo_patterns)
+    doc = ls.workspace.get_text_document(delegation.uri)
+    rel = path.relative_to(repo).as_posix()
+    task, anchor = task_and_anchor(delegation, doc, rel, ls.settings_for(repo).todo_patterns)
     # Every open buffer as it is right now: the snapshot must hold what the user sees.
-    buffers = {d.path: d.source for d in ls.workspace.text_documents.values() if d.path}
+    docs = ls.workspace.text_documents.values()
+    buffers = {str(p): d.source for d in docs if (p := file_path(d.uri))}
     request = RunRequest(task=task, repo=repo, anchor=anchor, buffers=buffers, editor_settings=ls.editor_settings)
     record, status = await ls.start_run(request, anchor_text=doc.source)
+    return {"runId": record.id, "branch": record.branch, "status": status.value}
+
+
+async def resume(ls: MinionServer, *args) -> dict[str, Any]:
+    if not args:
+        raise MinionError("minion.resume takes the run id")
+    record, status = await ls.resume(await _full_id(ls, args[0]))
     return {"runId": record.id, "branch": record.branch, "status": status.value}
 
 
@@ -118,6 +127,7 @@ async def _full_id(ls: MinionServer, run_id: Any) -> str:
 COMMANDS = {
     "minion.delegate": delegate,
     "minion.cancel": cancel,
+    "minion.resume": resume,
     "minion.runs": runs,
     "minion.apply": apply,
     "minion.applyHunk": apply_hunk,

@@ -18,7 +18,7 @@ from lsprotocol.converters import get_converter
 from ..context import Anchor, todo_at
 from ..errors import MinionError
 from ..git import git
-from .diagnostics import read_text
+from .documents import read_text
 
 KINDS = ("selection", "todo", "diagnostic")
 _converter = get_converter()
@@ -63,39 +63,54 @@ class Delegation:
         )
 
 
-def task_and_anchor(delegation: Delegation, doc, repo: Path, todo_patterns: list[str]) -> tuple[str, Anchor]:
-    """The task text and the anchor for a delegation on an open document."""
-    rel = Path(doc.path).relative_to(repo).as_posix()
-    start, end = delegation.range.start.line, _last_line(delegation.range)
+def task_and_anchor(delegation: Delegation, doc, rel: str, todo_patterns: list[str]) -> tuple[str, Anchor]:
+    """The task text and the anchor for a delegation on a document, the repo's file ``rel``."""
     if delegation.kind == "todo":
-        todo = todo_at(rel, doc.source, start, todo_patterns)
-        if todo is None:
-            raise MinionError(f"no TODO for minion at {rel}:{start + 1} (patterns: {', '.join(todo_patterns)})")
-        anchor = Anchor("todo", rel, todo.start_line - 1, todo.end_line - 1, todo.text)
-        return delegation.instruction or todo.text, anchor
-    if delegation.kind == "diagnostic":
-        diagnostic = delegation.diagnostic or {}
-        message = str(diagnostic.get("message") or "").strip()
-        if not message and not delegation.instruction:
-            raise MinionError("minion.delegate: a diagnostic delegation needs the diagnostic's message")
-        source, code = diagnostic.get("source"), diagnostic.get("code")
-        anchor = Anchor("diagnostic", rel, start, end, message, source, str(code) if code is not None else None)
-        label = " ".join(str(x) for x in (source, code) if x)
-        task = f"Fix this problem{f' ({label})' if label else ''} reported at {rel}:{start + 1}: {message}"
-        return delegation.instruction or task, anchor
+        task, anchor = _todo(delegation, doc, rel, todo_patterns)
+    elif delegation.kind == "diagnostic":
+        task, anchor = _diagnostic(delegation, rel)
+    else:
+        task, anchor = _selection(delegation, doc, rel)
+    return delegation.instruction or task, anchor
+
+
+def _todo(delegation: Delegation, doc, rel: str, todo_patterns: list[str]) -> tuple[str, Anchor]:
+    line = delegation.range.start.line
+    todo = todo_at(rel, doc.source, line, todo_patterns)
+    if todo is None:
+        raise MinionError(f"no TODO for minion at {rel}:{line + 1} (patterns: {', '.join(todo_patterns)})")
+    return todo.text, Anchor("todo", rel, todo.start_line - 1, todo.end_line - 1, todo.text)
+
+
+def _diagnostic(delegation: Delegation, rel: str) -> tuple[str, Anchor]:
+    diagnostic = delegation.diagnostic or {}
+    message = str(diagnostic.get("message") or "").strip()
+    if not message and not delegation.instruction:
+        raise MinionError("minion.delegate: a diagnostic delegation needs the diagnostic's message")
+    source, code = diagnostic.get("source"), diagnostic.get("code")
+    start = delegation.range.start.line
+    anchor = Anchor("diagnostic", rel, start, _last_line(delegation.range), message, source,
+                    str(code) if code is not None else None)
+    label = " ".join(str(x) for x in (source, code) if x)
+    return f"Fix this problem{f' ({label})' if label else ''} reported at {rel}:{start + 1}: {message}", anchor
+
+
+def _selection(delegation: Delegation, doc, rel: str) -> tuple[str, Anchor]:
     selected = doc.text_in_client_range(delegation.range)
     if not selected.strip() and not delegation.instruction:
         raise MinionError("minion.delegate: the selection is empty; select code or give an instruction")
-    anchor = Anchor("selection", rel, start, end, selected)
+    start, end = delegation.range.start.line, _last_line(delegation.range)
+    # The anchor shows the agent the selection and the code around it.
     task = (f"Work on the code selected in {rel}, lines {start + 1}-{end + 1}: do what its comments and "
             f"the code around it ask for, or complete it.")
-    return delegation.instruction or task, anchor
+    return task, Anchor("selection", rel, start, end, selected)
 
 
 def _last_line(selected: types.Range) -> int:
     """The last line a range covers: a range ending at column 0 stops at the line before."""
-    end = selected.end
-    return max(selected.start.line, end.line - 1) if end.character == 0 and end.line > selected.start.line else end.line
+    if selected.end.character == 0 and selected.end.line > selected.start.line:
+        return selected.end.line - 1
+    return selected.end.line
 
 
 def unsaved_buffers(repo: Path, buffers: dict[str, str]) -> dict[str, str]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import lru_cache
-from pathlib import Path
+from functools import cached_property, lru_cache
 
 from lsprotocol import types
 from pygls.workspace import PositionCodec
@@ -32,14 +31,6 @@ def split_lines(text: str) -> list[str]:
     if lines[-1]:
         out.append(lines[-1])
     return out
-
-
-def read_text(path: Path) -> str | None:
-    """A file's text on disk (None when there is no such file). Blocking: use a thread."""
-    try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
 
 
 class LineMap:
@@ -94,7 +85,7 @@ class Target:
     codec: PositionCodec
     version: int | None  # the open document's version; None for the file on disk
 
-    @property
+    @cached_property
     def lines(self) -> list[str]:
         return split_lines(self.text)
 

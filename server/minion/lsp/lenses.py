@@ -14,16 +14,18 @@ from lsprotocol import types
 
 from ..runs.store import RunRecord
 from .diagnostics import line_map
+from .documents import file_path
 from .server import MinionServer
 
 
 def register(ls: MinionServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: MinionServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
-        doc = ls.workspace.get_text_document(params.text_document.uri)
-        if not doc.path:
+        path = file_path(params.text_document.uri)
+        if path is None:
             return None
-        return _live_lenses(ls, doc) + _result_lenses(ls, doc) or None
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        return _live_lenses(ls, doc, path) + _result_lenses(ls, doc, path) or None
 
 
 def _todo_path(record: RunRecord) -> tuple[str, int] | None:
@@ -42,22 +44,22 @@ def _lens(base_text: str, line: int, doc, title: str, command: str, run_id: str)
     )
 
 
-def _live_lenses(ls: MinionServer, doc) -> list[types.CodeLens]:
+def _live_lenses(ls: MinionServer, doc, path: Path) -> list[types.CodeLens]:
     lenses = []
     for progress in ls.live.values():
         todo = _todo_path(progress.record)
-        if todo and progress.anchor_text is not None and Path(doc.path) == Path(progress.record.repo) / todo[0]:
+        if todo and progress.anchor_text is not None and path == Path(progress.record.repo) / todo[0]:
             doing = f" · {progress.node}" if progress.node else ""
             title = f"minion {progress.status.value}{doing} (cancel)"
             lenses.append(_lens(progress.anchor_text, todo[1], doc, title, "minion.cancel", progress.run_id))
     return lenses
 
 
-def _result_lenses(ls: MinionServer, doc) -> list[types.CodeLens]:
+def _result_lenses(ls: MinionServer, doc, path: Path) -> list[types.CodeLens]:
     lenses = []
     for result in ls.results.values():
         todo = _todo_path(result.record)
-        if todo and todo[0] in result.base_texts and Path(doc.path) == result.repo / todo[0]:
+        if todo and todo[0] in result.base_texts and path == result.repo / todo[0]:
             record = result.record
             files = f"{len(record.files)} file{'s' * (len(record.files) != 1)}"
             title = f"minion {record.status.value} · {files} · open report"

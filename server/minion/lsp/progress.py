@@ -39,6 +39,11 @@ def describe(event: dict[str, Any]) -> str | None:
         return f"{event.get('node', 'agent')}: turn {event['turn']}"
     if kind == "agent.tool":
         return f"{event.get('node', 'agent')}: {event['tool']} {brief_tool_input(event.get('input') or {})}".rstrip()
+    if kind == "agent.stream":  # a long turn: tokens so far, and the tool call being written
+        writing = f", writing a {event['tool']} call" if event.get("tool") else ""
+        return f"{event.get('node', 'agent')}: turn {event['turn']}, ~{event['output_tokens']} tokens{writing}"
+    if kind == "agent.retry":
+        return f"{event.get('node', 'agent')}: turn {event['turn']}: {event['reason']}, retrying"
     if kind == "log" and event.get("level") == "warning":
         return f"warning: {event['message']}"
     return None
@@ -88,7 +93,7 @@ class RunProgress:
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        if kind == "run.start":
+        if kind in ("run.start", "run.resume"):
             self.status = Status.RUNNING
             self.notify_status()
         elif kind == "node.start":

@@ -24,21 +24,23 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import from_fs_path
 
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import ConfigError, MinionError
 from ..git import git
-from ..runs.service import RunRequest, create_run
+from ..runs.service import RESUMABLE, RunRequest, create_run, prepare_resume
 from ..runs.store import RunRecord, RunStore, Status
 from ..snapshot import find_repo_root
 from ..state import state_dir
 from .capabilities import ClientSupport
 from .delegation import unsaved_buffers
-from .diagnostics import Finding, Target, findings, read_text
+from .diagnostics import Finding, Target, findings
+from .documents import file_path, read_text
 from .edits import EditPlan, plan_edit
 from .progress import RunProgress
+from .protocol import MinionProtocol
 from .report import published_url, push_branch, report_path, write_report
 from .results import RunResult, load_result
 from .workers import Executor
@@ -52,7 +54,10 @@ CONFIG_FILES = {"config.toml", "pyproject.toml"}
 
 class MinionServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("minion", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "minion", __version__, protocol_cls=MinionProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
         self.support = ClientSupport()
         self.store = RunStore()
         self.executor = Executor(self.store, limit=self._run_limit, on_event=self._on_event, on_end=self._on_end)
@@ -64,7 +69,7 @@ class MinionServer(LanguageServer):
         self._settings: dict[Path | None, Settings] = {}
         self._repo_roots: dict[Path, Path | None] = {}
         self._published: set[str] = set()  # uris that have minion diagnostics
-        self._republish: dict[str, asyncio.TimerHandle] = {}
+        self._republish: dict[Path, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
 
     # --- small shared services ------------------------------------------------------------
@@ -111,7 +116,7 @@ class MinionServer(LanguageServer):
     def open_document(self, path: Path):
         """The open document for a file, if the client has it open."""
         for doc in self.workspace.text_documents.values():
-            if doc.path and Path(doc.path) == path:
+            if file_path(doc.uri) == path:
                 return doc
         return None
 
@@ -178,13 +183,31 @@ class MinionServer(LanguageServer):
     async def start_run(self, request: RunRequest, anchor_text: str | None = None) -> tuple[RunRecord, Status]:
         """Snapshot and store the run (in a thread), queue it, return at once."""
         record = await asyncio.to_thread(self._create_run, request)
+        return record, self._submit(record, anchor_text)
+
+    async def resume(self, run_id: str) -> tuple[RunRecord, Status]:
+        """Queue an interrupted run again: it continues at its first unfinished node."""
+        if run_id in self.executor.active_ids():
+            raise MinionError(f"run {run_id} is still active")
+        record = await asyncio.to_thread(self._prepare_resume, run_id)
+        result = self.results.pop(run_id, None)
+        if result:  # its old result goes; the new one comes when it ends
+            await self.publish_paths(result, only_open=False)
+        return record, self._submit(record, None)
+
+    def _prepare_resume(self, run_id: str) -> RunRecord:
+        record = prepare_resume(run_id, self.store)
+        self.store.update(record.id, worker_pid=os.getpid())  # queued: owned by this server
+        return record
+
+    def _submit(self, record: RunRecord, anchor_text: str | None) -> Status:
         status = self.executor.submit(record.id)
         progress = self._progress_for(record, status)
         progress.anchor_text = anchor_text
         self.live[record.id] = progress
         self.spawn(progress.begin())
         self.refresh_lenses()
-        return record, status
+        return status
 
     def _create_run(self, request: RunRequest) -> RunRecord:
         repo = find_repo_root(Path(request.repo))
@@ -211,7 +234,7 @@ class MinionServer(LanguageServer):
         if progress:
             progress.end(record)
         result = await self.show_result(record, just_ended=True)
-        self.spawn(self.announce(result))
+        self.spawn(self.announce(record, result))
 
     async def cancel(self, run_id: str | None = None) -> dict[str, Any]:
         """Cancel a run (default: the newest active one); says "cancelling" while a worker
@@ -227,8 +250,12 @@ class MinionServer(LanguageServer):
 
     # --- results ---------------------------------------------------------------------------------
 
-    async def show_result(self, record: RunRecord, *, just_ended: bool) -> RunResult:
-        result = await asyncio.to_thread(self._load_result, record, just_ended)
+    async def show_result(self, record: RunRecord, *, just_ended: bool) -> RunResult | None:
+        try:
+            result = await asyncio.to_thread(self._load_result, record, just_ended)
+        except MinionError as e:  # its repository moved or was deleted since
+            log.warning("run %s: its result cannot be shown: %s", record.id, e)
+            return None
         if record.id not in self.dismissed:
             self.results[record.id] = result
             await self.publish_paths(result, only_open=not just_ended)
@@ -256,7 +283,7 @@ class MinionServer(LanguageServer):
             await self.show_result(record, just_ended=False)
 
     def _in_workspace(self, record: RunRecord) -> bool:
-        folders = [Path(to_fs_path(f.uri)) for f in self.workspace.folders.values()]
+        folders = [path for f in self.workspace.folders.values() if (path := file_path(f.uri))]
         if not folders and self.workspace.root_path:
             folders = [Path(self.workspace.root_path)]
         repo = Path(record.repo)
@@ -267,9 +294,8 @@ class MinionServer(LanguageServer):
             raise MinionError(f"run {run_id} has no result shown in the editor (see minion.runs)")
         return self.results[run_id]
 
-    async def announce(self, result: RunResult) -> None:
+    async def announce(self, record: RunRecord, result: RunResult | None) -> None:
         """Tell the user the run ended, and offer what to do next."""
-        record = result.record
         if record.status is Status.CANCELLED:  # the user's own doing: a note is enough
             self.message(f"minion run {record.id} cancelled; its work so far is on {record.branch}")
             return
@@ -277,7 +303,12 @@ class MinionServer(LanguageServer):
         cost = (record.usage or {}).get("cost_usd", 0)
         text = (f"minion run {record.id} {record.status.value}: {record.summary or record.task[:80]}. "
                 f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")
-        actions = ["Open", "Apply all", "Dismiss"] if result.hunks else ["Open", "Dismiss"]
+        actions = []
+        if result is not None:
+            actions = ["Open", "Apply all"] if result.hunks else ["Open"]
+        if record.status in RESUMABLE:
+            actions.append("Resume")
+        actions.append("Dismiss")
         kind = types.MessageType.Info if record.status is Status.OK else types.MessageType.Warning
         try:
             choice = await self.window_show_message_request_async(types.ShowMessageRequestParams(
@@ -289,6 +320,8 @@ class MinionServer(LanguageServer):
             await self.open_report(record.id)
         elif choice and choice.title == "Apply all":
             await self.apply(record.id)
+        elif choice and choice.title == "Resume":
+            await self.resume(record.id)
 
     async def open_report(self, run_id: str) -> dict[str, Any]:
         try:
@@ -351,9 +384,9 @@ class MinionServer(LanguageServer):
             return None
         return Target(path, from_fs_path(str(full)), text, self.workspace.position_codec, None)
 
-    def findings_in(self, doc) -> list[Finding]:
+    def findings_in(self, doc, path: Path) -> list[Finding]:
         """Every shown result's findings in an open document (no I/O: code actions use it)."""
-        return self._findings(Path(doc.path), doc.uri, doc.source, doc.position_codec, doc.version)
+        return self._findings(path, doc.uri, doc.source, doc.position_codec, doc.version)
 
     def _findings(self, path: Path, uri: str, text: str, codec, version: int | None) -> list[Finding]:
         found = []
@@ -374,7 +407,7 @@ class MinionServer(LanguageServer):
         """Publish every shown result's findings for one file, on its current text."""
         doc = self.open_document(path)
         if doc is not None:
-            uri, version, found = doc.uri, doc.version, self.findings_in(doc)
+            uri, version, found = doc.uri, doc.version, self.findings_in(doc, path)
         else:
             uri, version = from_fs_path(str(path)), None
             text = await asyncio.to_thread(read_text, path)
@@ -385,16 +418,15 @@ class MinionServer(LanguageServer):
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, diagnostics=[f.diagnostic for f in found], version=version))
 
-    def republish_soon(self, uri: str) -> None:
+    def republish_soon(self, path: Path) -> None:
         """Follow the user's typing: republish once they pause."""
-        if uri in self._republish:
-            self._republish[uri].cancel()
-        path = Path(to_fs_path(uri))
+        if path in self._republish:
+            self._republish[path].cancel()
         loop = asyncio.get_running_loop()
-        self._republish[uri] = loop.call_later(REPUBLISH_DELAY_S, lambda: self.spawn(self._republish_now(uri, path)))
+        self._republish[path] = loop.call_later(REPUBLISH_DELAY_S, lambda: self.spawn(self._republish_now(path)))
 
-    async def _republish_now(self, uri: str, path: Path) -> None:
-        self._republish.pop(uri, None)
+    async def _republish_now(self, path: Path) -> None:
+        self._republish.pop(path, None)
         await self.publish(path)
 
 
@@ -448,19 +480,23 @@ def create_server() -> MinionServer:
 
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def on_open(ls: MinionServer, params: types.DidOpenTextDocumentParams) -> None:
-        await ls.publish(Path(to_fs_path(params.text_document.uri)))
+        if path := file_path(params.text_document.uri):
+            await ls.publish(path)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def on_change(ls: MinionServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.republish_soon(params.text_document.uri)
+        if path := file_path(params.text_document.uri):
+            ls.republish_soon(path)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_close(ls: MinionServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.republish_soon(params.text_document.uri)  # back to the text on disk
+        if path := file_path(params.text_document.uri):
+            ls.republish_soon(path)  # back to the text on disk
 
     @ls.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def on_save(ls: MinionServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.config_file_saved(Path(to_fs_path(params.text_document.uri)))
+        if path := file_path(params.text_document.uri):
+            ls.config_file_saved(path)
 
     actions.register(ls)
     commands.register(ls)

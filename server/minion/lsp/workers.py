@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runs.service import pid_alive
 from ..runs.store import RunRecord, RunStore, Status
 from ..state import logs_dir
 
@@ -93,6 +94,9 @@ class Executor:
 
     async def _run_worker(self, run_id: str) -> None:
         try:
+            if await asyncio.to_thread(self.store.cancel_requested, run_id):  # e.g. `minion cancel` while queued
+                await self._mark_ended(run_id, Status.CANCELLED, "cancelled before it started")
+                return
             process = await self._start_process(run_id)
             if process is None:
                 return
@@ -187,7 +191,7 @@ class Executor:
         for record in records:
             if not record.status.active or record.id in self.active_ids():
                 continue
-            if record.worker_pid and _alive(record.worker_pid):
+            if pid_alive(record.worker_pid):
                 self.watch(record.id)
             elif record.status is Status.QUEUED:
                 await self._mark_ended(record.id, Status.LOST,
@@ -207,7 +211,7 @@ class Executor:
                 record = await asyncio.to_thread(self.store.get, run_id)
                 if not record.status.active:
                     break
-                if record.worker_pid and not _alive(record.worker_pid):
+                if record.worker_pid and not pid_alive(record.worker_pid):
                     await self._worker_died(record, death_reason(record.id, _gone_description(record)))
                     break
         finally:
@@ -240,16 +244,6 @@ def last_line(path: Path, tail_bytes: int = 4096) -> str:
     except OSError:
         return ""
     return next((line.strip() for line in reversed(lines) if line.strip()), "")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _killpg(pid: int) -> None:

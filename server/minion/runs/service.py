@@ -28,7 +28,7 @@ from ..config import Settings, load_settings
 from ..context import Anchor
 from ..errors import MinionError
 from ..sandbox import Limits, Sandbox, SandboxPolicy
-from ..snapshot import Snapshot, changed_files, find_repo_root, slugify, take_snapshot
+from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
 from ..state import homes_dir, logs_dir, worktrees_dir
 from .store import RunRecord, RunStore, Status
 
@@ -88,13 +88,18 @@ def create_run(request: RunRequest, store: RunStore) -> RunRecord:
             "git_common_dir": str(snapshot.git_common_dir),
         },
     )
-    store.create(record)
+    try:
+        store.create(record)
+    except MinionError:  # the store cannot be written (a full disk): leave nothing behind
+        discard_snapshot(snapshot)
+        raise
     return record
 
 
-# Runs that stopped before their end and can continue where they were.
+# Runs that stopped before their end and can continue where they were (a lost run too,
+# while its worktree is there: the language server marks a run lost when its worker dies).
 RESUMABLE = {Status.QUEUED, Status.RUNNING, Status.CANCELLED, Status.STUCK, Status.CAPPED_TURNS,
-             Status.CAPPED_TOKENS, Status.CAPPED_COST, Status.CAPPED_TIME}
+             Status.CAPPED_TOKENS, Status.CAPPED_COST, Status.CAPPED_TIME, Status.LOST}
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -187,13 +192,18 @@ async def execute_run(
     )
     status, summary, error = await _drive(run, get_blueprint(record.blueprint, snapshot.repo_root).fn, store)
 
-    if status not in (Status.OK, Status.FAILED_CHECKS) or not run.committed:
+    repo_gone = not snapshot.git_common_dir.is_dir()
+    if repo_gone:  # deleted while the run worked: there is no branch to keep the work on
+        status, error = Status.LOST, None
+        summary = (f"the repository {snapshot.repo_root} was deleted while the run worked; "
+                   f"its files are left in {snapshot.worktree}")
+    elif status not in (Status.OK, Status.FAILED_CHECKS) or not run.committed:
         # The blueprint stopped early or never committed: keep the work so far on the branch.
         try:
             await run.commit(run.commit_message(status.value))
         except Exception as e:  # the repo may be gone; the status must still be stored
             status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
-    files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head else []
+    files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
     checks = [c.to_dict() for c in run.last_checks or []]
     store.update(
         run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage.to_dict(),

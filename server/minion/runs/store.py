@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunNotFound
+from ..errors import RunNotFound, StateUnwritable
 from ..redact import redact
 from ..state import state_dir
 
@@ -33,7 +34,7 @@ class Status(StrEnum):
     CAPPED_TOKENS = "capped_tokens"
     CAPPED_COST = "capped_cost"
     CAPPED_TIME = "capped_time"
-    LOST = "lost"  # the worker died and the run cannot continue
+    LOST = "lost"  # the run cannot continue: its worker died, or its repository is gone
 
     @property
     def active(self) -> bool:
@@ -85,6 +86,8 @@ CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 """
 
 JSON_COLUMNS = {"request", "checks", "files", "usage", "result"}
+# SQLite result codes (prefixes of their names) that mean the disk, not minion, is at fault.
+_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
 
 @dataclass
@@ -147,19 +150,33 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
 class RunStore:
     def __init__(self, path: Path | None = None):
         self.path = path or state_dir() / "runs.db"
-        with closing(self._connect()) as db:
+        with closing(self._connect()) as db, self._storage_errors():
             db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=30000")
+        with self._storage_errors():
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
         return db
 
     def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with closing(self._connect()) as db:
+        with closing(self._connect()) as db, self._storage_errors():
             return db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """A full disk or a broken state dir is the user's to fix, not a bug: say so. SQLite
+        rolls the statement back, so the store stays as it was."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if not (e.sqlite_errorname or "").startswith(_STORAGE_ERRORS):
+                raise
+            raise StateUnwritable(
+                f"the run store {self.path} cannot be written ({e}): free space on its disk, or set "
+                "MINION_STATE_DIR to another folder") from None
 
     # runs
 
