@@ -56,7 +56,7 @@ class ProgressView:
             self.current = event["name"]
             self._show(f"{self.current}…")
         elif kind == "agent.tool":
-            self._show(f"{self.current} · {event['tool']} {_brief(event.get('input', {}))}")
+            self._show(f"{self.current} · {event['tool']} {brief(event.get('input', {}))}")
         elif kind == "agent.turn":
             self._show(f"{self.current} · turn {event['turn']}")
         elif kind == "agent.stream":
@@ -109,7 +109,7 @@ class BatchView:
         self.live.update(self._table())
 
 
-def _brief(tool_input: dict[str, Any]) -> str:
+def brief(tool_input: dict[str, Any]) -> str:
     for key in ("command", "path", "pattern"):
         if key in tool_input:
             text = str(tool_input[key]).replace("\n", " ")

@@ -11,6 +11,7 @@ import pytest
 from minion.blueprint.events import read_events
 from minion.runs.service import RunRequest, create_run, log_path
 from minion.runs.store import RunStore, Status
+from support.driver import drive
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.script import PYTEST, done, replace, text, write_script
@@ -25,28 +26,11 @@ SCRIPT = [
 EXPECTED = {"calc/ops.py": 'def add(a, b):\n    """Sum."""\n    return a + b'}
 NODES = ["context", "implement", "check: tests", "repair 1", "check: tests", "commit"]
 
-# Runs a run in this process and SIGKILLs itself right after node `seq` is checkpointed.
-DRIVER = """
-import asyncio, os, signal, sys
-from minion.runs.service import execute_run
-from minion.runs.store import RunStore
-kill_after = int(sys.argv[2])
-def listener(event):
-    if event["type"] == "node.end" and event["seq"] == kill_after:
-        os.kill(os.getpid(), signal.SIGKILL)
-asyncio.run(execute_run(sys.argv[1], RunStore(), listeners=[listener]))
-"""
-
-
 def start(repo, tmp_path):
     model = write_script(tmp_path, SCRIPT)
     store = RunStore()
     record = create_run(RunRequest(task="fix add", repo=repo, model=model, flags={"checks": {"tests": PYTEST}}), store)
     return record, store
-
-
-def drive(run_id, kill_after=-1):
-    return subprocess.run([sys.executable, "-c", DRIVER, run_id, str(kill_after)], capture_output=True, text=True)
 
 
 def branch_content(repo, branch):

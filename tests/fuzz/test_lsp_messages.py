@@ -126,3 +126,10 @@ def test_huge_and_deeply_nested_params(server):
         "context": {"diagnostics": []}})
     assert "result" in reply or "error" in reply
     assert server.alive()
+
+
+@pytest.mark.parametrize("method", ["textDocument/didClose", "initialized", "exit"])
+def test_a_notification_sent_with_an_id_gets_an_error_answer(server, method):
+    reply = server.request(method, {"textDocument": {"uri": "file:///tmp/x.py"}})
+    assert reply["error"]["code"] == -32600
+    assert server.alive()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from battery import agent_run
 from minion.git import git
+from minion.runs.service import snapshot_of
 from minion.snapshot import changed_files, commit_result, diff, diffstat, hunks, take_snapshot
 from support.gitrepo import make_repo, run_git, write_files
 from support.script import bash, tool
@@ -42,38 +43,46 @@ async def test_nothing_the_agent_plants_runs_on_the_host(user_repo, visible, tmp
         bash("printf '* filter=evil diff=evil\\n' > .gitattributes && "
              f"git config filter.evil.clean '{touch('filter')}; cat' && "
              f"git config diff.evil.textconv '{touch('textconv')}; cat'"),
-        bash("git init -q vendor/lib && cd vendor/lib && "
+        # At the commit the gitlink records, and dirty: the host's `git add` then runs
+        # `git status` inside it to see whether it is modified.
+        bash(f"git init -q vendor/lib && cd vendor/lib && git fetch -q /run/minion/git {head} && "
+             "git checkout -q FETCH_HEAD && "
              f"git config core.fsmonitor '{touch('nested-fsmonitor')}' && "
              f"git config filter.evil.clean '{touch('nested-filter')}; cat' && "
-             "echo '* filter=evil' > .gitattributes && echo one > f && git add -A && "
-             "git -c user.name=a -c user.email=b commit -qm x && echo two > f && "
+             "echo '* filter=evil' > .gitattributes && echo dirty >> calc/ops.py && "
              "echo 'edit' >> ../../calc/ops.py"),
     ], [tool("search", pattern="edit")]]
     run = await agent_run(repo, tmp_path, turns)
-    # The branch is diffed on the host as the CLI and the editor do.
+    # The branch is diffed on the host as the CLI and the editor do; then the worktree is
+    # committed once more, as a blueprint that commits twice or a resumed run does: git
+    # looks inside a nested repository when its gitlink is already staged.
     base, branch = run.record.base, run.record.branch
     changed_files(repo, base, branch), diff(repo, base, branch), diffstat(repo, base, branch), hunks(repo, base, branch)
+    commit_result(snapshot_of(run.record), branch=branch, message="once more")
     markers = sorted(p.name for p in ran.iterdir())
 
     # The host-side commit did happen, with the agent's .gitattributes in it.
     assert "edit" in run_git(repo, "show", f"{branch}:calc/ops.py")
     assert run_git(repo, "show", f"{branch}:.gitattributes") == "* filter=evil diff=evil"
-    names = ["write .git/hooks/post-commit", "write a hook into the user's .git",
-             "git config core.hooksPath", "git config core.fsmonitor", "append to the user's .git/config",
-             "append to the worktree's config.worktree", "point the worktree's .git elsewhere"]
-    for i, name in enumerate(names):
-        attacks.check(f"bash: {name}", run.refused(i) and not markers, run.output(i))
+    planted = ["write .git/hooks/post-commit", "write a hook into the user's .git",
+               "git config core.hooksPath", "git config core.fsmonitor", "append to the user's .git/config",
+               "append to the worktree's config.worktree"]
+    for i, name in enumerate(planted):
+        attacks.check(f"bash: {name}", run.refused(i) and not {"hook", "fsmonitor"} & set(markers), run.output(i))
+    pointer = (Path(run.record.worktree) / ".git").read_text()
+    attacks.check("bash: point the worktree's .git elsewhere", run.refused(6) and str(ran) not in pointer, pointer)
     attacks.check("a .gitattributes filter/textconv driver for the host-side commit and diff",
-                  run.refused(7) and not markers, (run.output(7), markers))
+                  run.refused(7) and not {"filter", "textconv"} & set(markers), (run.output(7), markers))
+    nested = {"nested-fsmonitor", "nested-filter"}
     attacks.check("a nested repository whose config runs code when the host stages it",
-                  not markers, (run.output(8), markers))
+                  not nested & set(markers), (run.output(8), markers))
     attacks.check("the search tool's host-side git in a tree with the nested repository",
-                  not run.refused(9) and not markers, markers)
+                  not run.refused(9) and not nested & set(markers), markers)
 
     # Positive control: staging as minion did before it left gitlinks alone runs the
     # nested repository's fsmonitor and filter on the host.
     git("add", "-A", cwd=Path(run.record.worktree))
-    assert {"nested-fsmonitor", "nested-filter"} <= {p.name for p in ran.iterdir()}
+    assert nested <= {p.name for p in ran.iterdir()}
 
 
 def test_control_config_written_on_the_host_does_run_in_the_host_side_commit(visible):

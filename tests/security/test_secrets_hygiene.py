@@ -16,6 +16,11 @@ from support.script import bash, text, tool
 SECRET_FILES = [".env", "config/server.pem", "deploy/id_rsa"]
 
 
+def on_branch(repo, branch: str, path: str) -> str | None:
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{branch}:{path}"], capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def object_store(repo) -> str:
     """Every object in the user's repository, uncompressed."""
     return subprocess.run(["git", "-C", str(repo), "cat-file", "--batch-all-objects", "--batch"],
@@ -72,7 +77,7 @@ async def test_tracked_secret_files_stay_out_of_the_sandbox(user_repo, tmp_path,
         return [value for value in values if value in text]
 
     branch = run.record.branch
-    on_branch = {rel: run_git(repo, "show", f"{branch}:{rel}") + "\n" for rel in SECRET_FILES}
+    kept = {rel: on_branch(repo, branch, rel) for rel in SECRET_FILES}
     # The hidden files do not show as deleted to git inside, and the commit took the agent's
     # other change.
     assert run.output(3) == "[exit code 0]", run.output(3)
@@ -83,8 +88,7 @@ async def test_tracked_secret_files_stay_out_of_the_sandbox(user_repo, tmp_path,
     check_output = run.record.checks[0]["output"]
     attacks.check("a check reads the secret files", not leaks(check_output), check_output)
     attacks.check("the branch keeps the tracked secrets as they were committed, whatever the agent did",
-                  on_branch == committed and ".env.local" not in run_git(repo, "ls-tree", "-r", "--name-only", branch),
-                  on_branch)
+                  kept == committed and on_branch(repo, branch, ".env.local") is None, kept)
     attacks.check("minion copies dirty, untracked or unsaved secret bytes into git's objects",
                   not {dirty, untracked, buffer} & set(leaks(object_store(repo))))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..runs.store import RunRecord, Status
-from ..ui import _brief as brief_tool_input
+from ..ui import brief as brief_tool_input
 
 if TYPE_CHECKING:
     from .server import MinionServer

@@ -1,8 +1,9 @@
 """The JSON-RPC protocol, made to answer requests it cannot read.
 
 pygls drops a request whose params do not deserialize and only shows "Error in server" to
-the user; the client then waits forever for its answer. minion answers such a request with
-a JSON-RPC "invalid params" error instead, and drops bad notifications with a log line.
+the user, and runs a notification's method sent with an id without ever answering it; the
+client then waits forever. minion answers such requests with a JSON-RPC error instead, and
+drops bad notifications with a log line.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ _DROPPED = "$/minion/unreadableMessage"
 
 class MinionProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]):
+        is_request = "method" in data and isinstance(data.get("id"), (int, str))
+        method = data.get("method") if isinstance(data.get("method"), str) else "?"
         try:
-            return super().structure_message(data)
+            message = super().structure_message(data)
         except Exception as error:
-            method = data.get("method") if isinstance(data.get("method"), str) else "?"
-            message = f"cannot read the params of {method}: {error.__cause__ or error}"
-            if "id" in data and "method" in data and isinstance(data["id"], (int, str)):
-                self._send_response(data["id"], error=ResponseError(code=ErrorCodes.InvalidParams, message=message))
-            else:
-                log.warning("dropped an unreadable message: %s", message)
-            return JsonRPCNotification(method=_DROPPED, params=None, jsonrpc="2.0")
+            return self._drop(data, is_request, ErrorCodes.InvalidParams,
+                              f"cannot read the params of {method}: {error.__cause__ or error}")
+        if is_request and not hasattr(message, "id"):
+            # A notification's method sent with an id: pygls would run it and never answer.
+            return self._drop(data, is_request, ErrorCodes.InvalidRequest,
+                              f"{method} is a notification: it must not carry an id")
+        return message
+
+    def _drop(self, data: dict[str, Any], is_request: bool, code: ErrorCodes, reason: str) -> JsonRPCNotification:
+        if is_request:
+            self._send_response(data["id"], error=ResponseError(code=code, message=reason))
+        else:
+            log.warning("dropped an unreadable message: %s", reason)
+        return JsonRPCNotification(method=_DROPPED, params=None, jsonrpc="2.0")

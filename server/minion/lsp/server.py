@@ -145,7 +145,20 @@ class MinionServer(LanguageServer):
         await self.executor.recover(list(records.values()))
         for run_id in self.executor.watched:  # runs of another process: their status, no progress bar
             self.live[run_id] = self._progress_for(records[run_id], Status.RUNNING)
+        await self._resume_interrupted(records.values())
         await self._show_recent_results()
+
+    async def _resume_interrupted(self, before_recovery) -> None:
+        """With `resume = true`, runs whose worker died while no server watched continue."""
+        for record in before_recovery:
+            if record.status is not Status.RUNNING or record.id in self.executor.watched:
+                continue
+            if not self.settings_for(Path(record.repo)).resume:
+                continue
+            try:
+                await self.resume(record.id)
+            except MinionError as e:  # its worktree is gone: it stays lost, with the reason
+                log.warning("run %s cannot resume: %s", record.id, e)
 
     async def fetch_configuration(self) -> None:
         if not self.support.configuration:
