@@ -1,10 +1,13 @@
 """What the API and the network can do to a run: each fault is survived, or ends the run with
 its status and the work so far committed."""
 
+import socket
+
 import pytest
 
 from minion.runs.store import Status
 from support.claude import FIX_ADD, events, on_branch
+from support.fingerprint import assert_unchanged, fingerprint
 from support.fake_anthropic import (
     Turn, dropped, overloaded, overloaded_in_stream, rate_limited, server_error, stall,
 )
@@ -79,3 +82,18 @@ async def test_an_error_that_is_not_transient_fails_at_once(api, run, repo):
     assert final.status is Status.FAILED
     assert "HTTP 400" in final.summary and "no scripted response left" in final.summary
     assert len(api.requests) == 2 and on_branch(repo, final) == FIXED
+
+
+async def test_an_endpoint_that_is_down_for_the_whole_run_fails_it_cleanly(run, repo, monkeypatch):
+    """Nothing listens at the base URL: the SDK's retries run out and the run ends `failed`."""
+    with socket.socket() as probe:  # a port that was free a moment ago, now closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-dummy-test-key-0123456789abcdefghij")
+    before = fingerprint(repo)
+    final, store = await run(max_retries=1)
+    assert final.status is Status.FAILED
+    assert "connection" in final.summary.lower()
+    assert [n.status for n in store.nodes(final.id)][-2:] == ["failed", "ok"]  # the agent, then the commit
+    assert_unchanged(before, fingerprint(repo))
