@@ -14,6 +14,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .context.todos import DEFAULT_PATTERNS
 from .errors import ConfigError
 
 DEFAULT_MODEL = "anthropic:claude-sonnet-5-5"
@@ -54,7 +55,7 @@ class Settings(BaseModel):
 
     # Context and editor behaviour.
     repo_map_tokens: int = Field(2048, ge=0)
-    todo_patterns: list[str] = Field(default_factory=lambda: ["TODO(minion)", "TODO: minion"])
+    todo_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS))
     max_concurrent_runs: int = Field(2, gt=0)
     push: bool = False
     resume: bool = False
