@@ -1,0 +1,246 @@
+-- The minion language server in Neovim 0.7 through 0.11+: its client configuration,
+-- how it is started on each version, requests, and the handlers the plugin adds
+-- (minion/runStatus, progress, and window/showDocument where Neovim lacks it).
+
+local M = {}
+
+local uv = vim.uv or vim.loop
+
+M.NAME = "minion"
+
+local function has(version)
+  return vim.fn.has("nvim-" .. version) == 1
+end
+
+-- What the status line shows; updated from the server's notifications.
+M.state = {
+  active = 0, -- runs queued or running, as the server counts them
+  runs = {}, -- run id -> the last minion/runStatus for it
+  latest = nil, -- the id of the run heard of last
+  progress = {}, -- run id -> the last $/progress message
+}
+
+--- The git work tree holding a file (`.git` is a folder, or a file in worktrees).
+function M.find_root(path)
+  if path == "" then
+    return nil
+  end
+  local dir = vim.fn.fnamemodify(path, ":p:h")
+  while true do
+    if uv.fs_stat(dir .. "/.git") then
+      return dir
+    end
+    local parent = vim.fn.fnamemodify(dir, ":h")
+    if parent == dir then
+      return nil
+    end
+    dir = parent
+  end
+end
+
+local function redraw_status()
+  vim.cmd("redrawstatus")
+  if vim.fn.exists("#User#MinionStatus") == 1 then
+    vim.cmd("doautocmd <nomodeline> User MinionStatus")
+  end
+end
+
+local function run_status(_, status)
+  M.state.active = status.active
+  M.state.runs[status.id] = status
+  M.state.latest = status.id
+  vim.schedule(redraw_status)
+end
+
+-- $/progress: remember minion's messages for the status line, then let Neovim's own
+-- handler do the rest (the LspProgress autocmd on 0.10+, client.messages before).
+local function progress(err, result, ctx, config)
+  local run_id = type(result) == "table" and type(result.token) == "string" and result.token:match("^minion%-(%w+)%-")
+  if run_id and result.value then
+    M.state.progress[run_id] = result.value.message or result.value.title
+    vim.schedule(redraw_status)
+  end
+  return vim.lsp.handlers["$/progress"](err, result, ctx, config)
+end
+
+-- window/showDocument for Neovim 0.7, which has no handler for it.
+local function show_document(_, params)
+  local uri = params.uri
+  if params.external or not uri:match("^file:") then
+    local opener = vim.ui.open and function(target)
+      return vim.ui.open(target)
+    end or function(target)
+      return vim.fn.jobstart({ "xdg-open", target }, { detach = true })
+    end
+    local ok = pcall(opener, uri)
+    if not ok then
+      vim.notify("minion: open " .. uri, vim.log.levels.INFO)
+    end
+    return { success = ok }
+  end
+  vim.cmd("edit " .. vim.fn.fnameescape(vim.uri_to_fname(uri)))
+  if params.selection then
+    local start = params.selection.start
+    pcall(vim.api.nvim_win_set_cursor, 0, { start.line + 1, start.character })
+  end
+  return { success = true }
+end
+
+-- window/showMessageRequest before 0.10, where Neovim asks it with a modal inputlist that
+-- would take the keys of a user typing when a run ends: show the message instead.
+local function announce(_, params)
+  local levels = { vim.log.levels.ERROR, vim.log.levels.WARN }
+  vim.notify(params.message .. " (:MinionRuns to open or apply it)", levels[params.type] or vim.log.levels.INFO)
+  return vim.NIL
+end
+
+local function handlers()
+  local own = {
+    ["minion/runStatus"] = run_status,
+    ["$/progress"] = progress,
+  }
+  if not vim.lsp.handlers["window/showDocument"] then
+    own["window/showDocument"] = show_document
+  end
+  if not has("0.10") then
+    own["window/showMessageRequest"] = announce
+  end
+  return own
+end
+
+local function on_exit(code, signal)
+  if code ~= 0 and signal == 0 then
+    vim.schedule(function()
+      vim.notify(
+        ("minion: the server exited with code %d; :checkhealth minion says why"):format(code),
+        vim.log.levels.ERROR
+      )
+    end)
+  end
+end
+
+--- The client configuration for the options given to setup().
+function M.config(opts)
+  local capabilities = vim.lsp.protocol.make_client_capabilities()
+  capabilities.window = capabilities.window or {}
+  capabilities.window.showDocument = { support = true } -- see show_document
+  return {
+    name = M.NAME,
+    cmd = opts.cmd or { opts.python, "-m", "minion.cli", "serve" },
+    init_options = { settings = opts.settings, promptForInstruction = true },
+    settings = { minion = opts.settings }, -- answers workspace/configuration
+    capabilities = capabilities,
+    handlers = handlers(),
+    on_exit = on_exit,
+  }
+end
+
+local function usable(bufnr)
+  return vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= ""
+end
+
+--- Start the server for every file in a git repository (one client per repository).
+function M.start(opts)
+  local config = M.config(opts)
+  if vim.lsp.config and vim.lsp.enable then -- 0.11+
+    config.filetypes = opts.filetypes
+    config.root_dir = function(bufnr, on_dir)
+      local root = usable(bufnr) and M.find_root(vim.api.nvim_buf_get_name(bufnr))
+      if root then
+        on_dir(root)
+      end
+    end
+    vim.lsp.config(M.NAME, config)
+    vim.lsp.enable(M.NAME)
+    return
+  end
+  local by_root = {} -- root -> client id
+  local function attach(bufnr)
+    local root = usable(bufnr) and M.find_root(vim.api.nvim_buf_get_name(bufnr))
+    if not root then
+      return
+    end
+    local id = by_root[root]
+    if not id or not vim.lsp.get_client_by_id(id) then
+      id = vim.lsp.start_client(vim.tbl_extend("force", config, {
+        root_dir = root,
+        workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+      }))
+      by_root[root] = id
+    end
+    if id then
+      vim.lsp.buf_attach_client(bufnr, id)
+    end
+  end
+  vim.api.nvim_create_autocmd("FileType", {
+    group = vim.api.nvim_create_augroup("minion", { clear = true }),
+    pattern = opts.filetypes or "*",
+    callback = function(args)
+      attach(args.buf)
+    end,
+  })
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do -- files opened before setup()
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.bo[bufnr].filetype ~= "" then
+      attach(bufnr)
+    end
+  end
+end
+
+--- minion's client for a buffer, if attached.
+function M.client(bufnr)
+  if vim.lsp.get_clients then -- 0.10+
+    return vim.lsp.get_clients({ bufnr = bufnr, name = M.NAME })[1]
+  end
+  for _, client in pairs(vim.lsp.buf_get_clients(bufnr)) do
+    if client.name == M.NAME then
+      return client
+    end
+  end
+end
+
+--- Every running minion client (one per repository).
+function M.clients()
+  if vim.lsp.get_clients then -- 0.10+
+    return vim.lsp.get_clients({ name = M.NAME })
+  end
+  return vim.tbl_filter(function(client)
+    return client.name == M.NAME
+  end, vim.lsp.get_active_clients())
+end
+
+--- client:request on 0.11+, client.request before.
+function M.request(client, method, params, handler, bufnr)
+  if has("0.11") then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+function M.request_sync(client, method, params, timeout_ms, bufnr)
+  if has("0.11") then
+    return client:request_sync(method, params, timeout_ms, bufnr)
+  end
+  return client.request_sync(method, params, timeout_ms, bufnr)
+end
+
+--- workspace/executeCommand; on_result(result) runs on success, errors are shown.
+function M.execute(client, command, arguments, bufnr, on_result)
+  M.request(client, "workspace/executeCommand", { command = command, arguments = arguments }, function(err, result)
+    if err then
+      vim.notify(("minion: %s: %s"):format(command, err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    elseif on_result then
+      on_result(result)
+    end
+  end, bufnr)
+end
+
+--- UTF-16 length of a line, for a position at its end.
+function M.utf16_len(text)
+  if has("0.11") then
+    return vim.str_utfindex(text, "utf-16")
+  end
+  local _, utf16 = vim.str_utfindex(text)
+  return utf16
+end
+
+return M

@@ -1,0 +1,81 @@
+// The `minion.delegate` argument (docs/lsp.md) and the TODO hand-off's choices.
+
+export interface Position {
+  line: number;
+  character: number;
+}
+
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+export type DelegationKind = "selection" | "todo" | "diagnostic";
+
+export interface Delegation {
+  uri: string;
+  range: Range;
+  kind: DelegationKind;
+  instruction: string | null;
+  diagnostic: { message: string; source?: string; code?: unknown } | null;
+}
+
+export function selectionDelegation(uri: string, range: Range, instruction: string): Delegation {
+  return { uri, range, kind: "selection", instruction: instruction.trim(), diagnostic: null };
+}
+
+/**
+ * Whether a `minion.delegate` argument still needs an instruction from the user. Only a
+ * selection does: a TODO or a diagnostic says itself what to do.
+ */
+export function needsInstruction(argument: unknown): argument is Delegation {
+  if (typeof argument !== "object" || argument === null) {
+    return false;
+  }
+  const delegation = argument as Partial<Delegation>;
+  return (delegation.kind ?? "selection") === "selection" && !delegation.instruction?.trim();
+}
+
+/**
+ * The lines worth asking the server about for a TODO hand-off: those that carry one of the
+ * markers. The server decides which of them are real TODO comments (not strings).
+ */
+export function todoCandidateLines(text: string, patterns: readonly string[]): number[] {
+  const lines: number[] = [];
+  text.split(/\r?\n/).forEach((line, index) => {
+    if (patterns.some((pattern) => line.includes(pattern))) {
+      lines.push(index);
+    }
+  });
+  return lines;
+}
+
+/** Marker fallback when the user set no `minion.todoPatterns`: the server's default. */
+export const DEFAULT_TODO_PATTERNS = ["TODO(minion)", "TODO: minion"];
+
+interface CommandLike {
+  command: string;
+  arguments?: unknown[];
+}
+
+interface ActionLike {
+  title: string;
+  command?: CommandLike | string;
+  arguments?: unknown[];
+}
+
+/**
+ * The distinct TODO hand-off commands among code actions (a TODO spanning several lines is
+ * offered on each of them), in order.
+ */
+export function todoHandOffs(actions: readonly ActionLike[]): CommandLike[] {
+  const found = new Map<string, CommandLike>();
+  for (const action of actions) {
+    const command = typeof action.command === "string" ? { command: action.command, arguments: action.arguments } : action.command;
+    const argument = command?.arguments?.[0] as Partial<Delegation> | undefined;
+    if (command?.command === "minion.delegate" && argument?.kind === "todo" && argument.range) {
+      found.set(`${argument.uri}:${argument.range.start.line}`, command);
+    }
+  }
+  return [...found.values()];
+}

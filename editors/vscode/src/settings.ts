@@ -1,0 +1,37 @@
+// The editor's settings as the server reads them (docs/lsp.md: initializationOptions and
+// workspace/configuration section "minion"). The server rejects unknown keys, so only the
+// keys below are passed on; a setting left empty or null means "from the config files".
+
+/** VS Code setting (under `minion.`) -> the config file's key. */
+export const SERVER_KEYS: Readonly<Record<string, string>> = {
+  model: "model",
+  blueprint: "blueprint",
+  checks: "checks",
+  maxCostUsd: "max_cost_usd",
+  maxTurns: "max_turns",
+  maxWallSeconds: "max_wall_seconds",
+  maxConcurrentRuns: "max_concurrent_runs",
+  todoPatterns: "todo_patterns",
+};
+
+/** The settings to send for a `minion` configuration section. */
+export function serverSettings(section: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [key, serverKey] of Object.entries(SERVER_KEYS)) {
+    const value = section?.[key];
+    if (value !== undefined && value !== null && value !== "") {
+      settings[serverKey] = value;
+    }
+  }
+  return settings;
+}
+
+export interface InitializationOptions {
+  settings: Record<string, unknown>;
+  promptForInstruction: boolean;
+}
+
+export function initializationOptions(section: Record<string, unknown> | undefined): InitializationOptions {
+  // The extension prompts for the instruction of "Delegate to minion…" itself.
+  return { settings: serverSettings(section), promptForInstruction: true };
+}

@@ -1,0 +1,90 @@
+import * as assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { test } from "node:test";
+import { PythonEnvironments, expandPath, findInterpreter, probe, probeFailure, serverCommand } from "../src/interpreter";
+
+const context = { workspaceFolder: "/work/app", home: "/home/ada" };
+
+function pythonExtension(active: string, executable: string | undefined): () => Promise<PythonEnvironments> {
+  return async () => ({
+    getActiveEnvironmentPath: () => ({ path: active }),
+    resolveEnvironment: async (environment) => {
+      assert.equal(environment.path, active);
+      return { executable: { uri: executable ? { fsPath: executable } : undefined } };
+    },
+    onDidChangeActiveEnvironmentPath: () => ({ dispose() {} }),
+  });
+}
+
+const noPythonExtension = async () => undefined;
+
+test("the minion.python setting wins, with ~ and ${workspaceFolder} expanded", async () => {
+  const lookedUp: string[] = [];
+  const extension = async () => {
+    lookedUp.push("python extension");
+    return undefined;
+  };
+  assert.deepEqual(await findInterpreter("${workspaceFolder}/.venv/bin/python", extension, context), {
+    python: "/work/app/.venv/bin/python",
+    source: "minion.python",
+  });
+  assert.deepEqual(await findInterpreter(" ~/venvs/minion/bin/python ", extension, context), {
+    python: "/home/ada/venvs/minion/bin/python",
+    source: "minion.python",
+  });
+  assert.deepEqual(lookedUp, []);
+});
+
+test("else the Python extension's active interpreter, resolved to its executable", async () => {
+  assert.deepEqual(await findInterpreter("", pythonExtension("/envs/conda-env", "/envs/conda-env/bin/python"), context), {
+    python: "/envs/conda-env/bin/python",
+    source: "Python extension",
+  });
+});
+
+test("else python3: without the Python extension, or when it cannot resolve its environment", async () => {
+  const fallback = { python: "python3", source: "default" };
+  assert.deepEqual(await findInterpreter("", noPythonExtension, context), fallback);
+  assert.deepEqual(await findInterpreter("  ", pythonExtension("/envs/gone", undefined), context), fallback);
+});
+
+test("expandPath leaves other paths alone", () => {
+  assert.equal(expandPath("/usr/bin/python3", undefined, "/home/ada"), "/usr/bin/python3");
+  assert.equal(expandPath("python~3", "/w", "/home/ada"), "python~3");
+  assert.equal(expandPath("${workspaceFolder}/py", undefined, "/home/ada"), "${workspaceFolder}/py");
+});
+
+test("the server command runs minion's CLI module with that Python", () => {
+  assert.deepEqual(serverCommand("/opt/py/bin/python"), {
+    command: "/opt/py/bin/python",
+    args: ["-m", "minion.cli", "serve"],
+  });
+});
+
+test("a failed probe names the interpreter, where it came from, and the fix", () => {
+  const interpreter = { python: "/usr/bin/python3", source: "default" as const };
+  const missing = probeFailure(interpreter, { code: 1, stderr: "ModuleNotFoundError: No module named 'minion'\n" });
+  assert.match(missing, /minion is not installed in \/usr\/bin\/python3 \(from default\)/);
+  assert.match(missing, /\/usr\/bin\/python3 -m pip install minion-lsp/);
+  assert.match(missing, /"minion\.python"/);
+
+  const absent = probeFailure({ python: "/nope/python", source: "minion.python" }, { code: "ENOENT" });
+  assert.match(absent, /\/nope\/python \(from minion.python\) was not found/);
+
+  const broken = probeFailure(interpreter, { code: 1, stderr: "Traceback ...\nImportError: libfoo.so\n" });
+  assert.match(broken, /cannot start minion: ImportError: libfoo.so$/);
+});
+
+const SYSTEM_PYTHON = "/usr/bin/python3"; // Debian's, without minion (it lives in a venv)
+
+test("probing real interpreters: one without minion, and one that does not exist", { skip: !existsSync(SYSTEM_PYTHON) }, async () => {
+  const without = await probe({ python: SYSTEM_PYTHON, source: "default" });
+  assert.match(without ?? "", /minion is not installed in \/usr\/bin\/python3/);
+  const absent = await probe({ python: "/nonexistent/python3", source: "minion.python" });
+  assert.match(absent ?? "", /was not found/);
+});
+
+// tests/editors/test_vscode_unit.py passes the venv's Python.
+test("probing an interpreter that has minion finds nothing wrong", { skip: !process.env.MINION_PYTHON }, async () => {
+  assert.equal(await probe({ python: process.env.MINION_PYTHON as string, source: "minion.python" }), undefined);
+});
