@@ -98,6 +98,7 @@ class Run:
         self.messages: list[dict[str, Any]] = []
         self.system: list[dict[str, Any]] | None = None
         self.anchor_text = ""
+        self.agent_summary = ""  # what the agent last said it did
         self.last_checks: list[CheckResult] | None = None
         self.head: str | None = None
         self.committed = False
@@ -238,6 +239,7 @@ class Run:
             return AgentOutcome(saved["status"], saved["summary"], saved["turns"], saved["edits"], usage)
 
         outcome = await self.node(name, NodeKind("agent", summarize, save, load), body)
+        self.agent_summary = outcome.summary.strip()
         if outcome.status != "done":
             status = Status(outcome.status) if outcome.status in Status._value2member_map_ else Status.FAILED
             raise StopRun(status, outcome.summary)

@@ -274,7 +274,7 @@ async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, 
         failed = [c.name for c in run.last_checks or [] if not c.ok]
         if failed:
             return Status.FAILED_CHECKS, f"checks failed: {', '.join(failed)}", None
-        return Status.OK, "checks passed" if run.last_checks else "done", None
+        return Status.OK, run.agent_summary or "done", None
     except StopRun as stop:
         return stop.status, stop.summary, None
     except BlockedPastDeadline:
