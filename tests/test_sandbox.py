@@ -627,3 +627,13 @@ async def test_mode_none_runs_in_the_worktree_and_warns(policy, caplog, monkeypa
     assert len(warnings) == 2
     r = await run(policy, "sleep 1000", timeout_s=1)
     assert r.timed_out and r.duration_s < 2.5
+
+
+def test_minions_own_python_under_tmp_stays_visible(monkeypatch, tmp_path):
+    """A venv under /tmp (a CI clone) would be hidden by the private /tmp; it is bound back."""
+    from minion import sandbox
+
+    monkeypatch.setattr(sandbox.sys, "prefix", "/tmp/ci-clone/.venv")
+    assert sandbox.hidden_own_prefixes()[0] == Path("/tmp/ci-clone/.venv")
+    monkeypatch.setattr(sandbox.sys, "prefix", "/opt/minion/.venv")
+    assert Path("/opt/minion/.venv") not in sandbox.hidden_own_prefixes()

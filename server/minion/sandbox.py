@@ -31,6 +31,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -278,6 +279,8 @@ def build_bwrap_argv(
     ]
     if policy.network:  # DNS on systemd-resolved hosts points into /run
         argv += ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
+    for prefix in hidden_own_prefixes():
+        argv += ["--ro-bind", str(prefix), str(prefix)]
     # Run store, logs, other runs' worktrees and homes. This run's home is re-bound below.
     argv += ["--tmpfs", str(policy.state_dir or state.state_dir())]
     for path, is_dir in masked_paths(policy):
@@ -296,6 +299,14 @@ def build_bwrap_argv(
         argv += ["--setenv", name, value]
     script = limits_script(policy.limits, nproc=nproc_rlimit)
     return argv + ["--", "/bin/bash", "-c", script, "minion-sandbox", command]
+
+
+def hidden_own_prefixes() -> list[Path]:
+    """minion's own Python (its venv and base install) when it lives where the private /tmp
+    or /run would hide it: checks often run with that interpreter, so it stays visible."""
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    private = (Path("/tmp"), Path("/run"))
+    return sorted(p for p in prefixes if any(root in p.parents for root in private))
 
 
 def _git_mounts(policy: SandboxPolicy, git_pointer_fd: int | None) -> list[str]:
