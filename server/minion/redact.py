@@ -22,7 +22,10 @@ SECRET_PATTERNS = [
     re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._\-]{20,}"),
 ]
 
-_SECRET_ENV_NAME = re.compile(r"(?i)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)")
+# Whole words of a variable's name, so that GIT_AUTHOR_NAME or MONKEY_PATH do not count.
+_SECRET_ENV_NAME = re.compile(
+    r"(?i)(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)S?(?:_|$)"
+)
 
 
 def _env_secret_values() -> list[str]:

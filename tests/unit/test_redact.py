@@ -18,3 +18,10 @@ def test_env_secret_values_and_known_shapes_are_masked(monkeypatch):
 def test_ordinary_code_is_untouched():
     code = "def total(items):\n    return sum(price * qty for price, qty in items)\n"
     assert redact(code) == code
+
+
+def test_only_whole_words_make_a_variable_secret(monkeypatch):
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "jsmithdev")
+    monkeypatch.setenv("MONKEYPATCH_DIR", "somewhere-long")
+    monkeypatch.setenv("NPM_AUTH_TOKEN", "npm-secret-value")
+    assert redact("jsmithdev somewhere-long npm-secret-value") == f"jsmithdev somewhere-long {MASK}"

@@ -44,3 +44,14 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     for t in threads:
         t.join()
     assert len(store.nodes("r1")) == 200
+
+
+def test_identifiers_are_stored_as_they_are(tmp_path, monkeypatch):
+    """A secret-looking env value that is part of a path must not break the run's paths."""
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "jsmithdev")
+    monkeypatch.setenv("DEPLOY_TOKEN", "checkout-area")
+    store = RunStore(tmp_path / "runs.db")
+    store.create(record("r2", worktree="/srv/checkout-area/wt", branch="minion/x-r2", summary="see checkout-area"))
+    got = store.get("r2")
+    assert got.worktree == "/srv/checkout-area/wt" and got.branch == "minion/x-r2"
+    assert got.summary == "see [REDACTED]"

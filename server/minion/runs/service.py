@@ -27,6 +27,7 @@ from ..blueprint.run import Run, StopRun
 from ..config import Settings, load_settings
 from ..context import Anchor
 from ..errors import MinionError
+from ..redact import redact, redact_text
 from ..sandbox import Limits, Sandbox, SandboxPolicy
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
 from ..state import homes_dir, logs_dir, worktrees_dir
@@ -77,13 +78,13 @@ def create_run(request: RunRequest, store: RunStore) -> RunRecord:
         task=request.task,
         blueprint=settings.blueprint,
         model=settings.model,
-        branch=f"minion/{slugify(request.task)}-{run_id}",
+        branch=f"minion/{slugify(redact_text(request.task))}-{run_id}",
         base=snapshot.commit,
         snapshot=snapshot.commit,
         worktree=str(snapshot.worktree),
         request={
             "settings": settings.model_dump(),
-            "anchor": asdict(request.anchor) if request.anchor else None,
+            "anchor": redact(asdict(request.anchor)) if request.anchor else None,
             "base_head": snapshot.base_head,
             "git_common_dir": str(snapshot.git_common_dir),
         },

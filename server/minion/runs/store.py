@@ -129,11 +129,16 @@ class NodeRecord:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
+# Free text that may quote a secret. Identifiers (paths, branch, commits, the request's
+# settings) are stored as they are: masking a part of them would break the run.
+REDACTED_COLUMNS = {"task", "summary", "error", "checks", "result"}
+
+
 def _encode(column: str, value: Any) -> Any:
+    if column in REDACTED_COLUMNS:
+        value = redact(value)
     if column in JSON_COLUMNS:
-        return json.dumps(redact(value))
-    if isinstance(value, str):
-        return redact(value)
+        return json.dumps(value)
     if isinstance(value, bool):
         return int(value)
     return value
