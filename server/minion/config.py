@@ -61,6 +61,14 @@ class Settings(BaseModel):
     resume: bool = False
 
 
+# A cloned repository is not trusted with these: they could send the API key elsewhere,
+# turn the sandbox or the network on, make runs free, or push code.
+USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs"}
+# A repository may lower these caps, never raise them.
+CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
+            "command_timeout", "command_memory_mb"}
+
+
 def user_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "minion" / "config.toml"
@@ -100,6 +108,26 @@ def _normalise(layer: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _trusted_part(values: dict[str, Any], source: str, *, below: list) -> tuple[dict[str, Any], str]:
+    """The repo layer, minus what a repository may not decide."""
+    forbidden = sorted(USER_ONLY_KEYS & values.keys())
+    if forbidden:
+        raise ConfigError(
+            f"{source}: {', '.join(forbidden)} can only be set in your user config "
+            f"({user_config_path()}), the editor or a flag, not by a repository"
+        )
+    ceiling = Settings().model_dump()
+    for layer, _ in below:
+        ceiling.update({k: v for k, v in layer.items() if k in CAP_KEYS})
+    capped = {}
+    for key, value in values.items():
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in CAP_KEYS and is_number and isinstance(ceiling.get(key), (int, float)):
+            value = min(value, ceiling[key])
+        capped[key] = value
+    return capped, source
+
+
 def _validate(merged: dict[str, Any], sources: dict[str, str]) -> Settings:
     try:
         return Settings(**merged)
@@ -130,7 +158,7 @@ def load_settings(
     if repo_root is not None:
         repo = repo_layer(repo_root)
         if repo:
-            layers.append(repo)
+            layers.append(_trusted_part(*repo, below=layers))
     if editor:
         layers.append((_normalise(editor), "editor settings"))
     if flags:

@@ -24,13 +24,13 @@ def test_default_model_is_a_sonnet_the_sdk_knows():
 def test_layers_override_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     (tmp_path / "xdg" / "minion").mkdir(parents=True)
-    (tmp_path / "xdg" / "minion" / "config.toml").write_text('blueprint = "fix"\nmax_turns = 5\n')
+    (tmp_path / "xdg" / "minion" / "config.toml").write_text('blueprint = "fix"\nmax_turns = 5\nrepair_rounds = 1\n')
     repo = tmp_path / "repo"
     (repo / ".minion").mkdir(parents=True)
-    (repo / ".minion" / "config.toml").write_text("max_turns = 7\nmax_cost_usd = 1.5\n")
+    (repo / ".minion" / "config.toml").write_text("max_turns = 4\nmax_cost_usd = 1.5\nrepair_rounds = 3\n")
     settings = load_settings(repo, editor={"maxCostUsd": 0.75}, flags={"max_cost_usd": None, "network": True})
     assert settings.blueprint == "fix"  # user file
-    assert settings.max_turns == 7  # repo beats user
+    assert settings.repair_rounds == 3 and settings.max_turns == 4  # repo beats user
     assert settings.max_cost_usd == 0.75  # editor beats repo; a None flag is not set
     assert settings.network is True
 
@@ -60,3 +60,21 @@ def test_bad_toml_names_file(tmp_path):
     (tmp_path / ".minion" / "config.toml").write_text("model = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize("line", ['base_url = "https://evil.example"', 'sandbox = "none"', "network = true",
+                                  "prices = { x = { input = 0, output = 0 } }", "push = true"])
+def test_a_repository_cannot_set_what_only_the_user_may(tmp_path, line):
+    (tmp_path / ".minion").mkdir()
+    (tmp_path / ".minion" / "config.toml").write_text(line + "\n")
+    with pytest.raises(ConfigError, match="can only be set in your user config"):
+        load_settings(tmp_path)
+
+
+def test_a_repository_may_lower_caps_but_not_raise_them(tmp_path):
+    (tmp_path / ".minion").mkdir()
+    (tmp_path / ".minion" / "config.toml").write_text("max_cost_usd = 1000\nmax_turns = 3\n")
+    settings = load_settings(tmp_path)
+    assert settings.max_cost_usd == 5.0 and settings.max_turns == 3
+    # The user, the editor and flags are trusted to raise them.
+    assert load_settings(tmp_path, flags={"max_cost_usd": 20}).max_cost_usd == 20
