@@ -269,6 +269,19 @@ async def test_git_works_read_only_inside(policy):
 
 
 @needs_bwrap
+async def test_the_repos_git_config_credentials_stay_outside(policy, user_repo):
+    secret = "ghp_" + "A" * 36
+    subprocess.run(["git", "-C", str(user_repo), "remote", "add", "origin", f"https://me:{secret}@example.com/r.git"],
+                   check=True)
+    subprocess.run(["git", "-C", str(user_repo), "config", "credential.helper", "store --file /x"], check=True)
+    assert secret in (user_repo / ".git" / "config").read_text()  # the control: it is there
+    r = await run(policy, f"cat {GIT_MOUNT}/config; git remote -v; git config --list; git status --short")
+    assert r.exit_code == 0, r.output
+    assert secret not in r.output and "store --file" not in r.output and "example.com" not in r.output
+    assert "repositoryformatversion" in r.output  # git still reads what it needs
+
+
+@needs_bwrap
 async def test_pyenv_python_runs(policy):
     if not (Path.home() / ".pyenv").is_dir():
         pytest.skip("no pyenv in the real home")

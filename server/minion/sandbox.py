@@ -244,6 +244,7 @@ def build_bwrap_argv(
     cwd: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     git_pointer_fd: int | None = None,
+    git_config: Path | None = None,
     nproc_rlimit: bool = False,
     disable_userns: bool = True,
     bwrap: str = "bwrap",
@@ -289,7 +290,7 @@ def build_bwrap_argv(
         else:  # reads as empty; --dev-bind because bwrap mounts binds "nodev"
             argv += ["--dev-bind", "/dev/null", str(path)]
     argv += ["--bind", str(policy.worktree), repo]
-    argv += _git_mounts(policy, git_pointer_fd)
+    argv += _git_mounts(policy, git_pointer_fd, git_config)
     for dep in dependency_dirs(policy):
         # The source is read from the host's view: the user's real repo, not the worktree.
         argv += ["--ro-bind", str(dep), str(dep)]
@@ -309,7 +310,7 @@ def hidden_own_prefixes() -> list[Path]:
     return sorted(p for p in prefixes if any(root in p.parents for root in private))
 
 
-def _git_mounts(policy: SandboxPolicy, git_pointer_fd: int | None) -> list[str]:
+def _git_mounts(policy: SandboxPolicy, git_pointer_fd: int | None, git_config: Path | None) -> list[str]:
     dotgit = str(policy.repo_path / ".git")
     if (policy.worktree / ".git").is_dir():  # a standalone clone: keep its .git read-only
         return ["--ro-bind", str(policy.worktree / ".git"), dotgit]
@@ -317,10 +318,39 @@ def _git_mounts(policy: SandboxPolicy, git_pointer_fd: int | None) -> list[str]:
         return []
     if git_pointer_fd is None:
         raise ValueError("git_pointer_fd is required for a linked worktree")
-    return [
+    mounts = [
         "--ro-bind", str(policy.git_common_dir), str(GIT_MOUNT),
         "--ro-bind-data", str(git_pointer_fd), dotgit,
     ]
+    if git_config is not None:  # remote URLs with tokens, credential helpers: not for the agent
+        mounts += ["--ro-bind", str(git_config), str(GIT_MOUNT / "config")]
+    return mounts
+
+
+# What git inside the sandbox needs from the repo's config; the rest (remotes, credentials,
+# http headers, includes) stays outside.
+SAFE_GIT_CONFIG = re.compile(
+    r"^(extensions\..*|core\.(repositoryformatversion|filemode|bare|symlinks|ignorecase|"
+    r"precomposeunicode|autocrlf|eol|safecrlf|logallrefupdates|quotepath|bigfilethreshold))$"
+)
+
+
+def sanitized_git_config(policy: SandboxPolicy) -> Path:
+    """A copy of the user's .git/config with only SAFE_GIT_CONFIG, beside the run's home."""
+    listing = subprocess.run(
+        ["git", "config", "--file", str(policy.git_common_dir / "config"), "--null", "--list"],
+        capture_output=True, stdin=subprocess.DEVNULL,
+    ).stdout.decode("utf-8", "surrogateescape")
+    lines = []
+    for entry in filter(None, listing.split("\0")):
+        key, _, value = entry.partition("\n")
+        if SAFE_GIT_CONFIG.match(key):
+            section, _, name = key.rpartition(".")
+            quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'[{section}]\n\t{name} = "{quoted}"\n')
+    path = policy.home.with_name(policy.home.name + ".gitconfig")
+    path.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
+    return path
 
 
 def build_plain_argv(policy: SandboxPolicy, command: str) -> list[str]:
@@ -579,6 +609,7 @@ class Sandbox:
         if policy.mode not in ("bwrap", "none"):
             raise ValueError(f"unknown sandbox mode {policy.mode!r}")
         self.policy = policy
+        self._git_config: Path | None = None  # the sanitized copy of .git/config, made once
         self.disk_budget: int | None = None  # bytes the run's commands may add to the disk
         self.disk_used = 0  # bytes they have added so far (less what they freed)
 
@@ -628,8 +659,10 @@ class Sandbox:
         with _git_pointer_fd(policy) as pointer_fd:
             if policy.mode == "bwrap":
                 bwrap = shutil.which("bwrap") or "bwrap"
+                if pointer_fd is not None and self._git_config is None:
+                    self._git_config = sanitized_git_config(policy)
                 argv = build_bwrap_argv(
-                    policy, command, cwd=rel_cwd, env=env, git_pointer_fd=pointer_fd,
+                    policy, command, cwd=rel_cwd, env=env, git_pointer_fd=pointer_fd, git_config=self._git_config,
                     nproc_rlimit=process_cap().kind == "rlimit",
                     disable_userns=_supports_disable_userns(bwrap), bwrap=bwrap,
                 )
