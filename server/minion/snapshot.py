@@ -404,10 +404,34 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str) -> str | Non
     if tree != head_tree:
         new = git("commit-tree", "--no-gpg-sign", "-p", head, "-m", message, tree,
                   cwd=worktree, env=IDENTITY)
-    # One transaction: the worktree's detached HEAD and the branch move together.
-    updates = f"update HEAD {new or head} {head}\nupdate refs/heads/{branch} {new or head}\n"
+    # The branch is minion's only while it is where minion left it (the worktree's HEAD):
+    # a user who committed on it, or made it elsewhere, keeps their work.
+    ref = f"refs/heads/{branch}"
+    current = git("rev-parse", "--verify", "--quiet", ref, cwd=worktree, check=False)
+    if current and current != head:
+        raise BranchMoved(
+            f"the branch {branch} moved outside minion (it is at {current[:10]}, minion left it at "
+            f"{head[:10]}); minion will not overwrite it. The run's work is in {worktree}"
+        )
+    branch_update = f"update {ref} {new or head} {current}" if current else f"create {ref} {new or head}"
+    # One transaction, checked against the old values: HEAD and the branch move together.
+    updates = f"update HEAD {new or head} {head}\n{branch_update}\n"
     git("update-ref", "--no-deref", "--stdin", cwd=worktree, input=updates.encode())
     return new
+
+
+def delete_branch(repo_root: Path, branch: str) -> None:
+    """Delete a run's branch. git refuses a branch checked out in any worktree, and so do we."""
+    if not branch.startswith("minion/"):
+        raise MinionError(f"refusing to delete '{branch}': minion only deletes its own minion/* branches")
+    try:
+        git("branch", "-D", "--", branch, cwd=repo_root)
+    except GitError as e:
+        raise MinionError(f"cannot delete {branch}: {e.stderr.strip()}") from None
+
+
+class BranchMoved(MinionError):
+    """A run's branch was changed by someone else; minion does not overwrite it."""
 
 
 def changed_files(repo_root: Path, base: str, head: str) -> list[str]:

@@ -3,9 +3,13 @@
 import asyncio
 import time
 
+import pytest
+
 from minion.blueprint.events import read_events
 from minion.runs.cleanup import clean
-from minion.runs.service import RunRequest, create_run, execute_run, log_path
+from minion.errors import MinionError
+from minion.runs.service import RunRequest, create_run, execute_run, log_path, prepare_resume
+from minion.snapshot import delete_branch
 from minion.runs.store import RunStore, Status
 from minion.state import worktrees_dir
 from support.fingerprint import assert_unchanged, fingerprint
@@ -50,3 +54,30 @@ async def test_clean_removes_finished_worktrees_and_keeps_branches(repo, tmp_pat
 
     clean(store, delete_branches=[final.branch])
     assert final.branch not in run_git(repo, "branch", "--list", "minion/*")
+
+
+async def test_a_branch_the_user_moved_is_never_overwritten(repo, tmp_path):
+    """Resume after the user committed on the run's branch: minion stops instead of rewriting it."""
+    model = write_script(tmp_path, [[FIX_ADD], done()])
+    store = RunStore()
+    record = create_run(RunRequest(task="fix", repo=repo, model=model, flags={"checks": {}, "max_turns": 1}), store)
+    cancelled = await execute_run(record.id, store)
+    assert cancelled.status is Status.CAPPED_TURNS
+    # The user reviews the branch and commits a fix-up on it.
+    user_commit = run_git(repo, "commit-tree", "-p", cancelled.head, "-m", "my fix-up", f"{cancelled.head}^{{tree}}")
+    run_git(repo, "update-ref", f"refs/heads/{cancelled.branch}", user_commit)
+
+    prepare_resume(record.id, store, flags={"max_turns": 5})
+    final = await execute_run(record.id, store)
+    assert final.status is Status.FAILED and "moved outside minion" in (final.error or final.summary)
+    assert run_git(repo, "rev-parse", cancelled.branch) == user_commit
+
+
+def test_a_checked_out_branch_is_never_deleted(repo):
+    run_git(repo, "branch", "minion/mine-1")
+    run_git(repo, "checkout", "-q", "minion/mine-1")
+    with pytest.raises(MinionError, match="cannot delete"):
+        delete_branch(repo, "minion/mine-1")
+    with pytest.raises(MinionError, match="only deletes its own"):
+        delete_branch(repo, "main")
+    assert run_git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "minion/mine-1"

@@ -49,7 +49,8 @@ async def test_host_processes_are_out_of_reach(user_repo, tmp_path, attacks):
             bash(f"kill -9 {victim.pid}"),
             bash("kill -9 -1; echo still here"),
         ]])
-        alive, traced = victim.poll() is None, tracer_of(victim.pid)
+        traced = tracer_of(victim.pid)  # before poll(), which would reap a killed victim
+        alive = victim.poll() is None
     finally:
         victim.kill()
         victim.wait()

@@ -29,10 +29,9 @@ from pygls.uris import from_fs_path
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import ConfigError, MinionError
-from ..git import git
 from ..runs.service import RESUMABLE, RunRequest, create_run, prepare_resume
 from ..runs.store import RunRecord, RunStore, Status
-from ..snapshot import find_repo_root
+from ..snapshot import delete_branch as delete_run_branch, find_repo_root
 from ..state import state_dir
 from .capabilities import ClientSupport
 from .delegation import unsaved_buffers
@@ -379,7 +378,7 @@ class MinionServer(LanguageServer):
             await self.publish_paths(result, only_open=False)
         deleted = False
         if delete_branch and record.branch and record.branch.startswith("minion/") and not record.status.active:
-            await asyncio.to_thread(git, "update-ref", "-d", f"refs/heads/{record.branch}", cwd=Path(record.repo))
+            await asyncio.to_thread(delete_run_branch, Path(record.repo), record.branch)
             deleted = True
         self.refresh_lenses()
         return {"runId": record.id, "discarded": True, "branchDeleted": deleted}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import MinionError
 from ..git import git
-from ..snapshot import remove_worktree
+from ..snapshot import delete_branch, remove_worktree
 from ..state import homes_dir, worktrees_dir
 from .store import RunStore
 
@@ -35,7 +35,7 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
         report += _forget_missing_worktrees(repo)
         for branch in delete_branches:
             if git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo, check=False):
-                git("update-ref", "-d", f"refs/heads/{branch}", cwd=repo)
+                delete_branch(repo, branch)
                 report.append(f"deleted branch {branch} in {repo}")
     if not report:
         report.append("nothing to clean")
