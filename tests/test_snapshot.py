@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from minion.errors import MinionError, NotAGitRepository
 from minion.git import GitError, git
 from minion.snapshot import (
+    BranchMoved,
     Hunk,
     Snapshot,
     changed_files,
@@ -713,12 +714,14 @@ def test_commit_result_calls_stack(repo, worktrees):
     assert run_git(repo, "rev-parse", "minion/stack-r1") == second
 
 
-def test_commit_result_moves_an_existing_branch(repo, worktrees):
+def test_commit_result_never_moves_a_branch_it_did_not_leave_there(repo, worktrees):
     run_git(repo, "branch", "minion/old-r1")
+    before = run_git(repo, "rev-parse", "minion/old-r1")
     s = snap(repo, worktrees)
     write_files(s.worktree, {"x.txt": "x\n"})
-    result = commit_result(s, branch="minion/old-r1", message="x")
-    assert run_git(repo, "rev-parse", "minion/old-r1") == result
+    with pytest.raises(BranchMoved, match="moved outside minion"):
+        commit_result(s, branch="minion/old-r1", message="x")
+    assert run_git(repo, "rev-parse", "minion/old-r1") == before
 
 
 def test_commit_result_with_a_bad_branch_name_fails(repo, worktrees):

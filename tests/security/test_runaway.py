@@ -28,6 +28,10 @@ def processes_with(token: str) -> list[str]:
     return found
 
 
+def log_size(run) -> int:
+    return len(run.log().encode())
+
+
 async def test_runaway_commands_end_with_their_call(user_repo, tmp_path, attacks):
     if process_cap().kind == "none":
         pytest.skip("no process limit on this host (root without a pids cgroup)")
@@ -61,10 +65,6 @@ async def test_runaway_commands_end_with_their_call(user_repo, tmp_path, attacks
                   and run.seconds(3) < TIMEOUT + TERM_GRACE_S + 1.5 and not left, run.seconds(3))
     attacks.check("background daemons outliving the command", "launched" in run.output(4)
                   and not left and not daemons_wrote, (left, daemons_wrote))
-
-
-def log_size(run) -> int:
-    return len(run.log().encode())
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs for the state dir")
