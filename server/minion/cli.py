@@ -93,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_todo(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .context import find_todos
-    from .runs.batch import create_todo_runs, execute_all
+    from .runs.batch import cancel_all, create_todo_runs, execute_all
     from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
@@ -113,8 +113,15 @@ def cmd_todo(args: argparse.Namespace) -> int:
     store = RunStore()
     records = create_todo_runs(todos, repo, store, model=args.model, blueprint=args.blueprint, flags=flags)
     labels = {r.id: f"{t.path}:{t.line}" for r, t in zip(records, todos)}
-    with ui.BatchView(err, labels) as view:
-        finals = asyncio.run(execute_all(records, store, max_parallel=args.max_parallel, listener=view.on_event))
+
+    async def execute():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, cancel_all, records, store)
+        with ui.BatchView(err, labels) as view:
+            return await execute_all(records, store, max_parallel=args.max_parallel, listener=view.on_event)
+
+    finals = asyncio.run(execute())
     if args.json:
         print(json.dumps([result_json(f) for f in finals], indent=2))
     else:
@@ -191,6 +198,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minion", description="Delegate coding tasks to a sandboxed agent.")
     parser.add_argument("--version", action="version", version=f"minion {__version__}")
@@ -231,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files or folders to search (default: the whole repo)")
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
     p.add_argument("--dry-run", action="store_true", help="only list the TODOs")
-    p.add_argument("--max-parallel", type=int, default=2, metavar="N", help="runs at once (default 2)")
+    p.add_argument("--max-parallel", type=positive_int, default=2, metavar="N", help="runs at once (default 2)")
     p.add_argument("--blueprint", help="blueprint name (default: todo)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
     with_caps(p)

@@ -128,7 +128,7 @@ def _trusted_part(values: dict[str, Any], source: str, *, below: list) -> tuple[
     return capped, source
 
 
-def _validate(merged: dict[str, Any], sources: dict[str, str]) -> Settings:
+def validate_settings(merged: dict[str, Any], sources: dict[str, str]) -> Settings:
     try:
         return Settings(**merged)
     except ValidationError as e:
@@ -170,4 +170,4 @@ def load_settings(
         for key, value in values.items():
             merged[key] = value
             sources[key] = source
-    return _validate(merged, sources)
+    return validate_settings(merged, sources)

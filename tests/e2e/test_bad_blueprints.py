@@ -67,3 +67,16 @@ def test_a_blueprint_file_that_does_not_import_is_a_clear_error(repo, tmp_path):
     write_files(repo, {".minion/blueprints/broken.py": "def oops(:\n"})
     with pytest.raises(MinionError, match="broken.py failed to load"):
         create_run(RunRequest(task="t", repo=repo, model=write_script(tmp_path, [])), RunStore())
+
+
+async def test_a_blueprint_that_exits_at_import_fails_its_run_only(repo, tmp_path):
+    """Checking the name reads the file without running it; the code runs in the run itself."""
+    write_files(repo, {".minion/blueprints/quits.py": (
+        "import sys\nfrom minion.blueprint import blueprint\nsys.exit(3)\n\n"
+        "@blueprint('quits', 'exits when imported')\nasync def quits(run):\n    pass\n"
+    )})
+    store = RunStore()
+    record = create_run(RunRequest(task="t", repo=repo, blueprint="quits", model=write_script(tmp_path, [])), store)
+    with pytest.raises(MinionError, match="quits.py failed to load"):
+        await execute_run(record.id, store)
+    assert store.get(record.id).status is Status.FAILED

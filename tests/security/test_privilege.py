@@ -47,7 +47,7 @@ async def test_host_processes_are_out_of_reach(user_repo, tmp_path, attacks):
             bash(f"gdb -p {victim.pid} -batch -ex 'call (int)getpid()'"),
             bash(f"head -c 64 /proc/{victim.pid}/mem | wc -c"),
             bash(f"kill -9 {victim.pid}"),
-            bash("kill -9 -1; echo still here"),
+            bash("kill -0 -1"),  # signal 0: checks who it could kill, kills nobody if this regresses
         ]])
         traced = tracer_of(victim.pid)  # before poll(), which would reap a killed victim
         alive = victim.poll() is None
@@ -58,7 +58,7 @@ async def test_host_processes_are_out_of_reach(user_repo, tmp_path, attacks):
     attacks.check("gdb -p a host process", run.refused(1) and traced == 0, run.output(1))
     attacks.check("read /proc/<host pid>/mem", "No such file" in run.output(2), run.output(2))
     attacks.check("kill -9 a host process", run.refused(3) and alive, run.output(3))
-    attacks.check("kill -9 -1 (every process it may signal)", alive, run.output(4))
+    attacks.check("signal every process it may (kill -0 -1)", run.refused(4), run.output(4))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the host-side positive control mounts as root")
@@ -68,23 +68,22 @@ async def test_mounts_and_kernel_settings(user_repo, visible, tmp_path, attacks)
     subprocess.run(["mount", "-t", "tmpfs", "none", str(target)], check=True)  # positive control
     subprocess.run(["umount", str(target)], check=True)
     before = mounts()
-    swappiness = Path("/proc/sys/vm/swappiness").read_text()
     run = await agent_run(user_repo, tmp_path, [[
         bash(f"mount -t tmpfs none '{target}'"),
         bash(f"mount --bind / '{target}'"),
         bash("mount -o remount,rw / && touch /etc/minion-battery"),
         bash(f"unshare -Urm mount -t tmpfs none '{target}'"),
         bash("nsenter -t 1 -m -u -n -p true"),
-        bash("echo 1 > /proc/sys/vm/swappiness"),
-        bash("echo b > /proc/sysrq-trigger"),
+        # Harmless if they ever got through: the same value back, and sysrq's help text.
+        bash("cat /proc/sys/vm/swappiness > /proc/sys/vm/swappiness"),
+        bash("echo h > /proc/sysrq-trigger"),
     ]])
     names = ["mount a tmpfs", "bind-mount /", "remount / read-write", "mount in a new user namespace",
              "enter pid 1's namespaces", "write a kernel setting in /proc/sys", "write /proc/sysrq-trigger"]
     for i, name in enumerate(names):
         attacks.check(f"bash: {name}", run.refused(i), run.output(i))
-    attacks.check("the host's mounts and kernel settings are unchanged",
-                  mounts() == before and Path("/proc/sys/vm/swappiness").read_text() == swappiness
-                  and not Path("/etc/minion-battery").exists())
+    attacks.check("the host's mounts are unchanged",
+                  mounts() == before and not Path("/etc/minion-battery").exists())
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root and runuser")

@@ -22,6 +22,9 @@ async def test_reading_the_homes_secrets_and_the_users_env(user_repo, fake_home,
         ignore.write(".env\n")
     run_git(repo, "commit", "-qam", "ignore .env")
     (repo / ".env").write_text(f"API_TOKEN={dotenv}\n")
+    remote_token = marker("remote")
+    run_git(repo, "remote", "add", "origin", f"https://x-access-token:{remote_token}@github.com/o/r.git")
+    assert remote_token in (repo / ".git/config").read_text()  # positive control
     secrets = list(fake_home.secrets)
     turns = [
         [bash(f"cat '{home / rel}'") for rel in secrets] + [
@@ -29,6 +32,7 @@ async def test_reading_the_homes_secrets_and_the_users_env(user_repo, fake_home,
             bash(f"cat '{repo}/.env' .env"),
             bash(f"ln -s '{home}/.ssh/id_ed25519' key && cat key"),
             bash(f"cat '{fake_home.readable}'"),  # positive control: the home is visible
+            bash("cat /run/minion/git/config; git config --list; git remote -v"),
         ],
         [
             editor("view", str(home / ".ssh/id_ed25519")),
@@ -47,8 +51,10 @@ async def test_reading_the_homes_secrets_and_the_users_env(user_repo, fake_home,
     attacks.check("bash: read the user's ignored .env", dotenv not in run.output(n + 1), run.output(n + 1))
     attacks.check("bash: read ~/.ssh through a symlink in the repo",
                   not fake_home.leaks(run.output(n + 2)), run.output(n + 2))
+    attacks.check("bash: read the token in the repo's remote URL", remote_token not in run.output(n + 4),
+                  run.output(n + 4))
     for i, what in enumerate(["editor: view ~/.ssh/id_ed25519", "editor: view a symlink to ~/.ssh/id_ed25519",
-                              "search: grep the home", "outline: parse ~/.aws/credentials"], start=n + 4):
+                              "search: grep the home", "outline: parse ~/.aws/credentials"], start=n + 5):
         attacks.check(what, run.refused(i) and not fake_home.leaks(run.output(i)), run.output(i))
     assert not fake_home.leaks(run.log()) and dotenv not in run.log()
 

@@ -7,20 +7,25 @@ from typing import Any, Callable, Mapping
 
 from ..context import Anchor, Todo
 from .service import RunRequest, create_run, execute_run
-from .store import RunRecord, RunStore
+from .store import RunRecord, RunStore, Status
 
 
 def create_todo_runs(
     todos: list[Todo], repo, store: RunStore, *, model: str | None, blueprint: str | None,
     flags: Mapping[str, Any],
 ) -> list[RunRecord]:
-    records = []
-    for todo in todos:
-        anchor = Anchor(kind="todo", path=todo.path, start_line=todo.start_line - 1, end_line=todo.end_line - 1,
-                        text=todo.text)
-        request = RunRequest(task=todo.text, repo=repo, blueprint=blueprint or "todo", model=model, anchor=anchor,
-                             flags=flags)
-        records.append(create_run(request, store))
+    records: list[RunRecord] = []
+    try:
+        for todo in todos:
+            anchor = Anchor(kind="todo", path=todo.path, start_line=todo.start_line - 1,
+                            end_line=todo.end_line - 1, text=todo.text)
+            request = RunRequest(task=todo.text, repo=repo, blueprint=blueprint or "todo", model=model,
+                                 anchor=anchor, flags=flags)
+            records.append(create_run(request, store))
+    except Exception:
+        for record in records:  # all or nothing: no run is left queued with nobody to run it
+            store.update(record.id, status=Status.CANCELLED, summary="the batch could not start")
+        raise
     return records
 
 
@@ -32,6 +37,14 @@ async def execute_all(
 
     async def one(record: RunRecord) -> RunRecord:
         async with gate:
+            if store.cancel_requested(record.id):  # cancelled while it waited for its turn
+                store.update(record.id, status=Status.CANCELLED, summary="cancelled before it started")
+                return store.get(record.id)
             return await execute_run(record.id, store, listeners=[listener])
 
     return list(await asyncio.gather(*(one(r) for r in records)))
+
+
+def cancel_all(records: list[RunRecord], store: RunStore) -> None:
+    for record in records:
+        store.request_cancel(record.id)

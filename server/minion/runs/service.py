@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..agent.models import RecordingModel, model_from_spec
 from ..blueprint.events import EventLog
-from ..blueprint.registry import get_blueprint
+from ..blueprint.registry import check_blueprint, get_blueprint
 from ..blueprint.run import Run, StopRun
-from ..config import Settings, load_settings
+from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
 from ..errors import MinionError
 from ..redact import redact, redact_text
@@ -60,7 +60,7 @@ def create_run(request: RunRequest, store: RunStore) -> RunRecord:
     repo_root = find_repo_root(request.repo)
     flags = {**request.flags, "model": request.model, "blueprint": request.blueprint}
     settings = load_settings(repo_root, editor=request.editor_settings, flags=flags)
-    get_blueprint(settings.blueprint, repo_root)
+    check_blueprint(settings.blueprint, repo_root)
     model_from_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
     if settings.sandbox == "bwrap":
         Sandbox.check_available()
@@ -129,7 +129,8 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
         reason = f"its worktree {record.worktree} is gone, so its work cannot continue"
         store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
         raise MinionError(f"run {record.id} is lost: {reason}")
-    settings = Settings(**{**record.request["settings"], **{k: v for k, v in (flags or {}).items() if v is not None}})
+    new = {k: v for k, v in (flags or {}).items() if v is not None}
+    settings = validate_settings({**record.request["settings"], **new}, dict.fromkeys(new, "command-line flags"))
     request = {**record.request, "settings": settings.model_dump()}
     store.update(record.id, status=Status.QUEUED, cancel_requested=False, error=None, request=request)
     return store.get(record.id)
@@ -176,6 +177,14 @@ async def execute_run(
     snapshot = snapshot_of(record)
     events = EventLog(log_path(run_id), run_id)
     events.listeners.extend(listeners)
+    try:  # what can fail before any work: the run must not stay "running" for it
+        model = model_from_spec(record.model, settings)
+        blueprint = get_blueprint(record.blueprint, snapshot.repo_root)
+    except MinionError as e:
+        store.update(run_id, status=Status.FAILED, summary=str(e).splitlines()[0], error=str(e), worker_pid=None)
+        raise
+    if record_to:
+        model = RecordingModel(model, record_to, repo_path=snapshot.repo_root)
     resumed = bool(store.nodes(run_id))
     store.update(run_id, status=Status.RUNNING, worker_pid=os.getpid())
     events.emit("run.resume" if resumed else "run.start", task=record.task, blueprint=record.blueprint, model=record.model,
@@ -183,15 +192,12 @@ async def execute_run(
     if settings.sandbox == "none":
         events.emit("log", level="warning", message="sandbox = \"none\": commands run UNSANDBOXED on this machine")
 
-    model = model_from_spec(record.model, settings)
-    if record_to:
-        model = RecordingModel(model, record_to, repo_path=snapshot.repo_root)
     anchor = Anchor(**record.request["anchor"]) if record.request.get("anchor") else None
     run = Run(
         run_id=run_id, task=record.task, anchor=anchor, branch=record.branch or "", snapshot=snapshot,
         settings=settings, sandbox=sandbox_for(snapshot, settings), model=model, store=store, events=events,
     )
-    status, summary, error = await _drive(run, get_blueprint(record.blueprint, snapshot.repo_root).fn, store)
+    status, summary, error = await _drive(run, blueprint.fn, store)
 
     repo_gone = not snapshot.git_common_dir.is_dir()
     if repo_gone:  # deleted while the run worked: there is no branch to keep the work on
@@ -223,6 +229,9 @@ class BlockedPastDeadline(TimeoutError):
     """Code blocked the event loop past the wall-clock cap and was interrupted."""
 
 
+_hard_deadline_armed = False
+
+
 @contextmanager
 def _hard_deadline(seconds: float) -> Iterator[None]:
     """Interrupt code that blocks the event loop (a blueprint spinning in plain Python).
@@ -230,9 +239,11 @@ def _hard_deadline(seconds: float) -> Iterator[None]:
     ``asyncio.timeout`` needs the loop to get control back; a signal handler does not.
     Signals reach only the main thread, so elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    global _hard_deadline_armed
+    if threading.current_thread() is not threading.main_thread() or _hard_deadline_armed:
+        yield  # the timer is process-wide: with several runs in one process, the first one owns it
         return
+    _hard_deadline_armed = True
 
     def expire(signum, frame):
         raise BlockedPastDeadline("the blueprint blocked the event loop past the wall-clock cap")
@@ -244,6 +255,7 @@ def _hard_deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        _hard_deadline_armed = False
 
 
 async def _call_blueprint(blueprint_fn, run: Run) -> None:

@@ -20,6 +20,7 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from ..errors import MinionError
 from .service import execute_run
 from .store import RunStore
 
@@ -67,7 +68,10 @@ def main(argv: list[str]) -> int:
     # keeps the editor and the language server responsive while checks burn CPU.
     os.nice(WORKER_NICENESS)
     stream = EventStream(_claim_stdout())
-    asyncio.run(_execute(argv[0], stream))
+    try:
+        asyncio.run(_execute(argv[0], stream))
+    except MinionError as e:  # the run could not start (its blueprint file…): stored as failed
+        print(f"minion: {e}", file=sys.stderr)
     return 0
 
 
