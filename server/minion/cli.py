@@ -35,14 +35,14 @@ def _caps_flags(args: argparse.Namespace) -> dict:
     }
 
 
-def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None = None) -> int:
+def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None = None) -> RunRecord:
     """Create the run, execute it with live progress, print the result; returns the exit code."""
     store = RunStore()
     return execute_and_report(create_run(request, store), store, as_json=as_json, record_to=record_to)
 
 
-def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, record_to: Path | None = None) -> int:
-    """Execute a queued run with live progress and print the result; returns the exit code."""
+def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, record_to: Path | None = None) -> RunRecord:
+    """Execute a queued run with live progress, print the result and return the final record."""
 
     async def execute():
         loop = asyncio.get_running_loop()
@@ -57,21 +57,21 @@ def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, rec
     else:
         stat = diffstat(Path(final.repo), final.base, final.head) if final.head and final.files else ""
         ui.print_result(out, final, stat, str(log_path(final.id)))
-    return final.status.exit_code
+    return final
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     request = RunRequest(
         task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_caps_flags(args)
     )
-    return run_and_report(request, as_json=args.json, record_to=args.record)
+    return run_and_report(request, as_json=args.json, record_to=args.record).status.exit_code
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     store = RunStore()
     record = prepare_resume(args.id, store, flags=_caps_flags(args))
     err.print(f"resuming run {record.id} at its first unfinished node")
-    return execute_and_report(record, store, as_json=args.json)
+    return execute_and_report(record, store, as_json=args.json).status.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -81,13 +81,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     err.print(f"[bold]minion demo[/] · sample repo at {escape(str(demo.repo))}")
     err.print(demo.model_note)
     request = RunRequest(task=demo.task, repo=demo.repo, model=demo.model, flags=_caps_flags(args))
-    code = run_and_report(request, as_json=args.json)
+    final = run_and_report(request, as_json=args.json)
     if not args.json:
-        latest = RunStore().list(limit=1)[0]
-        if latest.head:
-            out.print(Syntax(diff(demo.repo, latest.base, latest.head), "diff", theme="ansi_dark"))
-        out.print(f"\nReview it: [bold]git -C {escape(str(demo.repo))} diff main {escape(latest.branch or '')}[/]")
-    return code
+        if final.head:
+            out.print(Syntax(diff(demo.repo, final.base, final.head), "diff", theme="ansi_dark"))
+        out.print(f"\nReview it: [bold]git -C {escape(str(demo.repo))} diff main {escape(final.branch or '')}[/]")
+    return final.status.exit_code
 
 
 def cmd_todo(args: argparse.Namespace) -> int:
@@ -285,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `minion list --json | head`: the reader has what it wanted
+        sys.stdout = None  # nothing more to flush at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ def age(ts: float) -> str:
 def runs_table(records: list[RunRecord]) -> Table:
     table = Table(box=None, header_style="bold")
     for column in ("id", "status", "started", "cost", "branch", "task"):
-        table.add_column(column, overflow="fold" if column == "task" else "ellipsis")
+        table.add_column(column, overflow="fold" if column in ("task", "branch") else "ellipsis")
     for r in records:
         table.add_row(
             r.id, styled(r.status.value), age(r.created_at), f"${r.usage.get('cost_usd', 0):.2f}",

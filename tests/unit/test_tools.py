@@ -78,3 +78,16 @@ async def test_outline_shows_symbols_under_the_repo_path(tools):
     assert not result.is_error
     assert str(tools.repo_path / "app/shapes.py") in result.content and str(tools.worktree) not in result.content
     assert "Box" in result.content and "area" in result.content
+
+
+async def test_an_edit_keeps_bytes_that_are_not_utf8(tools):
+    (tools.worktree / "latin.py").write_bytes(b"name = 'Jos\xe9'\nx = 1\n")
+    result = await edit(tools, command="str_replace", path="latin.py", old_str="x = 1", new_str="x = 2")
+    assert result.edited and (tools.worktree / "latin.py").read_bytes() == b"name = 'Jos\xe9'\nx = 2\n"
+
+
+async def test_huge_files_are_refused_not_loaded(tools):
+    with (tools.worktree / "big.txt").open("wb") as f:
+        f.truncate(6_000_000)
+    result = await edit(tools, command="view", path="big.txt")
+    assert result.is_error and "over 5 MB" in result.content

@@ -19,6 +19,7 @@ from ..sandbox import Sandbox
 EDITOR = "str_replace_based_edit_tool"
 VIEW_LIMIT_CHARS = 40_000
 SEARCH_LIMIT = 200
+MAX_FILE_BYTES = 5_000_000  # larger files are read with bash, not loaded whole
 
 
 @dataclass
@@ -155,12 +156,19 @@ class Toolset:
         raise ToolRefused(f"unknown command '{command}': use view, create, str_replace or insert")
 
     def _read(self, path: Path) -> str:
+        """The file's text. Bytes that are not UTF-8 survive an edit (surrogateescape)."""
         if not path.is_file():
             raise ToolRefused(f"{self.shown_path(path)} does not exist or is not a file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ToolRefused(f"{self.shown_path(path)} is over {MAX_FILE_BYTES // 1_000_000} MB: use bash (head, sed)")
         data = path.read_bytes()
         if b"\0" in data[:8192]:
             raise ToolRefused(f"{self.shown_path(path)} is a binary file")
-        return data.decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors="surrogateescape")
+
+    @staticmethod
+    def _write(path: Path, text: str) -> None:
+        path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
 
     def _view(self, path: Path, view_range: list[int] | None) -> ToolResult:
         if path.is_dir():
@@ -199,7 +207,7 @@ class Toolset:
             raise ToolRefused(
                 f"old_str occurs {count} times (lines {lines}); include more context to make it unique"
             )
-        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        self._write(path, text.replace(old, new, 1))
         line = text[: text.index(old)].count("\n") + 1
         return ToolResult(f"Edited {self.shown_path(path)} at line {line}", edited=True)
 
@@ -210,7 +218,7 @@ class Toolset:
         if lines and not lines[-1].endswith("\n") and after_line == len(lines):
             lines[-1] += "\n"
         lines.insert(after_line, text if text.endswith("\n") else text + "\n")
-        path.write_text("".join(lines), encoding="utf-8")
+        self._write(path, "".join(lines))
         return ToolResult(f"Inserted text after line {after_line} of {self.shown_path(path)}", edited=True)
 
     # bash, search, outline
@@ -243,7 +251,7 @@ class Toolset:
             if glob and not Path(rel).match(glob):
                 continue
             host = self.worktree / rel
-            if not host.is_file() or host.is_symlink():
+            if not host.is_file() or host.is_symlink() or host.stat().st_size > MAX_FILE_BYTES:
                 continue
             try:
                 text = host.read_text(encoding="utf-8")
@@ -263,7 +271,7 @@ class Toolset:
         path = self.host_path(args["path"])
         if not path.is_file():
             raise ToolRefused(f"{args['path']} does not exist or is not a file")
-        return ToolResult(render_outline(Path(self.shown_path(path)), path.read_bytes()))
+        return ToolResult(render_outline(Path(self.shown_path(path)), self._read(path)))
 
 
 def only_reads(command: str) -> bool:

@@ -39,6 +39,14 @@ def _read(worktree: Path, name: str) -> str:
     return real.read_text(errors="replace")
 
 
+def _npm_scripts(package_json: str) -> dict:
+    try:
+        scripts = json.loads(package_json or "{}").get("scripts", {})
+    except (json.JSONDecodeError, AttributeError):
+        return {}  # a broken package.json: npm test would fail anyway, and the agent may fix it
+    return scripts if isinstance(scripts, dict) else {}
+
+
 def detect_checks(worktree: Path, repo_path: Path) -> dict[str, str]:
     """Checks for the usual toolchains, from the files in the repo."""
     checks: dict[str, str] = {}
@@ -53,10 +61,8 @@ def detect_checks(worktree: Path, repo_path: Path) -> dict[str, str]:
             checks["flake8"] = "flake8"
         if has("tests") or has("test") or next(worktree.rglob("test_*.py"), None) or has("pytest.ini"):
             checks["pytest"] = f"{python} -m pytest -q -x -p no:cacheprovider"
-    if has("package.json"):
-        scripts = json.loads(_read(worktree, "package.json") or "{}").get("scripts", {})
-        if "test" in scripts:
-            checks["npm test"] = "npm test --silent"
+    if has("package.json") and "test" in _npm_scripts(_read(worktree, "package.json")):
+        checks["npm test"] = "npm test --silent"
     if has("go.mod"):
         checks["go test"] = "go test ./..."
     if has("Cargo.toml"):

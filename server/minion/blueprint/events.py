@@ -38,7 +38,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
             events.append(json.loads(line))
+        except json.JSONDecodeError:  # blank, or torn by a worker killed mid-write
+            continue
     return events

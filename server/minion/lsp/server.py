@@ -136,7 +136,8 @@ class MinionServer(LanguageServer):
         options = params.initialization_options or {}
         settings = options.get("settings") if isinstance(options, dict) else None
         self.init_settings = settings if isinstance(settings, dict) else {}
-        self._check_settings()
+        if not self._check_settings():  # reported; the defaults and the repo's config apply
+            self.init_settings = {}
 
     async def initialized(self) -> None:
         await self.fetch_configuration()

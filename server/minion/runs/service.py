@@ -280,9 +280,10 @@ async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, 
                 task.cancel()
 
     watcher = asyncio.ensure_future(watch_cancel())
+    wall_clock = asyncio.timeout(cap)
     try:
         with _hard_deadline(cap + HARD_DEADLINE_GRACE_S):
-            async with asyncio.timeout(cap):
+            async with wall_clock:
                 await task
         failed = [c.name for c in run.last_checks or [] if not c.ok]
         if failed:
@@ -293,8 +294,11 @@ async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, 
     except BlockedPastDeadline:
         run.events.emit("log", level="error", message=traceback.format_exc())
         return Status.CAPPED_TIME, f"stopped: blocked past the wall-clock cap of {cap:g}s", traceback.format_exc()
-    except TimeoutError:
-        return Status.CAPPED_TIME, f"stopped: wall-clock cap of {cap:g}s reached", None
+    except TimeoutError as e:
+        if wall_clock.expired():
+            return Status.CAPPED_TIME, f"stopped: wall-clock cap of {cap:g}s reached", None
+        run.events.emit("log", level="error", message=traceback.format_exc())  # the blueprint's own
+        return Status.FAILED, f"{type(e).__name__}: {e}", traceback.format_exc()
     except asyncio.CancelledError:
         if not task.cancelled():
             task.cancel()

@@ -200,7 +200,8 @@ class RunStore:
     def get(self, run_id: str) -> RunRecord:
         rows = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
-            matches = self._execute("SELECT * FROM runs WHERE id LIKE ?", (run_id + "%",))
+            matches = self._execute("SELECT * FROM runs WHERE substr(id, 1, ?) = ? AND ? != ''",
+                                    (len(run_id), run_id, run_id))
             if len(matches) != 1:
                 raise RunNotFound(f"no run with id '{run_id}' (see `minion list`)")
             rows = matches
