@@ -8,6 +8,7 @@ import pytest
 from minion import cli
 from minion.agent.loop import IDLE_TURNS
 from minion.agent.usage import Usage, price_per_mtok
+from minion.runs.service import execute_run, prepare_resume
 from minion.runs.store import Status
 from support.claude import FIX_ADD, MODEL, on_branch
 from support.fake_anthropic import Turn
@@ -97,3 +98,19 @@ async def test_turns_that_only_read_are_stuck(api, run, repo):
     final, _ = await run()
     assert final.status is Status.STUCK and f"{IDLE_TURNS} turns" in final.summary
     assert len(api.requests) == 1 + IDLE_TURNS and on_branch(repo, final) == FIXED
+
+
+async def test_a_resumed_run_keeps_counting_what_it_spent(api, run, repo):
+    """Resuming with a higher cap continues from the money already spent, not from zero."""
+    api.script(Turn([FIX_ADD], usage=BIG_TURN), Turn([view(1)], usage=BIG_TURN), Turn([text("Done.")], usage=BIG_TURN))
+    capped, store = await run(max_cost_usd=0.5)
+    assert capped.status is Status.CAPPED_COST
+    spent = capped.usage["cost_usd"]
+    assert spent == pytest.approx(0.3015, abs=1e-4)
+
+    prepare_resume(capped.id, store, flags={"max_cost_usd": 0.7})
+    final = await execute_run(capped.id, store)
+    # $0.30 before the resume + one more turn = $0.60; a third would cross $0.70.
+    assert final.status is Status.CAPPED_COST
+    assert final.usage["cost_usd"] == pytest.approx(2 * 0.3015, abs=1e-4)
+    assert final.usage["turns"] == 2 and len(api.requests) == 2

@@ -30,13 +30,13 @@ async def test_tool_use_then_end_turn_records_the_usage_the_server_reported(api,
     assert final.status is Status.OK, final.summary
     assert on_branch(repo, final) == "def add(a, b):\n    return a + b"
     expected = Usage(1350, 120, 3200, 3000).priced(price_per_mtok("claude-sonnet-5-5")).to_dict()
-    assert final.usage == expected
+    assert final.usage == {**expected, "turns": 2}
     [implement] = [n for n in store.nodes(final.id) if n.kind == "agent"]
     assert implement.usage == expected
 
     assert cli.main(["show", final.id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["usage"] == expected and [n["usage"] for n in shown["nodes"] if n["kind"] == "agent"] == [expected]
+    assert shown["usage"] == {**expected, "turns": 2} and [n["usage"] for n in shown["nodes"] if n["kind"] == "agent"] == [expected]
     assert cli.main(["show", final.id]) == 0
     assert f"${expected['cost_usd']:.4f}" in capsys.readouterr().out
 

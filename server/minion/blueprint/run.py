@@ -86,7 +86,10 @@ class Run:
         self.store = store
         self.events = events
         self.toolset = Toolset(self.repo_path, self.worktree, sandbox, settings.command_timeout)
-        self.budget = RunBudget()
+        # What the run has spent, in every attempt: a resumed run does not start from zero.
+        spent = store.get(run_id).usage
+        self.budget = RunBudget(turns=spent.get("turns", 0), usage=Usage.from_dict(spent))
+        self._script_position = 0  # scripted replies consumed by the replayed agent nodes
         self.caps = Caps(
             max_turns=settings.max_turns,
             max_input_tokens=settings.max_input_tokens,
@@ -218,7 +221,7 @@ class Run:
                 budget=self.budget,
                 price=lambda usage: usage.priced(self.prices),
                 max_tokens=self.settings.max_tokens,
-                emit=lambda type, **data: self.events.emit(type, node=name, **data),
+                emit=lambda type, **data: self._agent_event(name, type, data),
             )
 
         def summarize(outcome: AgentOutcome) -> tuple[str, str]:
@@ -231,11 +234,10 @@ class Run:
 
         def load(saved: dict[str, Any]) -> AgentOutcome:
             usage = Usage.from_dict(saved["usage"])
-            self.messages[:] = saved["messages"]
-            self.budget.turns += saved["turns"]
-            self.budget.usage.add(usage)
+            self.messages[:] = saved["messages"]  # the spend is in the budget already
+            self._script_position += saved["turns"]
             if isinstance(self.model, ScriptedModel):
-                self.model.position = self.budget.turns  # the script resumes where the run was
+                self.model.position = self._script_position  # the script resumes where the run was
             return AgentOutcome(saved["status"], saved["summary"], saved["turns"], saved["edits"], usage)
 
         outcome = await self.node(name, NodeKind("agent", summarize, save, load), body)
@@ -307,6 +309,14 @@ class Run:
             f"minion: {title}\n\nStatus: {status}{checks}\n\n"
             f"Minion-Run: {self.id}\nMinion-Task: {one_line_task}\n"
         )
+
+    def _agent_event(self, node: str, type: str, data: dict[str, Any]) -> None:
+        self.events.emit(type, node=node, **data)
+        if type == "agent.turn":  # spend is stored as it happens, so no crash can forget it
+            self.store.update(self.id, usage=self.usage_record())
+
+    def usage_record(self) -> dict[str, Any]:
+        return {**self.budget.usage.to_dict(), "turns": self.budget.turns}
 
     @property
     def usage(self) -> Usage:

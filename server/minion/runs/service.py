@@ -213,11 +213,11 @@ async def execute_run(
     files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
     checks = [c.to_dict() for c in run.last_checks or []]
     store.update(
-        run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage.to_dict(),
+        run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage_record(),
         summary=summary, error=error, worker_pid=None,
     )
     events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files,
-                usage=run.usage.to_dict(), summary=summary, error=error)
+                usage=run.usage_record(), summary=summary, error=error)
     return store.get(run_id)
 
 
