@@ -47,6 +47,7 @@ async def test_clean_removes_finished_worktrees_and_keeps_branches(repo, tmp_pat
 
     report = clean(store, delete_branches=[])
     assert not (worktrees_dir() / final.id).exists() and not orphan.exists()
+    assert not run_git(repo, "for-each-ref", f"refs/minion/snapshots/{final.id}")
     assert final.id not in run_git(repo, "worktree", "list")
     assert run_git(repo, "rev-parse", final.branch) == final.head  # the branch stays
     assert any(final.id in line for line in report)

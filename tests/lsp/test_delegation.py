@@ -6,7 +6,7 @@ from pygls.workspace import TextDocument
 
 from minion.errors import MinionError
 from minion.lsp.delegation import Delegation, task_and_anchor, unsaved_buffers
-from support.gitrepo import write_files
+from support.gitrepo import make_repo, write_files
 
 from lsp_session import OPS
 
@@ -65,3 +65,13 @@ def test_only_changed_unignored_buffers_of_the_repo_are_sent(calc_repo, tmp_path
     }
     assert unsaved_buffers(calc_repo, buffers) == {
         "calc/ops.py": OPS.replace("a - b", "a - b  # typed"), "calc/new.py": "x = 1\n"}
+
+
+def test_buffers_of_git_itself_or_a_nested_repo_are_left_out(calc_repo):
+    make_repo(calc_repo / "vendor" / "lib", {"x.txt": "x\n"})
+    buffers = {
+        str(calc_repo / ".git" / "COMMIT_EDITMSG"): "wip\n",
+        str(calc_repo / "vendor" / "lib" / "x.txt"): "edited\n",
+        str(calc_repo / "calc/new.py"): "x = 1\n",
+    }
+    assert unsaved_buffers(calc_repo, buffers) == {"calc/new.py": "x = 1\n"}

@@ -113,18 +113,27 @@ def _last_line(selected: types.Range) -> int:
     return selected.end.line
 
 
+def _in_git_dir_or_nested_repo(repo: Path, path: Path) -> bool:
+    """A buffer under .git (COMMIT_EDITMSG) or in a nested repository is not this repo's file."""
+    parts = path.relative_to(repo).parts
+    if ".git" in parts:
+        return True
+    return any((repo.joinpath(*parts[:i]) / ".git").exists() for i in range(1, len(parts)))
+
+
 def unsaved_buffers(repo: Path, buffers: dict[str, str]) -> dict[str, str]:
     """The open documents of this repo whose text differs from the file on disk, except
     files git ignores (an open .env must not reach the agent). Runs in a thread."""
     dirty = {}
     for name, text in buffers.items():
         path = Path(name)
-        if not path.is_relative_to(repo):
+        if not path.is_relative_to(repo) or _in_git_dir_or_nested_repo(repo, path):
             continue
         if text != read_text(path):
             dirty[path.relative_to(repo).as_posix()] = text
     if not dirty:
         return {}
     listed = "\0".join(dirty).encode("utf-8", "surrogateescape")
-    ignored = git("check-ignore", "-z", "--stdin", cwd=repo, input=listed, check=False).split("\0")
+    # --no-index: a path under a symlink or a submodule must not stop the check of the others.
+    ignored = git("check-ignore", "-z", "--no-index", "--stdin", cwd=repo, input=listed, check=False).split("\0")
     return {rel: text for rel, text in dirty.items() if rel not in ignored}

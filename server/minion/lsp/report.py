@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from ..errors import MinionError
 from ..git import GitError, git
 from ..runs.service import result_json
 from ..runs.store import NodeRecord, RunRecord
@@ -161,6 +162,12 @@ def push_branch(record: RunRecord) -> str | None:
     remote = _push_remote(repo)
     if remote is None or not record.branch:
         return None
+    base_head = record.request.get("base_head")
+    if not base_head or git("rev-parse", f"{record.snapshot}^{{tree}}", cwd=repo) != git(
+            "rev-parse", f"{base_head}^{{tree}}", cwd=repo):
+        # The branch sits on the snapshot, which holds uncommitted files and unsaved buffers.
+        raise MinionError(f"not pushing {record.branch}: it is based on uncommitted work (files or unsaved "
+                          "buffers that were never committed); commit or review them first")
     git("push", "--quiet", remote, f"refs/heads/{record.branch}:refs/heads/{record.branch}", cwd=repo)
     return published_url(record)
 

@@ -221,7 +221,11 @@ class Executor:
 
 def _exit_description(code: int) -> str:
     if code < 0:
-        return f"the worker process was killed by {signal.Signals(-code).name}"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-code}"
+        return f"the worker process was killed by {name}"
     return f"the worker process exited with code {code} before the run ended"
 
 
