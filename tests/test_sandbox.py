@@ -36,6 +36,7 @@ from minion.sandbox import (
 )
 from minion.state import homes_dir, worktrees_dir
 from support.gitrepo import make_repo, run_git
+from support.procs import processes_with
 
 HAVE_BWRAP = shutil.which("bwrap") is not None
 needs_bwrap = pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap not installed")
@@ -498,7 +499,7 @@ async def test_fork_bomb_fails_safely(policy, bomb):
     assert "fork" in r.output and "Resource temporarily unavailable" in r.output, r
     assert time.monotonic() - started < 4 + sb.TERM_GRACE_S + 3
     assert subprocess.run(["true"]).returncode == 0  # the host still forks
-    assert not _processes_with(token)
+    assert not processes_with(token)
     if cap.kind == "cgroup":
         assert not list(cap.cgroup_parent.glob(f"minion-{os.getpid()}-*"))
 
@@ -547,16 +548,6 @@ async def test_sigterm_ignoring_process_is_killed(policy, mode):
     assert r.duration_s < 1 + sb.TERM_GRACE_S + 1.5
 
 
-def _processes_with(token: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if token.encode() in (entry / "cmdline").read_bytes():
-                found.append(entry.name)
-        except OSError:
-            continue
-    return found
-
 
 @needs_bwrap
 async def test_background_daemons_do_not_survive(policy):
@@ -571,7 +562,7 @@ async def test_background_daemons_do_not_survive(policy):
         echo launched
     """))
     assert r.exit_code == 0 and r.output == "launched\n" and r.duration_s < 1, r
-    assert not _processes_with(token)
+    assert not processes_with(token)
     await asyncio.sleep(1.5)
     assert not list(policy.worktree.glob("d-*"))
 
@@ -583,11 +574,11 @@ async def test_cancelling_run_kills_the_command(policy, mode):
     token = f"1000.{uuid.uuid4().int % 10**12}"  # a unique argument for sleep itself
     task = asyncio.create_task(run(policy, f"sleep {token}; echo not reached"))
     await asyncio.sleep(0.5)
-    assert _processes_with(token)
+    assert processes_with(token)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not _processes_with(token)
+    assert not processes_with(token)
 
 
 @needs_bwrap

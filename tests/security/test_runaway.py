@@ -12,20 +12,11 @@ import pytest
 
 from battery import agent_run
 from minion.sandbox import TERM_GRACE_S, process_cap
+from support.procs import processes_with
 from support.script import bash
 
 TIMEOUT = 2  # command_timeout of these runs
 
-
-def processes_with(token: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if token.encode() in (entry / "cmdline").read_bytes():
-                found.append(entry.name)
-        except OSError:
-            continue
-    return found
 
 
 def log_size(run) -> int:

@@ -125,6 +125,10 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
             f"run {record.id} ended with status {record.status.value}; only interrupted, cancelled, "
             "capped or stuck runs can resume"
         )
+    if not Path(record.request.get("git_common_dir", "")).is_dir():
+        reason = f"its repository {record.repo} is gone"
+        store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
+        raise MinionError(f"run {record.id} is lost: {reason}")
     if not Path(record.worktree or "").is_dir():
         reason = f"its worktree {record.worktree} is gone, so its work cannot continue"
         store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
