@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .context.todos import DEFAULT_PATTERNS
 from .errors import ConfigError
@@ -59,6 +59,15 @@ class Settings(BaseModel):
     max_concurrent_runs: int = Field(2, gt=0)
     push: bool = False
     resume: bool = False
+
+    @field_validator("dependency_dirs")
+    @classmethod
+    def _repo_relative_folders(cls, folders: list[str]) -> list[str]:
+        for folder in folders:
+            parts = PurePosixPath(folder).parts
+            if not parts or folder.startswith("/") or ".." in parts or parts[0] in (".", ".git"):
+                raise ValueError(f"{folder!r} is not a folder inside the repository (like .venv)")
+        return folders
 
 
 # A cloned repository is not trusted with these: they could send the API key elsewhere,

@@ -78,3 +78,9 @@ def test_a_repository_may_lower_caps_but_not_raise_them(tmp_path):
     assert settings.max_cost_usd == 5.0 and settings.max_turns == 3
     # The user, the editor and flags are trusted to raise them.
     assert load_settings(tmp_path, flags={"max_cost_usd": 20}).max_cost_usd == 20
+
+
+@pytest.mark.parametrize("folder", [".", "", "/usr", "../x", ".git"])
+def test_dependency_dirs_must_be_folders_inside_the_repo(tmp_path, folder):
+    with pytest.raises(ConfigError, match="dependency_dirs"):
+        load_settings(tmp_path, flags={"dependency_dirs": [folder]})

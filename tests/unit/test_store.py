@@ -55,3 +55,11 @@ def test_identifiers_are_stored_as_they_are(tmp_path, monkeypatch):
     got = store.get("r2")
     assert got.worktree == "/srv/checkout-area/wt" and got.branch == "minion/x-r2"
     assert got.summary == "see [REDACTED]"
+
+
+def test_only_one_racer_claims_a_run(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.create(record("r3"))
+    store.update("r3", status=Status.CANCELLED)
+    wins = [store.claim("r3", Status.CANCELLED, status=Status.QUEUED) for _ in range(3)]
+    assert wins == [True, False, False] and store.get("r3").status is Status.QUEUED

@@ -202,16 +202,11 @@ class MinionServer(LanguageServer):
         """Queue an interrupted run again: it continues at its first unfinished node."""
         if run_id in self.executor.active_ids():
             raise MinionError(f"run {run_id} is still active")
-        record = await asyncio.to_thread(self._prepare_resume, run_id)
+        record = await asyncio.to_thread(prepare_resume, run_id, self.store)  # queued, owned by this process
         result = self.results.pop(run_id, None)
         if result:  # its old result goes; the new one comes when it ends
             await self.publish_paths(result, only_open=False)
         return record, self._submit(record, None)
-
-    def _prepare_resume(self, run_id: str) -> RunRecord:
-        record = prepare_resume(run_id, self.store)
-        self.store.update(record.id, worker_pid=os.getpid())  # queued: owned by this server
-        return record
 
     def _submit(self, record: RunRecord, anchor_text: str | None) -> Status:
         status = self.executor.submit(record.id)

@@ -136,7 +136,9 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
     new = {k: v for k, v in (flags or {}).items() if v is not None}
     settings = validate_settings({**record.request["settings"], **new}, dict.fromkeys(new, "command-line flags"))
     request = {**record.request, "settings": settings.model_dump()}
-    store.update(record.id, status=Status.QUEUED, cancel_requested=False, error=None, request=request)
+    if not store.claim(record.id, record.status, status=Status.QUEUED, cancel_requested=False, error=None,
+                       request=request, worker_pid=os.getpid()):
+        raise MinionError(f"run {record.id} was resumed by another minion process just now")
     return store.get(record.id)
 
 

@@ -197,6 +197,16 @@ class RunStore:
         params = tuple(_encode(k, v) for k, v in fields.items())
         self._execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id))
 
+    def claim(self, run_id: str, expected: Status, **fields: Any) -> bool:
+        """Update the run only if its status is still ``expected`` (one winner among racers)."""
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        params = tuple(_encode(k, v) for k, v in fields.items())
+        with closing(self._connect()) as db:
+            cursor = db.execute(f"UPDATE runs SET {assignments} WHERE id = ? AND status = ?",
+                                (*params, run_id, expected.value))
+            return cursor.rowcount == 1
+
     def get(self, run_id: str) -> RunRecord:
         rows = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
