@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except MinionError as e:
         err.print(f"[bold red]minion:[/] {escape(str(e))}")
+        if getattr(args, "json", False):  # a script reading stdout gets an answer too
+            print(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         return e.exit_code
     except KeyboardInterrupt:
         return 130

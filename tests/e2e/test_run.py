@@ -156,6 +156,8 @@ def test_cli_exit_codes_and_json(repo, tmp_path):
 
     not_repo = minion("run", "--repo", str(tmp_path), "--model", good, "x")
     assert not_repo.returncode == 2 and "not a git repository" in not_repo.stderr.lower()
+    as_json = minion("run", "--json", "--repo", str(tmp_path), "--model", good, "x")
+    assert json.loads(as_json.stdout)["exit_code"] == 2 and "not a git repository" in as_json.stdout.lower()
     bad_model = minion("run", "--repo", str(repo), "--model", "gpt:4", "x")
     assert bad_model.returncode == 2 and "unknown model spec" in bad_model.stderr
     assert minion("run", "--repo", str(repo), "--model", good, "  ").returncode == 2
