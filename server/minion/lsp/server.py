@@ -309,7 +309,7 @@ class MinionServer(LanguageServer):
             return
         checks = ", ".join(f"{c['name']} {'passed' if c['ok'] else 'failed'}" for c in record.checks) or "no checks"
         cost = (record.usage or {}).get("cost_usd", 0)
-        text = (f"minion run {record.id} {record.status.value}: {record.summary or record.task[:80]}. "
+        text = (f"minion run {record.id} {record.status.value}: {(record.summary or record.task[:80]).rstrip('.')}. "
                 f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")
         actions = []
         if result is not None:
