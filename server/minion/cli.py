@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_caps(p)
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("resume", help="continue an interrupted, cancelled or capped run where it stopped")
+    p = sub.add_parser("resume", help="continue an interrupted, cancelled, capped, stuck or lost run where it stopped")
     p.add_argument("id")
     with_caps(p)
     p.set_defaults(fn=cmd_resume)

@@ -91,7 +91,6 @@ async def test_attacks_from_the_agent_fail_safely_and_the_run_goes_on(repo, tmp_
             "echo \"key=$ANTHROPIC_API_KEY\"; test -n \"$ANTHROPIC_API_KEY\"",
             "echo 'echo hacked' > .git/hooks/post-commit && chmod +x .git/hooks/post-commit",
             "git config core.hooksPath /tmp/evil",
-            "timeout 1 sh -c 'sleep 30'; exit 1",
         ]
         model = write_script(tmp_path, [[bash(a) for a in attacks], [FIX_ADD], done("fixed despite all")])
         final, store = await run_task(repo, model)
@@ -103,6 +102,7 @@ async def test_attacks_from_the_agent_fail_safely_and_the_run_goes_on(repo, tmp_
     assert all(r["is_error"] for r in results), [r["output"] for r in results if not r["is_error"]]
     assert not (repo.parent / "escaped.txt").exists()
     assert not (Path.home() / "minion-escape-probe").exists()
+    assert "pwned" not in Path("/etc/hosts").read_text()
     assert secret_key not in log_path(final.id).read_text()
     assert_unchanged(before, fingerprint(repo))
 

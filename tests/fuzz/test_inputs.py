@@ -4,6 +4,8 @@ import json
 import os
 import tomllib
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,6 +88,12 @@ def test_broken_toml_is_a_config_error(text, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     (repo / ".minion").mkdir()
     (repo / ".minion" / "config.toml").write_text(text)
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        with pytest.raises(ConfigError, match="config.toml: not valid TOML"):
+            load_settings(repo)
+        return
     try:
         load_settings(repo)
     except ConfigError as e:

@@ -5,8 +5,9 @@
     assert_unchanged(before, fingerprint(repo))
 
 It calls git directly, not through minion.git, so the check does not depend on the code
-it checks. Minion's own refs (refs/minion/*, refs/heads/minion/*) are left out: writing
-them is minion's job.
+it checks. refs/minion/* (snapshots) are minion's alone. Minion may add run branches
+(refs/heads/minion/*); those that existed before must stay exactly where they were (a
+branch the user made, checked out or moved).
 """
 
 import difflib
@@ -15,7 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
-MINION_REFS = ("refs/minion/", "refs/heads/minion/")
+MINION_BRANCHES = "refs/heads/minion/"
+MINION_REFS = ("refs/minion/", MINION_BRANCHES)
 
 
 class Entry(NamedTuple):
@@ -42,6 +44,7 @@ def fingerprint(repo: Path) -> dict:
         "HEAD": _read(Path(git_dir) / "HEAD"),
         "HEAD reflog": _read(Path(git_dir) / "logs" / "HEAD"),
         "refs": "\n".join(r for r in refs.splitlines() if not r.startswith(MINION_REFS)),
+        "minion branches": dict(r.split(" ", 1) for r in refs.splitlines() if r.startswith(MINION_BRANCHES)),
         "stash list": _git(repo, "stash", "list"),
         "refs/stash": _git(repo, "rev-parse", "-q", "--verify", "refs/stash", check=False),
         "config": _read(Path(common_dir) / "config"),
@@ -55,9 +58,13 @@ def assert_unchanged(before: dict, after: dict) -> None:
     problems = []
     for key in before:
         old, new = before[key], after[key]
+        if key == "minion branches":  # new ones are minion's work; old ones must not move
+            new = {ref: new.get(ref, "(deleted)") for ref in old}
         if old == new:
             continue
-        if isinstance(old, dict):
+        if key == "minion branches":
+            problems += [f"{key}: {ref} {old[ref]} -> {new[ref]}" for ref in old if old[ref] != new[ref]]
+        elif isinstance(old, dict):
             problems += [f"{key}: {line}" for line in _dict_changes(old, new)]
         else:
             problems.append(f"{key} changed:\n{_describe(old, new)}")

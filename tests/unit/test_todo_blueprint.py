@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 
 from minion.blueprint.registry import builtin_dir
-from support.gitrepo import make_repo
+from support.gitrepo import make_repo, run_git
 
 spec = importlib.util.spec_from_file_location("todo_blueprint", builtin_dir() / "todo.py")
 todo_blueprint = importlib.util.module_from_spec(spec)
@@ -30,3 +30,9 @@ def test_a_todo_that_is_gone_or_a_symlink_is_left_alone(tmp_path):
     repo = make_repo(tmp_path / "r", {"m.py": "x = 1\n"})
     assert not todo_blueprint.remove_todo_comment(repo, "m.py", "do b", PATTERNS)
     assert (repo / "m.py").read_text() == "x = 1\n"
+    outside = tmp_path / "outside.py"
+    outside.write_text("# TODO(minion): do b\n")
+    (repo / "link.py").symlink_to(outside)
+    run_git(repo, "add", "link.py")
+    assert not todo_blueprint.remove_todo_comment(repo, "link.py", "do b", PATTERNS)
+    assert outside.read_text() == "# TODO(minion): do b\n"

@@ -39,7 +39,7 @@ async def test_escapes_are_refused_and_nothing_is_touched(tools, tmp_path, path)
         result = await edit(tools, command=command, path=path, file_text="pwned\n")
         assert result.is_error, (command, path, result.content)
     assert (tmp_path / "outside.txt").read_text() == "secret\n"
-    assert "pwned" not in (tools.worktree / ".git").read_text() if (tools.worktree / ".git").is_file() else True
+    assert "pwned" not in (tools.worktree / ".git" / "config").read_text()
     assert not Path("/etc/passwd").read_text().startswith("pwned")
 
 
