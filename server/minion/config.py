@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .context.todos import DEFAULT_PATTERNS
 from .errors import ConfigError
+from .sandbox import DEFAULT_DEPENDENCY_DIRS
 
 DEFAULT_MODEL = "anthropic:claude-sonnet-5-5"
 
@@ -31,7 +32,7 @@ class Settings(BaseModel):
 
     sandbox: Literal["bwrap", "none"] = "bwrap"
     network: bool = False
-    dependency_dirs: list[str] = Field(default_factory=lambda: [".venv", "venv", "node_modules"])
+    dependency_dirs: list[str] = Field(default_factory=lambda: list(DEFAULT_DEPENDENCY_DIRS))
     exclude: list[str] = Field(default_factory=lambda: [".env*", "*.pem", "id_*"])
     command_timeout: float = Field(600, gt=0)
     command_memory_mb: int = Field(4096, gt=0)

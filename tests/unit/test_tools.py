@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from minion.agent.tools import EDITOR, Toolset
-from support.gitrepo import make_repo, run_git
+from support.gitrepo import make_repo
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ class CheckResult:
         return asdict(self)
 
 
-def _python(worktree: Path, repo_path: Path) -> str:
+def _python(repo_path: Path) -> str:
     """The repo's own venv Python when it has one (mounted in the sandbox), else python3."""
     for venv in (".venv", "venv"):
         if (repo_path / venv / "bin" / "python").exists():
@@ -53,7 +53,7 @@ def detect_checks(worktree: Path, repo_path: Path) -> dict[str, str]:
     has = lambda name: (worktree / name).exists()  # noqa: E731
     python_files = next(worktree.rglob("*.py"), None) is not None
     if python_files:
-        python = _python(worktree, repo_path)
+        python = _python(repo_path)
         pyproject = _read(worktree, "pyproject.toml")
         if (has("ruff.toml") or has(".ruff.toml") or "[tool.ruff" in pyproject) and shutil.which("ruff"):
             checks["ruff"] = "ruff check ."

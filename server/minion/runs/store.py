@@ -152,6 +152,13 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     return out
 
 
+def _record(row: sqlite3.Row) -> RunRecord:
+    data = _decode(row)
+    data["status"] = Status(data["status"])
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return RunRecord(**data)
+
+
 class RunStore:
     def __init__(self, path: Path | None = None):
         self.path = path or state_dir() / "runs.db"
@@ -215,19 +222,12 @@ class RunStore:
             if len(matches) != 1:
                 raise RunNotFound(f"no run with id '{run_id}' (see `minion list`)")
             rows = matches
-        data = _decode(rows[0])
-        data["status"] = Status(data["status"])
-        data["cancel_requested"] = bool(data["cancel_requested"])
-        return RunRecord(**data)
+        return _record(rows[0])
 
-    def list(self, *, limit: int = 50, repo: str | None = None) -> list[RunRecord]:
-        sql = "SELECT id FROM runs"
-        params: tuple = ()
-        if repo:
-            sql += " WHERE repo = ?"
-            params = (repo,)
-        sql += " ORDER BY created_at DESC LIMIT ?"
-        return [self.get(row["id"]) for row in self._execute(sql, (*params, limit))]
+    def list(self, *, limit: int = 50) -> list[RunRecord]:
+        """The newest runs first, in one query."""
+        rows = self._execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [_record(row) for row in rows]
 
     def request_cancel(self, run_id: str) -> None:
         self.update(run_id, cancel_requested=True)
