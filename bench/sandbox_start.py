@@ -37,6 +37,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="minion-sandbox-bench-"))
     os.environ["MINION_STATE_DIR"] = str(root / "state")
     from minion import sandbox as sb
+    from minion.sandbox import probe
 
     try:
         repo = root / "repo"
@@ -64,7 +65,7 @@ def main() -> int:
             results.append(("Sandbox.run(`git status`)", median_ms(
                 lambda: loop.run_until_complete(sandbox.run("git status")))))
             results.append(("bare bwrap `true` (no mounts)", median_ms(
-                lambda: subprocess.run(sb._probe_argv(shutil.which("bwrap")), check=True))))
+                lambda: subprocess.run(probe._probe_argv(shutil.which("bwrap")), check=True))))
             loop.close()
         else:
             print("bwrap not installed: only the plain number", file=sys.stderr)

@@ -24,6 +24,8 @@ import pytest
 
 from minion import sandbox as sb
 from minion.errors import SandboxUnavailable
+from minion.sandbox.limits import _remove_stale_cgroups
+from minion.sandbox.process import _HeadTail
 from minion.sandbox import (
     GIT_MOUNT,
     Limits,
@@ -162,12 +164,12 @@ def test_env_allow_list_and_deny_list(policy):
 
 
 def test_head_tail_keeps_both_ends_with_marker():
-    out = sb._HeadTail(10)
+    out = _HeadTail(10)
     for chunk in [b"0123", b"456789abcd", b"efghij"]:
         out.feed(chunk)
     assert out.cut == 10
     assert out.text() == "01234\n… [minion: 10 bytes cut] …\nfghij"
-    small = sb._HeadTail(10)
+    small = _HeadTail(10)
     small.feed("é".encode() * 3)  # 6 bytes, split across head and tail, decodes whole
     assert small.cut == 0 and small.text() == "ééé"
 
@@ -607,7 +609,7 @@ async def test_minion_dying_takes_the_sandbox_with_it(policy):
         # Another minion process may have swept it already; rmdir succeeds only when empty.
         if leftover.exists():
             assert (leftover / "cgroup.procs").read_text() == ""
-            sb._remove_stale_cgroups(cap.cgroup_parent)
+            _remove_stale_cgroups(cap.cgroup_parent)
         assert not leftover.exists()
 
 
@@ -637,7 +639,7 @@ def test_minions_own_python_under_tmp_stays_visible(monkeypatch, tmp_path):
     """A venv under /tmp (a CI clone) would be hidden by the private /tmp; it is bound back."""
     from minion import sandbox
 
-    monkeypatch.setattr(sandbox.sys, "prefix", "/tmp/ci-clone/.venv")
+    monkeypatch.setattr(sys, "prefix", "/tmp/ci-clone/.venv")
     assert sandbox.hidden_own_prefixes()[0] == Path("/tmp/ci-clone/.venv")
-    monkeypatch.setattr(sandbox.sys, "prefix", "/opt/minion/.venv")
+    monkeypatch.setattr(sys, "prefix", "/opt/minion/.venv")
     assert Path("/opt/minion/.venv") not in sandbox.hidden_own_prefixes()
