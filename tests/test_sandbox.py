@@ -32,7 +32,7 @@ from minion.sandbox import (
     Sandbox,
     SandboxPolicy,
     build_bwrap_argv,
-    pids_cgroup_candidates,
+    cgroup_candidates,
     process_cap,
     sandbox_env,
 )
@@ -102,8 +102,14 @@ def failed(result: sb.CommandResult) -> bool:
 # ------------------------------------------------------------------ argv, env, units
 
 
-def test_argv_builder_shows_the_policy(policy):
-    argv = build_bwrap_argv(policy, "make test", git_pointer_fd=7)
+def argv_of(policy: SandboxPolicy, command: str = "true", **kwargs) -> list[str]:
+    view = Sandbox(policy).view()
+    env = sandbox_env(policy, view.env, view.path)
+    return build_bwrap_argv(policy, view, command, env=env, data_fds={"git-pointer": 7}, **kwargs)
+
+
+def test_argv_builder_shows_the_view(policy):
+    argv = argv_of(policy, "make test")
     joined = " ".join(argv)
     repo, wt = str(policy.repo_path), str(policy.worktree)
     assert argv[:2] == ["bwrap", "--unshare-user"]
@@ -111,34 +117,35 @@ def test_argv_builder_shows_the_policy(policy):
                  "--clearenv", "--disable-userns"]:
         assert flag in argv
     assert "--cap-drop ALL" in joined
-    assert "--ro-bind / /" in joined and "--proc /proc" in joined and "--dev /dev" in joined
-    assert "--tmpfs /tmp" in joined
+    assert "--ro-bind / /" not in joined  # deny by default: no host root
+    assert "--ro-bind /usr /usr" in joined and "--proc /proc" in joined and "--dev /dev" in joined
+    assert "--remount-ro /" in joined
+    for scratch in ["/tmp", "/var/tmp", "/dev/shm", "/run"]:
+        size = argv[argv.index(scratch) - 2]
+        assert argv[argv.index(scratch) - 3] == "--size" and int(size) > 0 and argv[argv.index(scratch) - 1] == "--tmpfs"
     assert f"--bind {wt} {repo}" in joined
     assert f"--ro-bind {policy.git_common_dir} {GIT_MOUNT}" in joined
     assert f"--ro-bind-data 7 {repo}/.git" in joined
-    # Later mounts win: the state dir is hidden before this run's home is bound into it.
-    state_mask = argv.index("--tmpfs", argv.index("/run"))
-    assert argv[state_mask + 1] == os.environ["MINION_STATE_DIR"]
-    assert state_mask < argv.index(str(policy.home))
+    # A deeper mount comes later, so it wins: the worktree over the scratch space above it.
+    assert argv.index(repo) > argv.index("/var/tmp")
     assert argv[argv.index("--chdir") + 1] == repo
     assert argv[-2:] == ["minion-sandbox", "make test"]
     assert argv[-5:-3] == ["/bin/bash", "-c"]  # not -lc: login profiles reset PATH
 
     policy.network = True
-    assert "--unshare-net" not in build_bwrap_argv(policy, "true", git_pointer_fd=7)
-    older = build_bwrap_argv(policy, "true", git_pointer_fd=7, disable_userns=False)
-    assert "--disable-userns" not in older  # bubblewrap < 0.8 does not know it
+    assert "--unshare-net" not in argv_of(policy)
+    assert "--disable-userns" not in argv_of(policy, disable_userns=False)  # bubblewrap < 0.8 lacks it
 
 
 def test_argv_cwd_inside_and_outside(policy):
-    argv = build_bwrap_argv(policy, "true", cwd=policy.repo_path / "calc", git_pointer_fd=3)
+    argv = argv_of(policy, cwd=policy.repo_path / "calc")
     assert argv[argv.index("--chdir") + 1] == str(policy.repo_path / "calc")
-    argv = build_bwrap_argv(policy, "true", cwd="calc", git_pointer_fd=3)
+    argv = argv_of(policy, cwd="calc")
     assert argv[argv.index("--chdir") + 1] == str(policy.repo_path / "calc")
     for outside in [policy.repo_path.parent, policy.repo_path / ".." / "x", Path("/etc"),
                     policy.worktree]:
         with pytest.raises(ValueError, match="outside"):
-            build_bwrap_argv(policy, "true", cwd=outside, git_pointer_fd=3)
+            argv_of(policy, cwd=outside)
 
 
 def test_env_allow_list_and_deny_list(policy):
@@ -147,16 +154,17 @@ def test_env_allow_list_and_deny_list(policy):
         "ANTHROPIC_API_KEY": "sk-leak", "GITHUB_TOKEN": "ghp-leak", "EDITOR": "vim",
         "SSH_AUTH_SOCK": "/run/ssh", "HOME": "/root",
     }
-    env = sandbox_env(policy, parent)
-    assert env["PATH"] == "/bin" and env["LC_ALL"] == "C" and env["PYENV_VERSION"] == "3.11.7"
+    env = sandbox_env(policy, {"CARGO_HOME": "/opt/cargo"}, "/usr/bin:/opt/cargo/bin", parent)
+    assert env["PATH"] == "/usr/bin:/opt/cargo/bin"  # the view's PATH, not the parent's
+    assert env["LC_ALL"] == "C" and env["PYENV_VERSION"] == "3.11.7" and env["CARGO_HOME"] == "/opt/cargo"
     assert env["HOME"] == str(policy.home) and env["TMPDIR"] == "/tmp"
     assert env["MINION_SANDBOX"] == "1"
     for name in ["ANTHROPIC_API_KEY", "GITHUB_TOKEN", "EDITOR", "SSH_AUTH_SOCK"]:
         assert name not in env
     # Even when everything is allow-listed, the deny list wins.
     policy.env_allow = ["*"]
-    env = sandbox_env(policy, {**parent, "aws_secret_access_key": "x", "DB_PASSWORD": "x",
-                               "NPM_TOKEN": "x", "OPENAI_BASE": "x", "GH_HOST": "x"})
+    env = sandbox_env(policy, {}, "/usr/bin", {**parent, "aws_secret_access_key": "x", "DB_PASSWORD": "x",
+                                               "NPM_TOKEN": "x", "OPENAI_BASE": "x", "GH_HOST": "x"})
     assert "EDITOR" in env
     for name in ["ANTHROPIC_API_KEY", "GITHUB_TOKEN", "aws_secret_access_key",
                  "DB_PASSWORD", "NPM_TOKEN", "OPENAI_BASE", "GH_HOST"]:
@@ -175,7 +183,8 @@ def test_head_tail_keeps_both_ends_with_marker():
 
 
 def test_pids_cgroup_candidates_v1_and_v2():
-    v1 = pids_cgroup_candidates(
+    v1 = cgroup_candidates(
+        "pids",
         "8:pids:/a/b\n4:memory:/m\n0::/\n",
         "30 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
         "31 25 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
@@ -183,7 +192,8 @@ def test_pids_cgroup_candidates_v1_and_v2():
     assert v1 == [(Path("/sys/fs/cgroup/pids/a/b"), False),
                   (Path("/sys/fs/cgroup/pids/a"), False),
                   (Path("/sys/fs/cgroup/pids"), False)]
-    v2 = pids_cgroup_candidates(
+    v2 = cgroup_candidates(
+        "pids",
         "0::/user.slice/session-1.scope\n",
         "29 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
     )
@@ -310,17 +320,20 @@ async def test_users_venv_is_visible_read_only(user_repo):
 
 
 @needs_bwrap
-async def test_writes_outside_the_worktree_fail(policy, visible):
+async def test_writes_outside_the_worktree_fail_or_land_nowhere(policy, visible):
     sibling = visible / "sibling.txt"
     sibling.write_text("original\n")
     etc_probe = Path("/etc/minion-probe")
     home_probe = Path.home() / f"minion-sandbox-probe-{uuid.uuid4().hex}"
     repo_before = tree_digest(policy.repo_path)
     try:
-        for target in [etc_probe, home_probe, sibling, policy.git_common_dir / "probe",
-                       GIT_MOUNT / "probe", policy.worktree / "via-host-path"]:
+        for target in [etc_probe, home_probe, policy.git_common_dir / "probe", GIT_MOUNT / "probe",
+                       policy.worktree / "via-host-path", Path("/new-top-level-file")]:
             r = await run(policy, f"echo pwned > '{target}'")
             assert failed(r), (target, r)
+        # Not there at all: the write lands in the sandbox's own scratch space, or fails.
+        r = await run(policy, f"cat '{sibling}'; echo pwned > '{sibling}'")
+        assert "original" not in r.output
         r = await run(policy, f"mount -o remount,rw / ; touch {etc_probe}")
         assert failed(r), r
         r = await run(policy, "cat /proc/sys/vm/swappiness > /proc/sys/vm/swappiness")
@@ -356,55 +369,41 @@ async def test_git_hooks_and_config_are_read_only(policy):
     assert (policy.worktree / ".git").read_text().startswith("gitdir: ")
 
 
-async def _mask_check(policy, secret_paths, control_paths):
-    # Only sizes and counts: secrets never reach the test output.
-    for path in secret_paths:
-        size = f"if [ -d '{path}' ]; then ls -A '{path}' | wc -l; else wc -c < '{path}'; fi"
-        r = await run(policy, size)
-        assert r.exit_code == 0 and r.output.strip() == "0", (path, r.output[:200])
-    for path in control_paths:
-        r = await run(policy, f"cat '{path}'")
-        assert r.exit_code == 0 and r.output == "visible\n", (path, r)
+async def _unseen(policy, paths) -> list[Path]:
+    """The paths the sandbox can see; only existence comes out, never content."""
+    r = await run(policy, "; ".join(f"[ -e '{p}' ] && echo '{p}'" for p in paths) + "; true")
+    return [Path(line) for line in r.output.splitlines() if line]
 
 
 @needs_bwrap
-async def test_planted_secrets_are_masked(policy, visible):
-    secrets = visible / "secrets"
-    (secrets / "keys").mkdir(parents=True)
-    (secrets / "keys/id_ed25519").write_text("SECRET\n")
-    (secrets / "token.txt").write_text("SECRET\n")
-    (secrets / "readme.txt").write_text("visible\n")
-    policy.masked_home_paths = [str(secrets / "keys"), str(secrets / "token.txt"),
-                                str(secrets / "absent")]
-    await _mask_check(policy, [secrets / "keys", secrets / "token.txt"], [secrets / "readme.txt"])
-    r = await run(policy, f"echo x > '{secrets}/keys/new'")
-    assert failed(r) and not (secrets / "keys/new").exists()
+async def test_sandbox_allow_shows_a_folder_read_only(policy, visible):
+    shared = visible / "shared"
+    shared.mkdir()
+    (shared / "readme.txt").write_text("visible\n")
+    assert await _unseen(policy, [shared / "readme.txt"]) == []  # not shown unless allowed
+    policy.allow = [str(shared), str(visible / "absent")]
+    r = await run(policy, f"cat '{shared}/readme.txt'; echo x > '{shared}/new'")
+    assert r.output.startswith("visible\n") and failed(r) and not (shared / "new").exists()
 
 
 @needs_bwrap
-async def test_default_masks_in_a_fake_real_home(policy, visible):
+async def test_a_fake_real_home_shows_only_its_toolchain(policy, visible, monkeypatch):
     home = visible / "fake-home"
     files = {".ssh/id_rsa": "SECRET\n", ".aws/credentials": "SECRET\n", ".netrc": "SECRET\n",
-             ".config/gh/hosts.yml": "SECRET\n", ".git-credentials": "SECRET\n",
-             ".config/minion/config.toml": "SECRET\n", "elsewhere/docker/config.json": "SECRET\n",
-             ".bashrc": "visible\n", ".config/other.txt": "visible\n"}
+             ".config/gh/hosts.yml": "SECRET\n", ".bashrc": "export X=1\n", ".local/bin/tool": "#!/bin/sh\n",
+             ".cargo/bin/cargo-thing": "#!/bin/sh\necho cargo ok\n", ".cargo/credentials.toml": "SECRET\n"}
     for rel, text in files.items():
         (home / rel).parent.mkdir(parents=True, exist_ok=True)
         (home / rel).write_text(text)
-    (home / ".docker").symlink_to(home / "elsewhere/docker")  # masks follow symlinks
+    (home / ".cargo/bin/cargo-thing").chmod(0o755)
+    monkeypatch.delenv("CARGO_HOME", raising=False)
+    monkeypatch.setenv("PATH", f"{home}/.local/bin:{home}/.cargo/bin:{os.environ['PATH']}")
     policy.real_home = home
-    secret = [home / p for p in [".ssh", ".aws", ".netrc", ".config/gh", ".git-credentials",
-                                 ".config/minion", ".docker", "elsewhere/docker"]]
-    await _mask_check(policy, secret, [home / ".bashrc", home / ".config/other.txt"])
-
-
-@needs_bwrap
-async def test_default_masks_in_the_real_home(policy):
-    home = Path.home()
-    present = [home / p[2:] for p in sb.DEFAULT_MASKED_HOME_PATHS if (home / p[2:]).exists()]
-    if not present:
-        pytest.skip("none of the default masked paths exist in the real home")
-    await _mask_check(policy, present, [])
+    seen = await _unseen(policy, [home / rel for rel in files])
+    assert seen == [home / ".cargo/bin/cargo-thing", home / ".cargo/credentials.toml"], seen  # the mask
+    r = await run(policy, "cargo-thing; echo $PATH; wc -c < $CARGO_HOME/credentials.toml")
+    assert r.output.startswith("cargo ok\n") and f"{home}/.local/bin" not in r.output, r.output
+    assert r.output.endswith("0\n"), r.output  # the registry token reads as empty
 
 
 @needs_bwrap
@@ -510,12 +509,42 @@ async def test_fork_bomb_fails_safely(policy, bomb):
 async def test_memory_and_file_size_limits(policy):
     policy.limits = Limits(timeout_s=30, memory_mb=256, max_file_mb=1)
     r = await run(policy, f"{sys.executable} -c 'x = bytearray(512 * 1024 * 1024)'")
-    assert failed(r) and "MemoryError" in r.output, r
+    assert failed(r), r
+    if sb.memory_cap().kind == "cgroup":
+        assert "out of memory" in r.output and "256 MB together" in r.output, r
+    else:
+        assert "MemoryError" in r.output, r
     r = await run(policy, "head -c 3000000 /dev/zero > big.bin")
     assert failed(r), r
     assert (policy.worktree / "big.bin").stat().st_size <= 1024 * 1024
     r = await run(policy, "head -c 500000 /dev/zero > ok.bin && echo ok")
     assert r.exit_code == 0 and r.output == "ok\n"
+
+
+@needs_bwrap
+@pytest.mark.skipif(sb.memory_cap().kind != "cgroup", reason="needs a writable memory cgroup")
+async def test_the_memory_cap_holds_for_the_whole_run(policy):
+    """Per-process limits let three processes of 150 MB through a 256 MB cap; the run's
+    cgroup counts them together, and the pages written to the private tmpfs too."""
+    policy.limits = Limits(timeout_s=60, memory_mb=256)
+    hold = f"{sys.executable} -c 'import time; x = bytearray(150 * 1024 * 1024); x[::4096] = b\"x\" * len(x[::4096]); time.sleep(3)'"
+    r = await run(policy, f"for i in 1 2 3; do {hold} & done; wait; echo survived")
+    assert "out of memory" in r.output, r
+    r = await run(policy, "head -c 200M /dev/zero > /dev/shm/a && head -c 200M /dev/zero > /tmp/b && echo stored")
+    assert "stored" not in r.output and "out of memory" in r.output, r
+    r = await run(policy, "head -c 100M /dev/zero > /tmp/b && echo fine")  # within the cap: works
+    assert r.output == "fine\n", r
+    assert not list(sb.memory_cap().cgroup_parent.glob(f"minion-{os.getpid()}-*"))  # removed after each command
+
+
+@needs_bwrap
+async def test_scratch_space_is_sized_and_inodes_are_budgeted(policy):
+    policy.limits = Limits(timeout_s=60, tmpfs_mb={"/tmp": 8, "/var/tmp": 4, "/dev/shm": 4, "/run": 1},
+                           max_inodes=300)
+    r = await run(policy, "head -c 20M /dev/zero > /tmp/big")
+    assert failed(r) and "No space left" in r.output, r
+    r = await run(policy, "mkdir many && cd many && for i in $(seq 1 2000); do : > f$i || exit 1; done; echo made")
+    assert "made" not in r.output and "at most 300 files and folders" in r.output, r
 
 
 @needs_bwrap
@@ -635,11 +664,10 @@ async def test_mode_none_runs_in_the_worktree_and_warns(policy, caplog, monkeypa
     assert r.timed_out and r.duration_s < 2.5
 
 
-def test_minions_own_python_under_tmp_stays_visible(monkeypatch, tmp_path):
-    """A venv under /tmp (a CI clone) would be hidden by the private /tmp; it is bound back."""
-    from minion import sandbox
-
-    monkeypatch.setattr(sys, "prefix", "/tmp/ci-clone/.venv")
-    assert sandbox.hidden_own_prefixes()[0] == Path("/tmp/ci-clone/.venv")
-    monkeypatch.setattr(sys, "prefix", "/opt/minion/.venv")
-    assert Path("/opt/minion/.venv") not in sandbox.hidden_own_prefixes()
+def test_minions_own_python_is_part_of_the_toolchain(monkeypatch, tmp_path, policy):
+    """Checks may run minion's interpreter, wherever it lives (a CI clone under /tmp)."""
+    prefix = tmp_path / "ci-clone" / ".venv"
+    prefix.mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    view = Sandbox(policy).view()
+    assert view.shows(prefix) and view.shows(Path(sys.base_prefix))

@@ -197,6 +197,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox_explain(args: argparse.Namespace) -> int:
+    from .runs.service import preview_sandbox
+
+    out.print(escape(preview_sandbox(Path(args.repo), flags={"sandbox": args.sandbox})), soft_wrap=True)
+    return 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -268,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a running run (its work so far is kept on its branch)")
     p.add_argument("id")
     p.set_defaults(fn=cmd_cancel)
+
+    p = sub.add_parser("sandbox", help="inspect the sandbox runs get")
+    sandbox_sub = p.add_subparsers(dest="sandbox_command", required=True, metavar="SUBCOMMAND")
+    p = sandbox_sub.add_parser("explain", help="print what a run of this repository would see: every mount and why")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--sandbox", choices=["bwrap", "none"], help="override the sandbox setting")
+    p.set_defaults(fn=cmd_sandbox_explain)
 
     p = sub.add_parser("clean", help="remove finished runs' worktrees (branches are kept)")
     p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")

@@ -34,6 +34,8 @@ class Settings(BaseModel):
     network: bool = False
     dependency_dirs: list[str] = Field(default_factory=lambda: list(DEFAULT_DEPENDENCY_DIRS))
     exclude: list[str] = Field(default_factory=lambda: [".env*", "*.pem", "id_*"])
+    sandbox_allow: list[str] = Field(default_factory=list)  # more host paths to show, read-only
+    git_history: int = Field(50, ge=0)  # first-parent commits the sandbox's git sees (0: the snapshot alone)
     command_timeout: float = Field(600, gt=0)
     command_memory_mb: int = Field(4096, gt=0)
 
@@ -73,7 +75,7 @@ class Settings(BaseModel):
 
 # A cloned repository is not trusted with these: they could send the API key elsewhere,
 # turn the sandbox or the network on, make runs free, or push code.
-USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs"}
+USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
             "command_timeout", "command_memory_mb"}

@@ -71,14 +71,13 @@ async def test_writes_to_the_users_files_land_in_the_worktree_or_nowhere(user_re
     os.link(outside["hard"], tmp_path / "host-made-link")
 
     attacks.check("bash: overwrite a file of the user's repo by its absolute path", user_file("calc/__init__.py"))
-    attacks.check("bash: write a file next to the repo through ..", run.refused(1) and untouched("dotdot"),
-                  run.output(1))
-    attacks.check("bash: write a file next to the repo by its absolute path",
-                  run.refused(2) and untouched("absolute"), run.output(2))
+    # Outside the worktree, a write fails or lands in the sandbox's own scratch space.
+    attacks.check("bash: write a file next to the repo through ..", untouched("dotdot"), run.output(1))
+    attacks.check("bash: write a file next to the repo by its absolute path", untouched("absolute"), run.output(2))
     attacks.check("bash: git commit, stash and move the user's branch",
                   run.refused(3) and all(before[k] == after[k] for k in GIT_STATE), run.output(3))
     attacks.check("bash: hard-link a file of the user's into the worktree",
-                  run.refused(5) and "Invalid cross-device link" in run.output(5), run.output(5))
+                  run.refused(5) and untouched("hard"), run.output(5))
     for i, how in [(6, "../"), (7, "an absolute path outside the repo"), (8, "calc/../../")]:
         attacks.check(f"editor: create a file out of the worktree with {how}",
                       run.refused(i) and not escaped(i - 5), run.output(i))

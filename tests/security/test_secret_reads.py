@@ -1,16 +1,13 @@
 """Reading the user's secrets: the home's credentials, the repo's ignored .env, the
-server's environment. The home stays readable (toolchains live there); its secret places
-are masked."""
+server's environment. Nothing of the home is shown but its toolchains."""
 
 import os
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 from battery import agent_run, editor, marker, run_sandbox
-from minion.sandbox import DEFAULT_MASKED_HOME_PATHS
 from support.gitrepo import run_git
 from support.script import bash, tool
 
@@ -31,7 +28,7 @@ async def test_reading_the_homes_secrets_and_the_users_env(user_repo, fake_home,
             bash(f"grep -rh BATTERY-SECRET '{home}'"),
             bash(f"cat '{repo}/.env' .env"),
             bash(f"ln -s '{home}/.ssh/id_ed25519' key && cat key"),
-            bash(f"cat '{fake_home.readable}'"),  # positive control: the home is visible
+            bash(f"cat '{fake_home.readable}'"),
             bash("cat /run/minion/git/config; git config --list; git remote -v"),
         ],
         [
@@ -44,7 +41,9 @@ async def test_reading_the_homes_secrets_and_the_users_env(user_repo, fake_home,
     run = await agent_run(repo, tmp_path, turns)
 
     n = len(secrets)
-    assert "no secret here" in run.output(n + 3)
+    assert "no secret here" in fake_home.readable.read_text()  # positive control: the host reads it
+    attacks.check("bash: read a plain file of the home", "no secret here" not in run.output(n + 3),
+                  run.output(n + 3))
     for i, rel in enumerate(secrets):
         attacks.check(f"bash: read ~/{rel}", not fake_home.leaks(run.output(i)), run.output(i))
     attacks.check("bash: grep the whole home for secrets", not fake_home.leaks(run.output(n)), run.output(n))
@@ -59,23 +58,19 @@ async def test_reading_the_homes_secrets_and_the_users_env(user_repo, fake_home,
     assert not fake_home.leaks(run.log()) and dotenv not in run.log()
 
 
-async def test_the_default_masks_hide_the_real_homes_secrets(user_repo, tmp_path, attacks):
-    """The real home of whoever runs the tests, with the product's default masks. Only sizes
-    and counts come out, so no real secret reaches the test output."""
-    home = Path.home()
-    present = []
-    for raw in DEFAULT_MASKED_HOME_PATHS:
-        path = Path(os.path.realpath(home / raw[2:]))
-        # Positive control: the host sees something there.
-        if path.is_dir() and any(path.iterdir()) or path.is_file() and path.stat().st_size:
-            present.append((raw, path))
-    if not present:
-        pytest.skip("none of the masked places holds anything in this home")
+async def test_nothing_of_the_real_home_is_visible_but_its_toolchains(user_repo, tmp_path, attacks):
+    """The real home of whoever runs the tests. Only names come out, so no real secret
+    reaches the test output."""
+    home = Path(os.path.realpath(Path.home()))
+    entries = sorted(home.iterdir())
+    assert entries  # positive control: the host sees the home's files
     sandbox = run_sandbox(user_repo, tmp_path)
-    for raw, path in present:
-        size = f"ls -A '{path}' | wc -l" if path.is_dir() else f"wc -c < '{path}'"
-        result = await sandbox.run(size)
-        attacks.check(f"bash: read {raw} of the real home", result.output.strip() == "0", result.output)
+    toolchains = [m.target for m in sandbox.view().mounts if m.why.startswith("toolchain")]
+    probe = "; ".join(f"[ -e '{p}' ] && echo 'seen {p}'" for p in entries) + "; true"
+    seen = (await sandbox.run(probe)).output
+    for path in entries:
+        shown = any(path == t or t in path.parents for t in toolchains)
+        attacks.check(f"bash: see ~/{path.name} of the real home", shown or f"seen {path}" not in seen, seen)
 
 
 async def test_reading_the_servers_environment(user_repo, tmp_path, monkeypatch, attacks):

@@ -28,7 +28,9 @@ from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
 from ..errors import MinionError
 from ..redact import redact, redact_text
-from ..sandbox import Limits, Sandbox, SandboxPolicy
+from ..git import git
+from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
+from ..sandbox.mounts import preview_git_mounts
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
 from ..state import homes_dir, logs_dir, worktrees_dir
 from .store import RunRecord, RunStore, Status
@@ -155,9 +157,13 @@ def snapshot_of(record: RunRecord) -> Snapshot:
 
 
 def sandbox_for(snapshot: Snapshot, settings: Settings) -> Sandbox:
+    return Sandbox(policy_for(snapshot, settings))
+
+
+def policy_for(snapshot: Snapshot, settings: Settings) -> SandboxPolicy:
+    """What the run's sandbox is asked to be. Its HOME folder is made at the first command."""
     home = homes_dir() / snapshot.run_id
-    home.mkdir(exist_ok=True)
-    policy = SandboxPolicy(
+    return SandboxPolicy(
         repo_path=snapshot.repo_root,
         worktree=snapshot.worktree,
         git_common_dir=snapshot.git_common_dir,
@@ -166,8 +172,21 @@ def sandbox_for(snapshot: Snapshot, settings: Settings) -> Sandbox:
         network=settings.network,
         limits=Limits(timeout_s=settings.command_timeout, memory_mb=settings.command_memory_mb),
         mode=settings.sandbox,
+        allow=list(settings.sandbox_allow),
     )
-    return Sandbox(policy)
+
+
+def preview_sandbox(repo: Path, flags: Mapping[str, Any] | None = None) -> str:
+    """``minion sandbox explain``: the sandbox a run of ``repo`` would get, as text. Makes
+    nothing: no snapshot, no worktree, no HOME."""
+    root = find_repo_root(repo)
+    settings = load_settings(root, flags={k: v for k, v in (flags or {}).items() if v is not None})
+    run_id = "<run>"
+    snapshot = Snapshot(run_id=run_id, repo_root=root, git_common_dir=Path(git("rev-parse", "--path-format=absolute",
+                        "--git-common-dir", cwd=root)), base_head=None, commit="", ref="",
+                        worktree=worktrees_dir() / run_id)
+    policy = policy_for(snapshot, settings)
+    return explain(policy, build_view(policy, git=preview_git_mounts(policy)))
 
 
 async def execute_run(

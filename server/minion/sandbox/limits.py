@@ -1,4 +1,5 @@
-"""Limits on what a sandboxed command may take: rlimits, the process cap, the disk watch."""
+"""Limits on what a run's commands may take: rlimits, the process and memory caps (cgroups),
+the disk and inode budget."""
 
 from __future__ import annotations
 
@@ -14,20 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .policy import Limits
+from .policy import MB, Limits
 
 log = logging.getLogger("minion.sandbox")
 
 DISK_POLL_S = 0.02  # how often a running command's disk use is measured
 
 
-def limits_script(limits: Limits, *, nproc: bool) -> str:
+def limits_script(limits: Limits, *, nproc: bool, address_space: bool = True) -> str:
     """Shell prelude that sets the rlimits, then runs the command (passed as $1).
 
     ``ulimit`` without -S/-H sets both, so the command cannot raise them back. The process
-    cap is an rlimit only where the kernel enforces it (see ProcessCap).
+    cap is an rlimit only where the kernel enforces it (see ProcessCap). The address-space
+    limit is per process, the fallback where no memory cgroup caps the run as a whole.
     """
-    flags = f"-v {limits.memory_mb * 1024} -f {limits.max_file_mb * 1024}"
+    flags = f"-f {limits.max_file_mb * 1024}"
+    if address_space:
+        flags += f" -v {limits.memory_mb * 1024}"
     if nproc:
         flags += f" -u {limits.max_processes}"
     # bash -c, not -lc: login profiles (Debian's /etc/profile) reset PATH, which loses
@@ -55,8 +59,8 @@ class ProcessCap:
 _cgroup_counter = itertools.count(1)
 
 
-def pids_cgroup_candidates(proc_self_cgroup: str, mountinfo: str) -> list[tuple[Path, bool]]:
-    """``(dir, is_v2)`` where a child cgroup with a pids limit might go, nearest first."""
+def cgroup_candidates(controller: str, proc_self_cgroup: str, mountinfo: str) -> list[tuple[Path, bool]]:
+    """``(dir, is_v2)`` where a child cgroup with ``controller`` might go, nearest first."""
     mounts = []  # (fstype, root, mountpoint, superopts)
     for line in mountinfo.splitlines():
         left, _, right = line.partition(" - ")
@@ -68,10 +72,10 @@ def pids_cgroup_candidates(proc_self_cgroup: str, mountinfo: str) -> list[tuple[
     for line in proc_self_cgroup.splitlines():
         hier, controllers, path = line.split(":", 2)
         v2 = hier == "0" and controllers == ""
-        if not v2 and "pids" not in controllers.split(","):
+        if not v2 and controller not in controllers.split(","):
             continue
         for fstype, root, point, opts in mounts:
-            if (fstype == "cgroup2") if v2 else (fstype == "cgroup" and "pids" in opts):
+            if (fstype == "cgroup2") if v2 else (fstype == "cgroup" and controller in opts):
                 if not Path(path).is_relative_to(root):
                     continue
                 top = Path(point)
@@ -85,14 +89,22 @@ def pids_cgroup_candidates(proc_self_cgroup: str, mountinfo: str) -> list[tuple[
     return found
 
 
-def _cgroup_usable(directory: Path, v2: bool) -> bool:
+def _own_candidates(controller: str) -> list[tuple[Path, bool]]:
     try:
-        if v2 and "pids" not in (directory / "cgroup.subtree_control").read_text().split():
-            return False  # children of this cgroup would not get the pids controller
+        return cgroup_candidates(controller, Path("/proc/self/cgroup").read_text(),
+                                 Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        return []
+
+
+def _cgroup_usable(directory: Path, v2: bool, controller: str, knob: str, value: str) -> bool:
+    try:
+        if v2 and controller not in (directory / "cgroup.subtree_control").read_text().split():
+            return False  # children of this cgroup would not get the controller
         probe = directory / f"minion-{os.getpid()}-probe"
         probe.mkdir(exist_ok=True)
         try:
-            (probe / "pids.max").write_text("16")
+            (probe / knob).write_text(value)
         finally:
             probe.rmdir()
         return True
@@ -120,14 +132,8 @@ def process_cap() -> ProcessCap:
     """How this process caps the number of processes in a sandbox (decided once)."""
     if os.geteuid() != 0:
         return ProcessCap("rlimit")
-    try:
-        candidates = pids_cgroup_candidates(
-            Path("/proc/self/cgroup").read_text(), Path("/proc/self/mountinfo").read_text()
-        )
-    except OSError:
-        candidates = []
-    for directory, v2 in candidates:
-        if _cgroup_usable(directory, v2):
+    for directory, v2 in _own_candidates("pids"):
+        if _cgroup_usable(directory, v2, "pids", "pids.max", "16"):
             _remove_stale_cgroups(directory)
             return ProcessCap("cgroup", directory)
     log.warning(
@@ -138,18 +144,13 @@ def process_cap() -> ProcessCap:
     return ProcessCap("none")
 
 
-class _PidsCgroup:
+class PidsCgroup:
     """A cgroup made for one command: ``pids.max``, then kill-all and removal at the end."""
 
     def __init__(self, parent: Path, max_processes: int):
         self.path = parent / f"minion-{os.getpid()}-{next(_cgroup_counter)}"
         self.path.mkdir()
         (self.path / "pids.max").write_text(str(max_processes))
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        """Join the cgroup before exec, so every descendant is counted from the start."""
-        join = 'echo $$ > "$0/cgroup.procs" || exit 125; exec "$@"'
-        return ["/bin/sh", "-c", join, str(self.path), *argv]
 
     async def release(self) -> None:
         """SIGKILL whatever is left (daemons that escaped the process group), then rmdir."""
@@ -177,22 +178,136 @@ class _PidsCgroup:
 
 
 
-async def _watch_disk(proc: asyncio.subprocess.Process, disk: int, floor: int) -> bool:
-    """SIGKILL the command's group once the free space on the filesystem of the ``disk`` fd
-    drops below ``floor``; whether it did. Free space is what is measured, so other writers
-    on that filesystem count against the run too."""
+# ---------------------------------------------------------------------------------------
+# The memory cap
+#
+# RLIMIT_AS is per process: three processes of 2 GB each are 6 GB. A memory cgroup counts
+# the whole run (every command joins the run's cgroup), and the private tmpfs pages its
+# commands write are charged to it too. Creating one needs a writable cgroup: root on
+# cgroup v1 or v2, or a delegated v2 subtree. Without one, each process gets RLIMIT_AS.
+
+
+@dataclass(frozen=True)
+class MemoryCap:
+    kind: Literal["cgroup", "rlimit"]
+    cgroup_parent: Path | None = None
+
+
+@functools.cache
+def memory_cap() -> MemoryCap:
+    """How this process caps a run's memory (decided once)."""
+    for directory, v2 in _own_candidates("memory"):
+        if _cgroup_usable(directory, v2, "memory", "memory.max" if v2 else "memory.limit_in_bytes", str(64 * MB)):
+            _remove_stale_cgroups(directory)
+            return MemoryCap("cgroup", directory)
+    log.warning(
+        "minion cannot create a memory cgroup, so a run's memory is capped per process "
+        "(RLIMIT_AS), not for the run as a whole. Run minion as root, or give it a writable "
+        "cgroup with the memory controller."
+    )
+    return MemoryCap("rlimit")
+
+
+class MemoryCgroup:
+    """One run's memory cgroup: every command of the run joins it, so the cap holds for all
+    of them together. Swap is capped too (v1 ``memsw``, v2 ``swap.max``) where the kernel
+    accounts it, so memory cannot spill out."""
+
+    def __init__(self, parent: Path, limit_mb: int):
+        self.path = parent / f"minion-{os.getpid()}-{next(_cgroup_counter)}"
+        self.path.mkdir()
+        self.v2 = (self.path / "memory.max").exists()
+        limit = str(limit_mb * MB)
+        if self.v2:
+            (self.path / "memory.max").write_text(limit)
+            _write_if_there(self.path / "memory.swap.max", "0")
+        else:
+            (self.path / "memory.limit_in_bytes").write_text(limit)
+            _write_if_there(self.path / "memory.memsw.limit_in_bytes", limit)  # after the plain limit
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for going over the cap, so far."""
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        try:
+            for line in (self.path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError as e:
+            log.warning("could not remove cgroup %s: %s", self.path, e)
+
+
+def _write_if_there(knob: Path, value: str) -> None:
+    try:
+        knob.write_text(value)
+    except FileNotFoundError:
+        pass
+
+
+def join_cgroups(procs_files: list[bytes]) -> None:
+    """For a subprocess preexec_fn: move the child into the cgroups before it execs, so
+    every descendant is counted from the start. No locks, no allocation worth the name."""
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")  # "0": the writing process
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------
+# The disk budget
+
+
+class DiskBudget:
+    """What all commands of one run may add to the worktree's filesystem, in bytes and in
+    inodes: the limits, and never more than half of what was free at the first command, so
+    the run store beside it can always record the run's end."""
+
+    def __init__(self, fd: int, limits: Limits):
+        st = os.fstatvfs(fd)
+        self.bytes = min(limits.max_disk_mb * MB, st.f_bavail * st.f_frsize // 2)
+        # Filesystems without a fixed inode table (btrfs) report none: nothing to watch.
+        self.inodes = min(limits.max_inodes, st.f_favail // 2) if st.f_files else None
+        self.used_bytes = self.used_inodes = 0
+
+    def floors(self, fd: int) -> tuple[int, int | None]:
+        """The free bytes and inodes below which the running command is killed."""
+        st = os.fstatvfs(fd)
+        byte_floor = st.f_bavail * st.f_frsize - (self.bytes - self.used_bytes)
+        inode_floor = None if self.inodes is None else st.f_favail - (self.inodes - self.used_inodes)
+        return byte_floor, inode_floor
+
+    def measure(self, fd: int) -> tuple[int, int]:
+        st = os.fstatvfs(fd)
+        return st.f_bavail * st.f_frsize, st.f_favail
+
+    def account(self, before: tuple[int, int], after: tuple[int, int]) -> None:
+        self.used_bytes += before[0] - after[0]
+        self.used_inodes += before[1] - after[1]
+
+
+async def watch_disk(proc: asyncio.subprocess.Process, fd: int, floors: tuple[int, int | None]) -> str | None:
+    """SIGKILL the command's group once the free bytes or inodes on the filesystem of ``fd``
+    drop below their floor; which one it was. Free space is what is measured, so other
+    writers on that filesystem count against the run too."""
+    byte_floor, inode_floor = floors
     while proc.returncode is None:
         await asyncio.sleep(DISK_POLL_S)
-        if _free_bytes(disk) < floor:
+        st = os.fstatvfs(fd)
+        over = ("bytes" if st.f_bavail * st.f_frsize < byte_floor else
+                "inodes" if inode_floor is not None and st.f_favail < inode_floor else None)
+        if over:
             kill_group(proc.pid, signal.SIGKILL)
-            return True
-    return False
-
-
-def _free_bytes(fd: int) -> int:
-    st = os.fstatvfs(fd)
-    return st.f_bavail * st.f_frsize
-
+            return over
+    return None
 
 
 def kill_group(pgid: int, sig: int) -> None:

@@ -1,45 +1,131 @@
-"""What gets mounted where: the policy rendered to a bubblewrap command line."""
+"""The view rendered to a bubblewrap command line, and the git part of the view."""
 
 from __future__ import annotations
 
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from .. import state
+from .home import git_config_lines
 from .limits import limits_script
-from .policy import SandboxPolicy, sandbox_env
+from .policy import MB, SandboxPolicy
+from .view import Mount, View
 
-GIT_MOUNT = Path("/run/minion/git")  # where the user's .git appears inside (read-only)
-
-
-def masked_paths(policy: SandboxPolicy) -> list[tuple[Path, bool]]:
-    """``(path, is_dir)`` for each masked path that exists, symlinks resolved."""
-    found = []
-    for raw in policy.masked_home_paths:
-        path = policy.real_home / raw[2:] if raw.startswith("~/") else Path(raw)
-        if not (path.exists() or path.is_symlink()):
-            continue
-        # Mask the target: that is what a read through the symlink reaches.
-        real = Path(os.path.realpath(path))
-        if real.exists():
-            found.append((real, real.is_dir()))
-    return found
+GIT_MOUNT = Path("/run/minion/git")  # where the run's git dir appears inside (read-only)
 
 
-def dependency_dirs(policy: SandboxPolicy) -> list[Path]:
-    """The dependency folders that exist in the user's repo, as absolute paths."""
-    found = []
-    for rel in policy.dependency_dirs:
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            raise ValueError(f"dependency dir must be relative to the repo: {rel!r}")
-        path = policy.repo_path / rel
-        if path.is_dir():
-            found.append(path)
-    return found
+def build_bwrap_argv(
+    policy: SandboxPolicy,
+    view: View,
+    command: str,
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str],
+    data_fds: Mapping[str, int] = {},
+    seccomp_fd: int | None = None,
+    nproc_rlimit: bool = False,
+    address_space: bool = True,
+    disable_userns: bool = True,
+    bwrap: str = "bwrap",
+) -> list[str]:
+    """The full bwrap command line for ``command`` in ``view``.
+
+    ``data_fds`` holds a readable fd for each of the view's data blobs, ``seccomp_fd`` the
+    compiled kernel filter.
+    """
+    argv = [
+        bwrap,
+        "--unshare-user",  # no capabilities outside
+        *(["--disable-userns"] if disable_userns else []),  # no nested namespaces (bwrap 0.8+)
+        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        *([] if policy.network else ["--unshare-net"]),
+        # Kills the sandbox when bwrap dies, and bwrap when minion dies (even by SIGKILL).
+        "--die-with-parent",
+        "--new-session",  # no TIOCSTI into the caller's terminal
+        # Belt and braces: the user namespace already holds no host capabilities, but
+        # without one, bwrap run as root keeps them all (and `mount -o remount,rw /` works).
+        "--cap-drop", "ALL",
+        *render(view, data_fds),
+        "--remount-ro", "/",  # the root itself: no new top-level files
+    ]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    argv += ["--chdir", str(policy.repo_path / resolve_cwd(policy, cwd)), "--clearenv"]
+    for name, value in sorted(env.items()):
+        argv += ["--setenv", name, value]
+    script = limits_script(policy.limits, nproc=nproc_rlimit, address_space=address_space)
+    return argv + ["--", "/bin/bash", "-c", script, "minion-sandbox", command]
+
+
+def render(view: View, data_fds: Mapping[str, int]) -> list[str]:
+    """The view's mounts as bwrap options, shallowest first."""
+    args: list[str] = []
+    for mount in view.ordered():
+        target = str(mount.target)
+        if mount.kind in ("ro", "rw"):
+            args += ["--ro-bind" if mount.kind == "ro" else "--bind", str(mount.source), target]
+        elif mount.kind == "symlink":
+            args += ["--symlink", str(mount.source), target]
+        elif mount.kind in ("proc", "dev"):
+            args += [f"--{mount.kind}", target]
+        elif mount.kind == "tmpfs":
+            args += ["--size", str((mount.size_mb or 1) * MB), "--tmpfs", target]
+        elif mount.kind == "data":
+            args += ["--ro-bind-data", str(data_fds[str(mount.source)]), target]
+        elif mount.target.is_dir():  # a mask: an empty read-only folder
+            args += ["--size", "4096", "--tmpfs", target, "--remount-ro", target]
+        else:  # reads as empty; --dev-bind because bwrap mounts binds "nodev"
+            args += ["--dev-bind", "/dev/null", target]
+    return args
+
+
+def resolve_cwd(policy: SandboxPolicy, cwd: Path | str | None) -> Path:
+    """The path relative to the repo root; ValueError when cwd is outside it."""
+    if cwd is None:
+        return Path()
+    cwd = Path(cwd)
+    inside = Path(os.path.normpath(policy.repo_path / cwd))  # relative cwd: from repo root
+    repo = Path(os.path.normpath(policy.repo_path))
+    if not inside.is_relative_to(repo):
+        raise ValueError(f"cwd {cwd} is outside the repository {policy.repo_path}")
+    return inside.relative_to(repo)
+
+
+def build_plain_argv(policy: SandboxPolicy, command: str) -> list[str]:
+    """mode="none": the same shell prelude, no sandbox. The process cap is left out: without
+    a user namespace RLIMIT_NPROC counts all of the user's processes."""
+    return ["/bin/bash", "-c", limits_script(policy.limits, nproc=False), "minion-none", command]
+
+
+# --- git -------------------------------------------------------------------------------
+
+
+def git_mounts(policy: SandboxPolicy) -> tuple[list[Mount], dict[str, bytes]]:
+    """The user's .git read-only at GIT_MOUNT, with a sanitized config, and the worktree's
+    ``.git`` pointer file replaced by one that points there."""
+    dotgit = policy.repo_path / ".git"
+    if (policy.worktree / ".git").is_dir():  # a standalone clone: keep its .git read-only
+        return [Mount("ro", dotgit, "the run's git dir, read-only", policy.worktree / ".git")], {}
+    pointer = worktree_git_pointer(policy)
+    if pointer is None:
+        return [], {}
+    mounts = [
+        Mount("ro", GIT_MOUNT, "git objects, read-only", policy.git_common_dir),
+        Mount("data", dotgit, "the worktree's .git pointer, to the read-only git dir", "git-pointer"),
+        # Remote URLs with tokens, credential helpers: not for the agent.
+        Mount("ro", GIT_MOUNT / "config", "git config, sanitized", sanitized_git_config(policy)),
+    ]
+    return mounts, {"git-pointer": pointer.encode()}
+
+
+def preview_git_mounts(policy: SandboxPolicy) -> list[Mount]:
+    """The git part of the view, for a run that does not exist yet (``explain``)."""
+    return [
+        Mount("ro", GIT_MOUNT, "git objects, read-only", policy.git_common_dir),
+        Mount("data", policy.repo_path / ".git", "the worktree's .git pointer, to the read-only git dir", "git-pointer"),
+    ]
 
 
 def worktree_git_pointer(policy: SandboxPolicy) -> str | None:
@@ -68,109 +154,6 @@ def worktree_git_pointer(policy: SandboxPolicy) -> str | None:
     return f"gitdir: {GIT_MOUNT / rel}\n"
 
 
-def _resolve_cwd(policy: SandboxPolicy, cwd: Path | str | None) -> Path:
-    """The path relative to the repo root; ValueError when cwd is outside it."""
-    if cwd is None:
-        return Path()
-    cwd = Path(cwd)
-    inside = Path(os.path.normpath(policy.repo_path / cwd))  # relative cwd: from repo root
-    repo = Path(os.path.normpath(policy.repo_path))
-    if not inside.is_relative_to(repo):
-        raise ValueError(f"cwd {cwd} is outside the repository {policy.repo_path}")
-    return inside.relative_to(repo)
-
-
-
-def build_bwrap_argv(
-    policy: SandboxPolicy,
-    command: str,
-    *,
-    cwd: Path | str | None = None,
-    env: Mapping[str, str] | None = None,
-    git_pointer_fd: int | None = None,
-    git_config: Path | None = None,
-    nproc_rlimit: bool = False,
-    disable_userns: bool = True,
-    bwrap: str = "bwrap",
-) -> list[str]:
-    """The full bwrap command line for ``command``. Order matters: later mounts win.
-
-    ``git_pointer_fd`` is a readable fd holding ``worktree_git_pointer(policy)``; it is
-    required when that is not None.
-    """
-    repo = str(policy.repo_path)
-    env = sandbox_env(policy) if env is None else env
-    argv = [
-        bwrap,
-        "--unshare-user",  # no capabilities outside
-        *(["--disable-userns"] if disable_userns else []),  # no nested namespaces (bwrap 0.8+)
-        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        *([] if policy.network else ["--unshare-net"]),
-        # Kills the sandbox when bwrap dies, and bwrap when minion dies (even by SIGKILL).
-        "--die-with-parent",
-        "--new-session",  # no TIOCSTI into the caller's terminal
-        # Belt and braces: the user namespace already holds no host capabilities, but
-        # without one, bwrap run as root keeps them all (and `mount -o remount,rw /` works).
-        "--cap-drop", "ALL",
-        "--ro-bind", "/", "/",
-        "--proc", "/proc",
-        # A process whose kernel uid is 0 (minion run as root) could write sysctls.
-        "--ro-bind", "/proc/sys", "/proc/sys",
-        "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
-        "--dev", "/dev",
-        "--tmpfs", "/tmp",
-        # /run holds host sockets (docker, dbus): connect() works through a ro mount.
-        "--tmpfs", "/run",
-    ]
-    if policy.network:  # DNS on systemd-resolved hosts points into /run
-        argv += ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
-    for prefix in hidden_own_prefixes():
-        argv += ["--ro-bind", str(prefix), str(prefix)]
-    # Run store, logs, other runs' worktrees and homes. This run's home is re-bound below.
-    argv += ["--tmpfs", str(policy.state_dir or state.state_dir())]
-    for path, is_dir in masked_paths(policy):
-        if is_dir:
-            argv += ["--tmpfs", str(path), "--remount-ro", str(path)]
-        else:  # reads as empty; --dev-bind because bwrap mounts binds "nodev"
-            argv += ["--dev-bind", "/dev/null", str(path)]
-    argv += ["--bind", str(policy.worktree), repo]
-    argv += _git_mounts(policy, git_pointer_fd, git_config)
-    for dep in dependency_dirs(policy):
-        # The source is read from the host's view: the user's real repo, not the worktree.
-        argv += ["--ro-bind", str(dep), str(dep)]
-    argv += ["--bind", str(policy.home), str(policy.home)]
-    argv += ["--chdir", str(policy.repo_path / _resolve_cwd(policy, cwd)), "--clearenv"]
-    for name, value in sorted(env.items()):
-        argv += ["--setenv", name, value]
-    script = limits_script(policy.limits, nproc=nproc_rlimit)
-    return argv + ["--", "/bin/bash", "-c", script, "minion-sandbox", command]
-
-
-def hidden_own_prefixes() -> list[Path]:
-    """minion's own Python (its venv and base install) when it lives where the private /tmp
-    or /run would hide it: checks often run with that interpreter, so it stays visible."""
-    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
-    private = (Path("/tmp"), Path("/run"))
-    return sorted(p for p in prefixes if any(root in p.parents for root in private))
-
-
-def _git_mounts(policy: SandboxPolicy, git_pointer_fd: int | None, git_config: Path | None) -> list[str]:
-    dotgit = str(policy.repo_path / ".git")
-    if (policy.worktree / ".git").is_dir():  # a standalone clone: keep its .git read-only
-        return ["--ro-bind", str(policy.worktree / ".git"), dotgit]
-    if worktree_git_pointer(policy) is None:
-        return []
-    if git_pointer_fd is None:
-        raise ValueError("git_pointer_fd is required for a linked worktree")
-    mounts = [
-        "--ro-bind", str(policy.git_common_dir), str(GIT_MOUNT),
-        "--ro-bind-data", str(git_pointer_fd), dotgit,
-    ]
-    if git_config is not None:  # remote URLs with tokens, credential helpers: not for the agent
-        mounts += ["--ro-bind", str(git_config), str(GIT_MOUNT / "config")]
-    return mounts
-
-
 # What git inside the sandbox needs from the repo's config; the rest (remotes, credentials,
 # http headers, includes) stays outside.
 SAFE_GIT_CONFIG = re.compile(
@@ -185,20 +168,7 @@ def sanitized_git_config(policy: SandboxPolicy) -> Path:
         ["git", "config", "--file", str(policy.git_common_dir / "config"), "--null", "--list"],
         capture_output=True, stdin=subprocess.DEVNULL,
     ).stdout.decode("utf-8", "surrogateescape")
-    lines = []
-    for entry in filter(None, listing.split("\0")):
-        key, _, value = entry.partition("\n")
-        if SAFE_GIT_CONFIG.match(key):
-            section, _, name = key.rpartition(".")
-            quoted = value.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'[{section}]\n\t{name} = "{quoted}"\n')
+    text = git_config_lines(listing, SAFE_GIT_CONFIG)
     path = policy.home.with_name(policy.home.name + ".gitconfig")
-    path.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
     return path
-
-
-def build_plain_argv(policy: SandboxPolicy, command: str) -> list[str]:
-    """mode="none": the same shell prelude, no sandbox. The process cap is left out: without
-    a user namespace RLIMIT_NPROC counts all of the user's processes."""
-    return ["/bin/bash", "-c", limits_script(policy.limits, nproc=False), "minion-none", command]
-

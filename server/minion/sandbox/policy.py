@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .. import state
+
 DEFAULT_DEPENDENCY_DIRS = [".venv", "venv", "node_modules"]
 
 DEFAULT_ENV_ALLOW = [
@@ -26,28 +28,6 @@ ENV_DENY = [
     "*_TOKEN", "*TOKEN*", "*_KEY", "*_SECRET*", "*PASSWORD*", "*PASSWD*", "*CREDENTIAL*",
 ]
 
-DEFAULT_MASKED_HOME_PATHS = [
-    "~/.ssh", "~/.aws", "~/.gnupg", "~/.netrc", "~/.git-credentials", "~/.config/gh",
-    "~/.docker", "~/.kube", "~/.npmrc", "~/.pypirc", "~/.config/minion", "~/.anthropic",
-    # Beyond the issue's list: other places where agents and clouds keep credentials.
-    "~/.claude", "~/.config/gcloud", "~/.azure", "~/.cargo/credentials",
-    "~/.cargo/credentials.toml",
-    # git config may hold tokens (url.insteadOf, http.extraHeader); git inside reads the
-    # private HOME's anyway. Shell histories hold pasted `export TOKEN=...` lines.
-    "~/.gitconfig", "~/.config/git", "~/.bash_history", "~/.zsh_history",
-]
-
-# HOME moves to a private dir, but these tools default to a folder under $HOME. When the
-# variable is unset and the folder exists in the real home, point the tool at it.
-TOOLCHAIN_HOMES = {
-    "PYENV_ROOT": ".pyenv",
-    "RUSTUP_HOME": ".rustup",
-    "CARGO_HOME": ".cargo",
-    "NVM_DIR": ".nvm",
-    "GOPATH": "go",
-}
-
-
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 MB = 1024 * 1024
 
@@ -61,6 +41,8 @@ class Limits:
     # What all commands of one Sandbox (one run) may add to the worktree's filesystem, and
     # never more than half of its free space at the first command.
     max_disk_mb: int = 10_240
+    max_inodes: int = 200_000  # files and folders they may add, likewise never more than half
+    tmpfs_mb: dict[str, int] | None = None  # private tmpfs sizes (None: view.TMPFS_MB)
     output_bytes: int = 32_000  # head + tail kept, with a marker between
 
 
@@ -74,15 +56,13 @@ class SandboxPolicy:
     dependency_dirs: list[str] = field(default_factory=lambda: list(DEFAULT_DEPENDENCY_DIRS))
     network: bool = False
     env_allow: list[str] = field(default_factory=lambda: list(DEFAULT_ENV_ALLOW))  # globs
-    # "~/..." (relative to real_home) or absolute; masked only if they exist
-    masked_home_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASKED_HOME_PATHS))
     limits: Limits = field(default_factory=Limits)
     mode: Literal["bwrap", "none"] = "bwrap"
-    # Seams beyond the contract: the home whose "~/" paths are masked (tests pass a fake
-    # one), and minion's state dir to hide (None: state.state_dir()).
+    allow: list[str] = field(default_factory=list)  # extra read-only paths (sandbox_allow)
+    # Seams beyond the contract: the home whose toolchain homes are found (tests pass a
+    # fake one), and minion's state dir, hidden if a shown folder holds it.
     real_home: Path = field(default_factory=Path.home)
-    state_dir: Path | None = None
-
+    state_dir: Path = field(default_factory=state.state_dir)
 
 
 def _env_name_allowed(name: str, allow: list[str]) -> bool:
@@ -91,15 +71,12 @@ def _env_name_allowed(name: str, allow: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in allow)
 
 
-def sandbox_env(policy: SandboxPolicy, parent: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The command's whole environment: allow-listed names from ``parent``, plus our own."""
+def sandbox_env(policy: SandboxPolicy, toolchain_env: Mapping[str, str], path: str,
+                parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The command's whole environment: allow-listed names from ``parent``, the toolchain's
+    variables and PATH (only folders the sandbox shows), plus our own."""
     parent = os.environ if parent is None else parent
     env = {k: v for k, v in parent.items() if _env_name_allowed(k, policy.env_allow)}
-    for name, rel in TOOLCHAIN_HOMES.items():
-        folder = policy.real_home / rel
-        if name not in env and _env_name_allowed(name, policy.env_allow) and folder.is_dir():
-            env[name] = str(folder)
-    env.setdefault("PATH", DEFAULT_PATH)
-    env.update(HOME=str(policy.home), TMPDIR="/tmp", MINION_SANDBOX="1")
+    env.update({k: v for k, v in toolchain_env.items() if _env_name_allowed(k, policy.env_allow)})
+    env.update(PATH=path, HOME=str(policy.home), TMPDIR="/tmp", MINION_SANDBOX="1")
     return env
-

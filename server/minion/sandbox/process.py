@@ -10,13 +10,25 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import probe
-from .limits import _PidsCgroup, _free_bytes, _watch_disk, kill_group, process_cap
-from .mounts import _resolve_cwd, build_bwrap_argv, build_plain_argv, sanitized_git_config, worktree_git_pointer
-from .policy import MB, SandboxPolicy, sandbox_env
+from . import probe, seccomp
+from .home import prepare_home
+from .limits import (
+    DiskBudget,
+    MemoryCgroup,
+    PidsCgroup,
+    join_cgroups,
+    kill_group,
+    memory_cap,
+    process_cap,
+    watch_disk,
+)
+from .mounts import build_bwrap_argv, build_plain_argv, git_mounts, resolve_cwd
+from .policy import DEFAULT_PATH, MB, SandboxPolicy, sandbox_env
+from .view import View, build_view
 
 log = logging.getLogger("minion.sandbox")
 
@@ -87,11 +99,21 @@ class Sandbox:
         if policy.mode not in ("bwrap", "none"):
             raise ValueError(f"unknown sandbox mode {policy.mode!r}")
         self.policy = policy
-        self._git_config: Path | None = None  # the sanitized copy of .git/config, made once
-        self.disk_budget: int | None = None  # bytes the run's commands may add to the disk
-        self.disk_used = 0  # bytes they have added so far (less what they freed)
+        self._view: View | None = None
+        self.disk_budget: DiskBudget | None = None  # made at the first command
+        self._memory: MemoryCgroup | None = None  # while commands run
+        self._active = 0
 
     check_available = staticmethod(probe.check_available)
+
+    def view(self) -> View:
+        """What the commands see; made at the first command (the private HOME with it)."""
+        if self._view is None:
+            policy = self.policy
+            prepare_home(policy.home, policy.real_home)
+            git, git_data = git_mounts(policy)
+            self._view = build_view(policy, git=git, git_data=git_data)
+        return self._view
 
     async def run(
         self, command: str, *, cwd: Path | None = None, timeout_s: float | None = None
@@ -99,65 +121,73 @@ class Sandbox:
         """Run ``bash -c command`` in the sandbox; cwd (default: the repo root) must be
         inside the repo. Command failures, timeouts and limits come back in the result."""
         policy = self.policy
-        rel_cwd = _resolve_cwd(policy, cwd)
+        rel_cwd = resolve_cwd(policy, cwd)
         if not (policy.worktree / rel_cwd).is_dir():
             message = f"minion: no such directory: {policy.repo_path / rel_cwd}\n"
             return CommandResult(1, message, timed_out=False, truncated=False, duration_s=0.0)
-        if policy.mode == "bwrap":
-            self.check_available()
-        else:
+        timeout = policy.limits.timeout_s if timeout_s is None else timeout_s
+        if policy.mode == "none":
             log.warning(
                 'sandbox = "none": running %r UNSANDBOXED in %s, with full access to your '
                 "files, network and credentials", command, policy.worktree,
             )
-        policy.home.mkdir(parents=True, exist_ok=True)
-        timeout = policy.limits.timeout_s if timeout_s is None else timeout_s
-        env = sandbox_env(policy)
-        with _git_pointer_fd(policy) as pointer_fd:
-            if policy.mode == "bwrap":
-                bwrap = shutil.which("bwrap") or "bwrap"
-                if pointer_fd is not None and self._git_config is None:
-                    self._git_config = sanitized_git_config(policy)
-                argv = build_bwrap_argv(
-                    policy, command, cwd=rel_cwd, env=env, git_pointer_fd=pointer_fd, git_config=self._git_config,
-                    nproc_rlimit=process_cap().kind == "rlimit",
-                    disable_userns=probe.supports_disable_userns(bwrap), bwrap=bwrap,
-                )
-                host_cwd = None
-            else:
-                argv = build_plain_argv(policy, command)
-                host_cwd = policy.worktree / rel_cwd
-            return await self._execute(argv, env, host_cwd, pointer_fd, timeout)
+            policy.home.mkdir(parents=True, exist_ok=True)
+            env = sandbox_env(policy, {}, os.environ.get("PATH") or DEFAULT_PATH)
+            argv = build_plain_argv(policy, command)
+            return await self._execute(argv, env, policy.worktree / rel_cwd, [], timeout)
+        self.check_available()
+        view = self.view()
+        env = sandbox_env(policy, view.env, view.path)
+        bwrap = shutil.which("bwrap") or "bwrap"
+        with _data_fds(view.data) as fds, seccomp.filter_fd() as filter_fd:
+            argv = build_bwrap_argv(
+                policy, view, command, cwd=rel_cwd, env=env, data_fds=fds, seccomp_fd=filter_fd,
+                nproc_rlimit=process_cap().kind == "rlimit", address_space=memory_cap().kind == "rlimit",
+                disable_userns=probe.supports_disable_userns(bwrap), bwrap=bwrap,
+            )
+            return await self._execute(argv, env, None, [*fds.values(), filter_fd], timeout, keyring=True)
 
-    async def _execute(self, argv, env, host_cwd, pass_fd, timeout) -> CommandResult:
+    async def _execute(self, argv, env, host_cwd, pass_fds: list[int], timeout, *, keyring: bool = False) -> CommandResult:
         started = time.monotonic()
-        output = _HeadTail(self.policy.limits.output_bytes)
+        limits = self.policy.limits
+        output = _HeadTail(limits.output_bytes)
         disk = os.open(self.policy.worktree, os.O_RDONLY | os.O_DIRECTORY)  # a handle on its filesystem
-        free_at_start = _free_bytes(disk)
         if self.disk_budget is None:
-            self.disk_budget = min(self.policy.limits.max_disk_mb * MB, free_at_start // 2)
+            self.disk_budget = DiskBudget(disk, limits)
+        budget = self.disk_budget
+        before = budget.measure(disk)
         parent = process_cap().cgroup_parent
-        cgroup = _PidsCgroup(parent, self.policy.limits.max_processes) if parent else None
-        timed_out = disk_full = False
+        pids = PidsCgroup(parent, limits.max_processes) if parent else None
+        memory = self._join_memory_cgroup()
+        oom_before = memory.oom_kills() if memory else 0
+        procs_files = [os.fsencode(c.path / "cgroup.procs") for c in (pids, memory) if c]
+
+        def preexec() -> None:
+            join_cgroups(procs_files)
+            if keyring:  # a fresh session keyring: nothing of minion's is in it
+                seccomp.join_new_session_keyring()
+
+        timed_out = False
+        disk_full = None
         proc = watchdog = None
         try:
             proc = await asyncio.create_subprocess_exec(
-                *(cgroup.wrap(argv) if cgroup else argv),
+                *argv,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 env=env, cwd=host_cwd,
                 start_new_session=True,  # its own process group, so we can kill all of it
-                pass_fds=() if pass_fd is None else (pass_fd,),
+                pass_fds=pass_fds,
+                preexec_fn=preexec if procs_files or keyring else None,
             )
             reader = asyncio.create_task(_pump(proc.stdout, output))
-            floor = free_at_start - (self.disk_budget - self.disk_used)
-            watchdog = asyncio.create_task(_watch_disk(proc, disk, floor))
+            watchdog = asyncio.create_task(watch_disk(proc, disk, budget.floors(disk)))
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 timed_out = True
                 await _terminate(proc)
             await _finish(reader)
-            disk_full = watchdog.done() and watchdog.result()
+            disk_full = watchdog.result() if watchdog.done() else None
         finally:
             # Also on cancellation: nothing we started may outlive the call.
             if watchdog is not None:
@@ -167,14 +197,22 @@ class Sandbox:
                     kill_group(proc.pid, signal.SIGKILL)
                     await proc.wait()
                 kill_group(proc.pid, signal.SIGKILL)  # leftovers in the group (mode "none")
-            if cgroup:
-                await cgroup.release()
-            self.disk_used += free_at_start - _free_bytes(disk)
+            if pids:
+                await pids.release()
+            out_of_memory = memory is not None and memory.oom_kills() > oom_before
+            self._leave_memory_cgroup()
+            budget.account(before, budget.measure(disk))
             os.close(disk)
         text = output.text()
-        if disk_full:
-            text += (f"\n[minion: killed: the run's commands may add at most {self.disk_budget // MB} MB "
+        if disk_full == "bytes":
+            text += (f"\n[minion: killed: the run's commands may add at most {budget.bytes // MB} MB "
                      "to the disk; delete files to go on]\n")
+        elif disk_full == "inodes":
+            text += (f"\n[minion: killed: the run's commands may add at most {budget.inodes} files and "
+                     "folders; delete some to go on]\n")
+        if out_of_memory:
+            text += (f"\n[minion: killed: out of memory: the run's commands may use at most "
+                     f"{limits.memory_mb} MB together, /tmp and /dev/shm included]\n")
         return CommandResult(
             exit_code=proc.returncode,
             output=text,
@@ -183,23 +221,41 @@ class Sandbox:
             duration_s=time.monotonic() - started,
         )
 
+    def _join_memory_cgroup(self) -> MemoryCgroup | None:
+        """The run's memory cgroup, made when its first command starts; commands that run
+        at the same time share it."""
+        cap = memory_cap()
+        if cap.cgroup_parent is None:
+            return None
+        if self._memory is None:
+            self._memory = MemoryCgroup(cap.cgroup_parent, self.policy.limits.memory_mb)
+        self._active += 1
+        return self._memory
+
+    def _leave_memory_cgroup(self) -> None:
+        """Removed once no command runs: an idle run holds no cgroup."""
+        if self._memory is None:
+            return
+        self._active -= 1
+        if self._active == 0:
+            self._memory.remove()
+            self._memory = None
 
 
 @contextlib.contextmanager
-def _git_pointer_fd(policy: SandboxPolicy):
-    """A pipe holding the ``.git`` pointer text for bwrap to read, or None."""
-    pointer = worktree_git_pointer(policy) if policy.mode == "bwrap" else None
-    if pointer is None:
-        yield None
-        return
-    read_fd, write_fd = os.pipe()
+def _data_fds(blobs: dict[str, bytes]) -> Iterator[dict[str, int]]:
+    """A pipe per blob, holding its bytes, for bwrap to read (``--ro-bind-data``)."""
+    fds: dict[str, int] = {}
     try:
-        os.write(write_fd, pointer.encode())  # a few bytes: fits the pipe buffer
-        os.close(write_fd)
-        yield read_fd
+        for name, data in blobs.items():
+            read_fd, write_fd = os.pipe()
+            fds[name] = read_fd
+            os.write(write_fd, data)  # a few bytes: fits the pipe buffer
+            os.close(write_fd)
+        yield fds
     finally:
-        os.close(read_fd)
-
+        for fd in fds.values():
+            os.close(fd)
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
