@@ -8,7 +8,7 @@ need_apt=()
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 command -v git >/dev/null || need_apt+=(git)
 # The sandbox's kernel filter (pyseccomp loads it with ctypes).
-/sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need_apt+=(libseccomp2)
+grep -q 'libseccomp\.so\.2' < <(/sbin/ldconfig -p 2>/dev/null) || need_apt+=(libseccomp2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}" >&2
   $SUDO apt-get update -qq
