@@ -124,7 +124,8 @@ def test_argv_builder_shows_the_view(policy):
         size = argv[argv.index(scratch) - 2]
         assert argv[argv.index(scratch) - 3] == "--size" and int(size) > 0 and argv[argv.index(scratch) - 1] == "--tmpfs"
     assert f"--bind {wt} {repo}" in joined
-    assert f"--ro-bind {policy.git_common_dir} {GIT_MOUNT}" in joined
+    store = policy.state_dir / "gitstores" / policy.worktree.name
+    assert f"--ro-bind {store} {GIT_MOUNT}" in joined and f"--ro-bind {policy.git_common_dir} " not in joined
     assert f"--ro-bind-data 7 {repo}/.git" in joined
     # A deeper mount comes later, so it wins: the worktree over the scratch space above it.
     assert argv.index(repo) > argv.index("/var/tmp")
@@ -275,7 +276,7 @@ async def test_git_works_read_only_inside(policy):
     assert " M calc/ops.py" in r.output
     assert "+    return a + b" in r.output
     assert "initial" in r.output
-    assert r.output.strip().endswith(f"{GIT_MOUNT}/worktrees/run1")
+    assert r.output.strip().endswith(str(GIT_MOUNT))  # the run's private store, not the user's .git
     # git status must not complain about the read-only index
     r = await run(policy, "git status")
     assert r.exit_code == 0 and "fatal" not in r.output and "error" not in r.output, r.output

@@ -176,3 +176,60 @@ def run_sandbox(repo: Path, folder: Path, **settings: Any) -> Sandbox:
     model = write_script(folder, [], f"idle-{uuid.uuid4().hex[:6]}.json")
     record = create_run(RunRequest(task="probe", repo=repo, model=model, flags=settings), RunStore())
     return sandbox_for(snapshot_of(record), Settings(**record.request["settings"]))
+
+
+def resumed_sandbox(sandbox: Sandbox) -> Sandbox:
+    """The sandbox the run of ``sandbox`` gets when it resumes: built again, as
+    ``execute_run`` does, from the run's record (same HOME, same worktree)."""
+    record = RunStore().get(sandbox.policy.home.name)
+    return sandbox_for(snapshot_of(record), Settings(**record.request["settings"]))
+
+
+# ------------------------------------------------------------------- more of the home
+
+# Where other tools keep their credentials, besides HOME_SECRETS.
+MORE_HOME_SECRETS = [
+    ".codex/auth.json", ".config/github-copilot/hosts.json", ".pgpass", ".vault-token",
+    ".config/containers/auth.json", ".cache/huggingface/token", ".config/rclone/rclone.conf", ".s3cfg",
+    ".m2/settings.xml", ".gradle/gradle.properties", ".terraform.d/credentials.tfrc.json", ".gem/credentials",
+    ".my.cnf", ".yarnrc.yml", ".gemini/oauth_creds.json", ".zshrc", ".python_history",
+    ".local/share/keyrings/login.keyring", ".config/gcloud/credentials.db", ".kube/config",
+]
+
+
+def plant_more_secrets(home: FakeHome) -> None:
+    """MORE_HOME_SECRETS in ``home``, each a marker of its own (``.zshrc`` exports one,
+    as shell profiles do), added to ``home.secrets``."""
+    for rel in MORE_HOME_SECRETS:
+        value = marker(rel.replace("/", "_"))
+        path = home.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"export OPENAI_API_KEY={value}\n" if rel == ".zshrc" else f"{value}\n")
+        home.secrets[rel] = value
+
+
+# --------------------------------------------------------------------- Unix listeners
+
+
+class UnixListener:
+    """A listening Unix socket at ``path`` (a leading NUL: an abstract name)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen()
+        self.sock.settimeout(0.01)
+
+    def reached(self) -> bool:
+        """Whether a connection is waiting (takes it)."""
+        try:
+            self.sock.accept()[0].close()
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+        if not self.path.startswith("\0"):
+            Path(self.path).unlink()

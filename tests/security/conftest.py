@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from battery import ATTEMPTS, Attacks, FakeHome, Listener
+from battery import MORE_HOME_SECRETS, plant_more_secrets
 from support.gitrepo import make_repo
 
 
@@ -89,3 +90,12 @@ def listener() -> Listener:
     server.reset()
     yield server
     server.close()
+
+
+@pytest.fixture
+def credentials_home(fake_home) -> FakeHome:
+    """The fake home with MORE_HOME_SECRETS planted too."""
+    plant_more_secrets(fake_home)
+    for rel in MORE_HOME_SECRETS:  # positive control: the host reads them
+        assert fake_home.secrets[rel] in (fake_home.path / rel).read_text()
+    return fake_home

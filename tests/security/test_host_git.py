@@ -45,7 +45,7 @@ async def test_nothing_the_agent_plants_runs_on_the_host(user_repo, visible, tmp
              f"git config diff.evil.textconv '{touch('textconv')}; cat'"),
         # At the commit the gitlink records, and dirty: the host's `git add` then runs
         # `git status` inside it to see whether it is modified.
-        bash(f"git init -q vendor/lib && cd vendor/lib && git fetch -q /run/minion/git {head} && "
+        bash(f"git init -q vendor/lib && cd vendor/lib && git fetch -q --depth=1 /run/minion/git {head} && "
              "git checkout -q FETCH_HEAD && "
              f"git config core.fsmonitor '{touch('nested-fsmonitor')}' && "
              f"git config filter.evil.clean '{touch('nested-filter')}; cat' && "

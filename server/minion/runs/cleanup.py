@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import MinionError
 from ..git import git
 from ..snapshot import delete_branch, remove_worktree
-from ..state import homes_dir, worktrees_dir
+from ..state import homes_dir, state_dir, worktrees_dir
 from .store import RunStore
 
 
@@ -31,7 +31,15 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
         else:  # an orphan: its run or its repo is gone
             shutil.rmtree(worktree, ignore_errors=True)
         shutil.rmtree(homes_dir() / worktree.name, ignore_errors=True)
+        shutil.rmtree(state_dir() / "gitstores" / worktree.name, ignore_errors=True)
         report.append(f"removed worktree {worktree}")
+    # Cached history packs no run's store links any more (stores hold hard links to them).
+    cache = state_dir() / "gitcache"
+    for entry in sorted(cache.iterdir()) if cache.is_dir() else []:
+        packs = list(entry.glob("objects/pack/*.pack"))
+        if all(pack.stat().st_nlink == 1 for pack in packs):
+            shutil.rmtree(entry, ignore_errors=True)
+            report.append(f"removed cached git history {entry.name}")
 
     for repo in sorted(repos):
         report += _forget_missing_worktrees(repo)

@@ -30,9 +30,9 @@ from ..errors import MinionError
 from ..redact import redact, redact_text
 from ..git import git
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
-from ..sandbox.mounts import preview_git_mounts
+from ..sandbox.mounts import git_mounts
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
-from ..state import homes_dir, logs_dir, worktrees_dir
+from ..state import homes_dir, logs_dir, state_dir, worktrees_dir
 from .store import RunRecord, RunStore, Status
 
 CANCEL_POLL_S = 0.5
@@ -173,6 +173,8 @@ def policy_for(snapshot: Snapshot, settings: Settings) -> SandboxPolicy:
         limits=Limits(timeout_s=settings.command_timeout, memory_mb=settings.command_memory_mb),
         mode=settings.sandbox,
         allow=list(settings.sandbox_allow),
+        git_history=settings.git_history,
+        exclude=list(settings.exclude),
     )
 
 
@@ -186,7 +188,8 @@ def preview_sandbox(repo: Path, flags: Mapping[str, Any] | None = None) -> str:
                         "--git-common-dir", cwd=root)), base_head=None, commit="", ref="",
                         worktree=worktrees_dir() / run_id)
     policy = policy_for(snapshot, settings)
-    return explain(policy, build_view(policy, git=preview_git_mounts(policy)))
+    git_part, _ = git_mounts(policy, state_dir() / "gitstores" / run_id)
+    return explain(policy, build_view(policy, git=git_part))
 
 
 async def execute_run(

@@ -6,8 +6,11 @@ list; whatever is not on it (credentials, tokens, URL rewrites, includes) stays 
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 # Keys of the user's global git config that git inside needs or that shape its output.
@@ -17,36 +20,53 @@ SAFE_GLOBAL_GIT = re.compile(
     r"log\.(date|decorate)|blame\.(date|coloring)|advice\..*|pull\.(rebase|ff))$"
 )
 
-# npm settings that hold or point at credentials: `_auth`, `_authToken`, `_password`,
-# `username`, `email`, client certificates, and every registry-scoped `//host/:key`.
-NPM_SECRET = re.compile(r"^\s*(//|_|(username|email|certfile|keyfile|cert|key)\s*=)", re.IGNORECASE)
+# npm settings that shape an offline install or test run, and hold no credential. Everything
+# else (`_auth`, `_authToken`, `//host/:key`, certificates, proxies) stays outside.
+SAFE_NPM = re.compile(
+    r"^\s*((@[\w.-]+:)?registry|save-exact|save-prefix|engine-strict|legacy-peer-deps|strict-peer-deps|"
+    r"fund|audit|loglevel|progress|prefer-offline|offline|package-lock|ignore-scripts|update-notifier)\s*=",
+    re.IGNORECASE,
+)
+USERINFO = re.compile(r"://[^/\s]*@")  # https://user:token@host/
 
 
 def prepare_home(home: Path, real_home: Path) -> list[str]:
     """Fill ``home`` with the sanitized copies; the files it wrote, home-relative."""
     home.mkdir(parents=True, exist_ok=True)
     written = []
-    if gitconfig := _sanitized_git_config(real_home):
-        (home / ".gitconfig").write_text(gitconfig, encoding="utf-8", errors="surrogateescape")
-        written.append(".gitconfig")
-    if npmrc := _sanitized_npmrc(real_home / ".npmrc"):
-        (home / ".npmrc").write_text(npmrc, encoding="utf-8", errors="surrogateescape")
-        written.append(".npmrc")
+    for name, text in ((".gitconfig", _sanitized_git_config(real_home)),
+                       (".npmrc", _sanitized_npmrc(real_home / ".npmrc"))):
+        if text:
+            _write_fresh(home / name, text.encode("utf-8", "surrogateescape"))
+            written.append(name)
     return written
 
 
-def git_config_lines(listing: str, safe: re.Pattern[str]) -> str:
-    """``git config --null --list`` output, only the keys that ``safe`` matches, as a config file."""
+def _write_fresh(path: Path, data: bytes) -> None:
+    """Replace whatever the agent left at ``path`` (a resumed run's HOME is the agent's):
+    never write through a link it made, never into a folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def git_config_lines(listing: str, keep: Callable[[str], object]) -> str:
+    """``git config --null --list`` output, only the keys ``keep`` accepts, as a config file."""
     lines = []
     for entry in filter(None, listing.split("\0")):
-        key, _, value = entry.partition("\n")
-        if safe.match(key):
+        key, newline, value = entry.partition("\n")
+        if keep(key):
             section, _, name = key.rpartition(".")
             if "." in section:  # [color "diff"] style subsections: `a.b.c` -> [a "b"] c
                 head, _, sub = section.partition(".")
                 section = f'{head} "{sub}"'
             quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-            lines.append(f'[{section}]\n\t{name} = "{quoted}"\n')
+            # A key without a value (`[core] bare`) is "true"; `= ""` would be false.
+            lines.append(f'[{section}]\n\t{name} = "{quoted}"\n' if newline else f"[{section}]\n\t{name}\n")
     return "".join(lines)
 
 
@@ -59,7 +79,7 @@ def _sanitized_git_config(real_home: Path) -> str:
                 ["git", "config", "--file", str(path), "--null", "--list"],
                 capture_output=True, stdin=subprocess.DEVNULL,
             ).stdout.decode("utf-8", "surrogateescape")
-    return git_config_lines(listing, SAFE_GLOBAL_GIT)
+    return git_config_lines(listing, SAFE_GLOBAL_GIT.match)
 
 
 def _sanitized_npmrc(path: Path) -> str:
@@ -67,4 +87,4 @@ def _sanitized_npmrc(path: Path) -> str:
         text = path.read_text(errors="surrogateescape")
     except OSError:
         return ""
-    return "".join(line + "\n" for line in text.splitlines() if not NPM_SECRET.match(line))
+    return "".join(line + "\n" for line in text.splitlines() if SAFE_NPM.match(line) and not USERINFO.search(line))

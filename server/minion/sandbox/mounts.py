@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from .home import git_config_lines
 from .limits import limits_script
 from .policy import MB, SandboxPolicy
 from .view import Mount, View
@@ -99,76 +96,21 @@ def build_plain_argv(policy: SandboxPolicy, command: str) -> list[str]:
     return ["/bin/bash", "-c", limits_script(policy.limits, nproc=False), "minion-none", command]
 
 
-# --- git -------------------------------------------------------------------------------
+# --- git ---------------------------------------------------------------------------------
 
 
-def git_mounts(policy: SandboxPolicy) -> tuple[list[Mount], dict[str, bytes]]:
-    """The user's .git read-only at GIT_MOUNT, with a sanitized config, and the worktree's
-    ``.git`` pointer file replaced by one that points there."""
+def git_mounts(policy: SandboxPolicy, store: Path | None) -> tuple[list[Mount], dict[str, bytes]]:
+    """The run's private git store (see gitstore.py) read-only at GIT_MOUNT, and the
+    worktree's ``.git`` pointer file replaced by one that points there. No GIT_DIR variable:
+    it would leak into every git call, tests that make their own repos included."""
     dotgit = policy.repo_path / ".git"
-    if (policy.worktree / ".git").is_dir():  # a standalone clone: keep its .git read-only
+    if (policy.worktree / ".git").is_dir():  # a standalone clone: its .git is its own, read-only
         return [Mount("ro", dotgit, "the run's git dir, read-only", policy.worktree / ".git")], {}
-    pointer = worktree_git_pointer(policy)
-    if pointer is None:
+    if store is None:
         return [], {}
     mounts = [
-        Mount("ro", GIT_MOUNT, "git objects, read-only", policy.git_common_dir),
-        Mount("data", dotgit, "the worktree's .git pointer, to the read-only git dir", "git-pointer"),
-        # Remote URLs with tokens, credential helpers: not for the agent.
-        Mount("ro", GIT_MOUNT / "config", "git config, sanitized", sanitized_git_config(policy)),
+        Mount("ro", GIT_MOUNT, "the run's private git store: the snapshot's history window, no excluded "
+              "files, no refs, stash, index or config of yours", store),
+        Mount("data", dotgit, "the worktree's .git pointer, to the private store", "git-pointer"),
     ]
-    return mounts, {"git-pointer": pointer.encode()}
-
-
-def preview_git_mounts(policy: SandboxPolicy) -> list[Mount]:
-    """The git part of the view, for a run that does not exist yet (``explain``)."""
-    return [
-        Mount("ro", GIT_MOUNT, "git objects, read-only", policy.git_common_dir),
-        Mount("data", policy.repo_path / ".git", "the worktree's .git pointer, to the read-only git dir", "git-pointer"),
-    ]
-
-
-def worktree_git_pointer(policy: SandboxPolicy) -> str | None:
-    """The text of the ``.git`` file the sandbox sees, or None when no pointer is needed.
-
-    A linked worktree's ``.git`` is a file: ``gitdir: <common>/worktrees/<id>``. With the
-    worktree at the repo path, ``<common>`` (usually ``<repo>/.git``) is shadowed, so we
-    show a pointer to the read-only copy at GIT_MOUNT instead. The gitdir's ``commondir``
-    file is relative (``../..``), so it resolves inside GIT_MOUNT too. No GIT_DIR env var:
-    it would leak into every git call, including tests that make their own repos.
-    """
-    dotgit = policy.worktree / ".git"
-    if not dotgit.is_file():
-        return None
-    text = dotgit.read_text(errors="replace").strip()
-    if not text.startswith("gitdir:"):
-        return None
-    gitdir = Path(text.removeprefix("gitdir:").strip())
-    if not gitdir.is_absolute():
-        gitdir = policy.worktree / gitdir
-    common = policy.git_common_dir.resolve()
-    try:
-        rel = gitdir.resolve().relative_to(common)
-    except ValueError:
-        raise ValueError(f"worktree {policy.worktree} does not belong to {common}") from None
-    return f"gitdir: {GIT_MOUNT / rel}\n"
-
-
-# What git inside the sandbox needs from the repo's config; the rest (remotes, credentials,
-# http headers, includes) stays outside.
-SAFE_GIT_CONFIG = re.compile(
-    r"^(extensions\..*|core\.(repositoryformatversion|filemode|bare|symlinks|ignorecase|"
-    r"precomposeunicode|autocrlf|eol|safecrlf|logallrefupdates|quotepath|bigfilethreshold))$"
-)
-
-
-def sanitized_git_config(policy: SandboxPolicy) -> Path:
-    """A copy of the user's .git/config with only SAFE_GIT_CONFIG, beside the run's home."""
-    listing = subprocess.run(
-        ["git", "config", "--file", str(policy.git_common_dir / "config"), "--null", "--list"],
-        capture_output=True, stdin=subprocess.DEVNULL,
-    ).stdout.decode("utf-8", "surrogateescape")
-    text = git_config_lines(listing, SAFE_GIT_CONFIG)
-    path = policy.home.with_name(policy.home.name + ".gitconfig")
-    path.write_text(text, encoding="utf-8", errors="surrogateescape")
-    return path
+    return mounts, {"git-pointer": f"gitdir: {GIT_MOUNT}\n".encode()}

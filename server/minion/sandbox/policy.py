@@ -59,8 +59,11 @@ class SandboxPolicy:
     limits: Limits = field(default_factory=Limits)
     mode: Literal["bwrap", "none"] = "bwrap"
     allow: list[str] = field(default_factory=list)  # extra read-only paths (sandbox_allow)
+    git_history: int = 50  # first-parent commits of the snapshot that git inside sees
+    exclude: list[str] = field(default_factory=list)  # gitignore patterns whose blobs git inside never has
     # Seams beyond the contract: the home whose toolchain homes are found (tests pass a
-    # fake one), and minion's state dir, hidden if a shown folder holds it.
+    # fake one), and minion's state dir: the git stores live there, and it is hidden if a
+    # shown folder holds it.
     real_home: Path = field(default_factory=Path.home)
     state_dir: Path = field(default_factory=state.state_dir)
 

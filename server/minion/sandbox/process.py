@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import probe, seccomp
+from .gitstore import GitStore, build_store
+from .gitstore import sync as sync_git_store
 from .home import prepare_home
 from .limits import (
     DiskBudget,
@@ -100,6 +102,7 @@ class Sandbox:
             raise ValueError(f"unknown sandbox mode {policy.mode!r}")
         self.policy = policy
         self._view: View | None = None
+        self._git: GitStore | None = None
         self.disk_budget: DiskBudget | None = None  # made at the first command
         self._memory: MemoryCgroup | None = None  # while commands run
         self._active = 0
@@ -111,9 +114,24 @@ class Sandbox:
         if self._view is None:
             policy = self.policy
             prepare_home(policy.home, policy.real_home)
-            git, git_data = git_mounts(policy)
+            self._git = self._build_git_store()
+            git, git_data = git_mounts(policy, self._git.path if self._git else None)
             self._view = build_view(policy, git=git, git_data=git_data)
         return self._view
+
+    def _build_git_store(self) -> GitStore | None:
+        """The private git store of a linked worktree (the run's); a resumed run gets a new
+        one, quickly, from the cache."""
+        policy = self.policy
+        if not (policy.worktree / ".git").is_file():
+            return None
+        stores = policy.state_dir / "gitstores"
+        stores.mkdir(mode=0o700, exist_ok=True)
+        dest = stores / policy.worktree.name
+        shutil.rmtree(dest, ignore_errors=True)
+        return build_store(repo_root=policy.repo_path, worktree=policy.worktree, dest=dest,
+                           cache_dir=policy.state_dir / "gitcache", history=policy.git_history,
+                           exclude=policy.exclude)
 
     async def run(
         self, command: str, *, cwd: Path | None = None, timeout_s: float | None = None
@@ -137,6 +155,8 @@ class Sandbox:
             return await self._execute(argv, env, policy.worktree / rel_cwd, [], timeout)
         self.check_available()
         view = self.view()
+        if self._git is not None:  # the host may have committed the run's work since
+            sync_git_store(self._git)
         env = sandbox_env(policy, view.env, view.path)
         bwrap = shutil.which("bwrap") or "bwrap"
         with _data_fds(view.data) as fds, seccomp.filter_fd() as filter_fd:

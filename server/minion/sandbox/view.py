@@ -42,6 +42,10 @@ ETC_SECRETS = [
     "/etc/minion",
 ]
 
+# Files of the private /proc that still show the host: the kernel keyrings' names (the
+# server's keys), the magic SysRq key, kernel timers and memory.
+PROC_HIDDEN = ["/proc/keys", "/proc/key-users", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/kcore"]
+
 TMPFS_MB = {"/tmp": 1024, "/var/tmp": 256, "/dev/shm": 256, "/run": 64}
 
 
@@ -115,6 +119,7 @@ def _system(policy: SandboxPolicy) -> list[Mount]:
         Mount("proc", Path("/proc"), "a private /proc: only the sandbox's own processes"),
         # A process whose kernel uid is 0 (minion run as root) could write sysctls.
         Mount("ro", Path("/proc/sys"), "kernel settings, read-only", Path("/proc/sys")),
+        *(Mount("mask", Path(p), "host kernel state") for p in PROC_HIDDEN if Path(p).exists()),
         Mount("dev", Path("/dev"), "a minimal /dev (null, zero, random, tty, pts)"),
     ]
     if Path("/sys/devices/system/cpu").is_dir():  # glibc reads it to count CPUs
