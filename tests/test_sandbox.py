@@ -539,6 +539,22 @@ async def test_the_memory_cap_holds_for_the_whole_run(policy):
 
 
 @needs_bwrap
+async def test_a_run_over_its_disk_budget_may_only_free_space(policy):
+    """fallocate takes a gigabyte between two polls of the watchdog; from then on a command
+    is killed as soon as it takes more, and one that frees space runs."""
+    policy.limits = Limits(timeout_s=60, max_disk_mb=5)
+    sandbox = Sandbox(policy)  # one run: the budget is the run's
+    await sandbox.run("fallocate -l 200M burst || head -c 200M /dev/zero > burst")
+    assert (policy.worktree / "burst").exists()  # the overshoot a poll can miss
+    r = await sandbox.run("head -c 2M /dev/zero > more; sleep 1; echo done")
+    assert "done" not in r.output and "at most 5 MB" in r.output, r
+    r = await sandbox.run("rm -f burst more && echo freed")
+    assert r.output == "freed\n", r
+    r = await sandbox.run("head -c 1M /dev/zero > small && echo fits")
+    assert r.output == "fits\n", r
+
+
+@needs_bwrap
 async def test_scratch_space_is_sized_and_inodes_are_budgeted(policy):
     policy.limits = Limits(timeout_s=60, tmpfs_mb={"/tmp": 8, "/var/tmp": 4, "/dev/shm": 4, "/run": 1},
                            max_inodes=300)

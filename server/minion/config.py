@@ -78,7 +78,7 @@ class Settings(BaseModel):
 USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
-            "command_timeout", "command_memory_mb"}
+            "command_timeout", "command_memory_mb", "git_history"}
 
 
 def user_config_path() -> Path:

@@ -1,6 +1,11 @@
+import os
+import subprocess
 import threading
 import time
 
+import pytest
+
+from minion.errors import MinionError
 from minion.runs.store import NodeRecord, RunRecord, RunStore, Status
 
 
@@ -63,3 +68,34 @@ def test_only_one_racer_claims_a_run(tmp_path):
     store.update("r3", status=Status.CANCELLED)
     wins = [store.claim("r3", Status.CANCELLED, status=Status.QUEUED) for _ in range(3)]
     assert wins == [True, False, False] and store.get("r3").status is Status.QUEUED
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs for the store")
+def test_a_run_records_its_end_on_a_full_disk(tmp_path):
+    """The run's commands may overshoot their disk budget between two polls; the store's
+    reserve still lets the run record how it ended. A new run, or progress, is refused as
+    before (the run is then left interrupted, to resume)."""
+    disk = tmp_path / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=400", "minion-test", str(disk)], check=True)
+    try:
+        store = RunStore(disk / "runs.db")
+        store.create(record("r1"))
+        assert len(list(disk.glob("runs.db.reserve-*"))) == 2
+        with (disk / "fill").open("wb") as fill:  # fill the bytes, then the inodes
+            with pytest.raises(OSError):
+                while True:
+                    fill.write(bytes(1 << 20))
+                    fill.flush()
+        with pytest.raises(OSError):
+            for i in range(1000):
+                (disk / f"f{i}").touch()
+        with pytest.raises(MinionError, match="cannot be written"):
+            store.create(record("r2"))  # positive control: the disk is full for the store too
+        with pytest.raises(MinionError, match="cannot be written"):
+            store.update("r1", summary="progress")  # progress does not touch the reserve
+        store.finish("r1", status=Status.FAILED_CHECKS, summary="the end")
+        assert store.get("r1").status is Status.FAILED_CHECKS and store.get("r1").summary == "the end"
+        assert not list(disk.glob("runs.db.reserve-*"))  # given up for it
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)

@@ -26,7 +26,7 @@ from ..blueprint.registry import check_blueprint, get_blueprint
 from ..blueprint.run import Run, StopRun
 from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
-from ..errors import MinionError
+from ..errors import MinionError, StateUnwritable
 from ..redact import redact, redact_text
 from ..git import git
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
@@ -209,7 +209,7 @@ async def execute_run(
         model = model_from_spec(record.model, settings)
         blueprint = get_blueprint(record.blueprint, snapshot.repo_root)
     except MinionError as e:
-        store.update(run_id, status=Status.FAILED, summary=str(e).splitlines()[0], error=str(e), worker_pid=None)
+        store.finish(run_id, status=Status.FAILED, summary=str(e).splitlines()[0], error=str(e), worker_pid=None)
         raise
     if record_to:
         model = RecordingModel(model, record_to, repo_path=snapshot.repo_root)
@@ -240,7 +240,7 @@ async def execute_run(
             status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
     files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
     checks = [c.to_dict() for c in run.last_checks or []]
-    store.update(
+    store.finish(
         run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage_record(),
         summary=summary, error=error, worker_pid=None,
     )
@@ -331,6 +331,8 @@ async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, 
         if not task.cancelled():
             task.cancel()
         return Status.CANCELLED, "cancelled", None
+    except StateUnwritable:
+        raise  # not the run's failure: it stays interrupted, to resume once there is room
     except Exception as e:
         run.events.emit("log", level="error", message=traceback.format_exc())
         return Status.FAILED, f"{type(e).__name__}: {e}", traceback.format_exc()

@@ -159,11 +159,41 @@ def _record(row: sqlite3.Row) -> RunRecord:
     return RunRecord(**data)
 
 
+# Kept beside the store and given up when its disk fills, so a run can always record its
+# end: bytes for the pages, and one file each for the inodes of SQLite's -wal and -shm.
+RESERVE_FILES, RESERVE_BYTES = 2, 2 * 1024 * 1024
+
+
 class RunStore:
     def __init__(self, path: Path | None = None):
         self.path = path or state_dir() / "runs.db"
         with closing(self._connect()) as db, self._storage_errors():
             db.executescript(SCHEMA)
+        self._keep_reserve()
+
+    def _reserve(self) -> list[Path]:
+        return [self.path.with_name(f"{self.path.name}.reserve-{i}") for i in range(RESERVE_FILES)]
+
+    def _keep_reserve(self) -> None:
+        """Make the reserve if it is missing and there is room; never an error."""
+        for path in self._reserve():
+            if path.exists():
+                continue
+            try:
+                with path.open("xb") as f:
+                    f.write(bytes(RESERVE_BYTES))
+            except OSError:
+                path.unlink(missing_ok=True)
+                return
+
+    def _give_up_reserve(self) -> bool:
+        """Free the reserve for a write the full disk refused; whether there was any."""
+        freed = False
+        for path in self._reserve():
+            if path.exists():
+                path.unlink()
+                freed = True
+        return freed
 
     def _connect(self) -> sqlite3.Connection:
         with self._storage_errors():
@@ -173,9 +203,15 @@ class RunStore:
             db.execute("PRAGMA busy_timeout=30000")
         return db
 
-    def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with closing(self._connect()) as db, self._storage_errors():
-            return db.execute(sql, params).fetchall()
+    def _execute(self, sql: str, params: tuple = (), *, reserve: bool = False) -> list[sqlite3.Row]:
+        """Run one statement; with ``reserve``, a full disk gives up the reserve and retries."""
+        try:
+            with closing(self._connect()) as db, self._storage_errors():
+                return db.execute(sql, params).fetchall()
+        except StateUnwritable:
+            if not (reserve and self._give_up_reserve()):
+                raise
+            return self._execute(sql, params)
 
     @contextmanager
     def _storage_errors(self) -> Iterator[None]:
@@ -199,10 +235,17 @@ class RunStore:
         self._execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(values.values()))
 
     def update(self, run_id: str, **fields: Any) -> None:
+        self._update(run_id, fields, reserve=False)
+
+    def finish(self, run_id: str, **fields: Any) -> None:
+        """Record how a run ended; on a full disk the reserve makes room for it."""
+        self._update(run_id, fields, reserve=True)
+
+    def _update(self, run_id: str, fields: dict[str, Any], *, reserve: bool) -> None:
         fields["updated_at"] = time.time()
         assignments = ", ".join(f"{k} = ?" for k in fields)
         params = tuple(_encode(k, v) for k, v in fields.items())
-        self._execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id))
+        self._execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id), reserve=reserve)
 
     def claim(self, run_id: str, expected: Status, **fields: Any) -> bool:
         """Update the run only if its status is still ``expected`` (one winner among racers)."""

@@ -279,10 +279,12 @@ class DiskBudget:
         self.used_bytes = self.used_inodes = 0
 
     def floors(self, fd: int) -> tuple[int, int | None]:
-        """The free bytes and inodes below which the running command is killed."""
+        """The free bytes and inodes below which the running command is killed. A run over
+        its budget (a burst between two polls) may still run commands, but only ones that
+        free space: it is killed as soon as it takes more."""
         st = os.fstatvfs(fd)
-        byte_floor = st.f_bavail * st.f_frsize - (self.bytes - self.used_bytes)
-        inode_floor = None if self.inodes is None else st.f_favail - (self.inodes - self.used_inodes)
+        byte_floor = st.f_bavail * st.f_frsize - max(0, self.bytes - self.used_bytes)
+        inode_floor = None if self.inodes is None else st.f_favail - max(0, self.inodes - self.used_inodes)
         return byte_floor, inode_floor
 
     def measure(self, fd: int) -> tuple[int, int]:
@@ -300,13 +302,13 @@ async def watch_disk(proc: asyncio.subprocess.Process, fd: int, floors: tuple[in
     writers on that filesystem count against the run too."""
     byte_floor, inode_floor = floors
     while proc.returncode is None:
-        await asyncio.sleep(DISK_POLL_S)
         st = os.fstatvfs(fd)
         over = ("bytes" if st.f_bavail * st.f_frsize < byte_floor else
                 "inodes" if inode_floor is not None and st.f_favail < inode_floor else None)
         if over:
             kill_group(proc.pid, signal.SIGKILL)
             return over
+        await asyncio.sleep(DISK_POLL_S)
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from pathlib import Path
 # Shown whole by the system part of the view.
 SYSTEM_ROOTS = (Path("/usr"), Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib32"), Path("/lib64"),
                 Path("/libx32"), Path("/etc"))
+
+# Where the sandbox has its own, private folders: no host folder is shown there.
+PRIVATE_ROOTS = (Path("/tmp"), Path("/var/tmp"), Path("/proc"), Path("/sys"), Path("/dev"), Path("/run"))
 
 # Where tools keep their toolchain when their variable is unset: variable -> home-relative dir.
 TOOLCHAIN_HOMES = {
@@ -66,15 +70,17 @@ def find_toolchain(*, parent_env: Mapping[str, str], real_home: Path, repo_path:
         if not folder.is_dir():
             continue
         shown = _GOPATH_PARTS if name == "GOPATH" else ("",)  # a GOPATH may hold the repo (src/)
-        if any(finder.add(folder / part, f"{name}: the toolchain that {name} names") for part in shown):
+        # The user's own setting or home (never the repo's): trusted wherever it is.
+        if any(finder.add(folder / part, f"{name}: the toolchain that {name} names", private_ok=True)
+               for part in shown):
             env[name] = str(folder)
             masks += [Found(folder / secret, f"{name} registry token") for secret in TOOLCHAIN_SECRETS.get(name, ())
                       if (folder / secret).exists()]
-    for dep in dependency_dirs:
+    for dep in dependency_dirs:  # the repo's own: a hostile repo commits what it likes here
         if base := _venv_base(dep):
-            finder.add(base, f"the base Python of {dep}")
-    for prefix in {Path(sys.prefix), Path(sys.base_prefix)}:
-        finder.add(prefix, "minion's own Python (checks may run it)")
+            finder.add(base, f"the base Python of {dep}", anywhere=False)
+    for prefix in {Path(sys.prefix), Path(sys.base_prefix)}:  # wherever minion lives (a CI clone in /tmp)
+        finder.add(prefix, "minion's own Python (checks may run it)", private_ok=True)
 
     kept = []
     for entry in (parent_env.get("PATH") or default_path).split(os.pathsep):
@@ -104,11 +110,13 @@ class _Finder:
         shown = [*SYSTEM_ROOTS, self.repo, *(m.path for m in self.mounts)]
         return any(real == root or root in real.parents for root in shown)
 
-    def add(self, path: Path, why: str, *, anywhere: bool = True) -> bool:
+    def add(self, path: Path, why: str, *, anywhere: bool = True, private_ok: bool = False) -> bool:
         """Show ``path`` unless it reveals more than a toolchain; whether it is visible now.
 
         Only a known toolchain may come from the home (``anywhere``): a PATH entry such as
         ``~/.local/bin`` would show ``~/.local``, and with it the keyrings in ``~/.local/share``.
+        Nothing is shown from where the sandbox has its own (``/tmp``, ``/proc``, ``/run`` …):
+        a host folder there would be the host's sockets and processes, not a toolchain.
         """
         real = Path(os.path.realpath(path))
         if not real.is_dir():
@@ -117,7 +125,8 @@ class _Finder:
             return True
         in_home = real == self.home or self.home in real.parents
         guessed = not anywhere and (in_home or (real / ".git").exists())
-        if guessed or real == self.home or real in self.repo.parents:
+        private = not private_ok and any(real == root or root in real.parents for root in PRIVATE_ROOTS)
+        if guessed or private or real == self.home or real in self.repo.parents:
             self.left_out.append(Found(real, f"{why}: not shown, it is in your home or holds projects "
                                              "(add it to sandbox_allow to show it)"))
             return False
@@ -131,13 +140,25 @@ def _prefix_of(bin_dir: Path) -> Path:
 
 
 def _venv_base(venv: Path) -> Path | None:
-    """The install a venv was made from (``home =`` in pyvenv.cfg is its bin folder)."""
+    """The install a venv was made from (``home =`` in pyvenv.cfg is its bin folder), if it
+    is one: a folder with a Python in it. The file is the repo's, so it is read as a hostile
+    file: a regular file, not through a link, at most a few KB."""
+    text = read_small_file(venv / "pyvenv.cfg")
+    for line in (text or "").splitlines():
+        key, _, value = line.partition("=")
+        home = Path(value.strip())
+        if key.strip() == "home" and home.is_absolute() and any(home.glob("python3*")):
+            return _prefix_of(home)
+    return None
+
+
+def read_small_file(path: Path, limit: int = 64 * 1024) -> str | None:
+    """The text of a regular file, never through a symlink, FIFO or device; None otherwise."""
     try:
-        lines = (venv / "pyvenv.cfg").read_text(errors="replace").splitlines()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    for line in lines:
-        key, _, value = line.partition("=")
-        if key.strip() == "home" and value.strip():
-            return _prefix_of(Path(value.strip()))
-    return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(limit).decode("utf-8", "replace")

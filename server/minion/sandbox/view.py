@@ -39,12 +39,16 @@ ETC_SECRETS = [
     "/etc/ssl/private", "/etc/security/opasswd", "/etc/krb5.keytab", "/etc/docker", "/etc/containers/auth.json",
     "/etc/NetworkManager/system-connections", "/etc/wireguard", "/etc/openvpn", "/etc/ppp/*-secrets",
     "/etc/libvirt", "/etc/cups/ssl", "/etc/letsencrypt", "/etc/rancher", "/etc/kubernetes",
-    "/etc/minion",
+    "/etc/minion", "/etc/gitconfig", "/etc/pip.conf", "/etc/environment", "/etc/fstab", "/etc/apt/auth.conf*",
+    "/etc/netplan", "/etc/wpa_supplicant", "/etc/pki/tls/private", "/etc/ipsec.secrets", "/etc/ipsec.d/private",
+    "/etc/mysql/debian.cnf", "/etc/postfix/sasl_passwd*", "/etc/gitlab-runner", "/etc/sssd", "/etc/samba/*.tdb",
+    "/etc/credstore*", "/etc/ssl/*.key", "/etc/nginx/*.key", "/etc/rclone", "/etc/boto.cfg",
 ]
 
 # Files of the private /proc that still show the host: the kernel keyrings' names (the
-# server's keys), the magic SysRq key, kernel timers and memory.
-PROC_HIDDEN = ["/proc/keys", "/proc/key-users", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/kcore"]
+# server's keys), the magic SysRq key, kernel timers and memory, the boot command line.
+PROC_HIDDEN = ["/proc/keys", "/proc/key-users", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/kcore",
+               "/proc/cmdline"]
 
 TMPFS_MB = {"/tmp": 1024, "/var/tmp": 256, "/dev/shm": 256, "/run": 64}
 
