@@ -681,6 +681,22 @@ async def test_mode_none_runs_in_the_worktree_and_warns(policy, caplog, monkeypa
     assert r.timed_out and r.duration_s < 2.5
 
 
+def test_a_path_folder_in_the_home_is_left_out_and_named(monkeypatch, tmp_path):
+    """`~/.local/bin` on PATH would show `~/.local`, keyrings and all. (Private roots such as
+    /tmp, where tests keep their fake homes, are refused anyway: switched off here so that
+    the home rule alone is tested.)"""
+    from minion.sandbox import toolchain
+
+    monkeypatch.setattr(toolchain, "PRIVATE_ROOTS", ())
+    home = tmp_path / "home"
+    (home / ".local/bin").mkdir(parents=True)
+    (home / ".local/share/keyrings").mkdir(parents=True)
+    found = toolchain.find_toolchain(parent_env={"PATH": f"{home}/.local/bin:/usr/bin"}, real_home=home,
+                                     repo_path=tmp_path / "repo", dependency_dirs=[], default_path="/usr/bin")
+    assert not [m for m in found.mounts if m.path == home / ".local" or home / ".local" in m.path.parents]
+    assert [f for f in found.left_out if f.path == home / ".local"] and f"{home}/.local/bin" not in found.path
+
+
 def test_minions_own_python_is_part_of_the_toolchain(monkeypatch, tmp_path, policy):
     """Checks may run minion's interpreter, wherever it lives (a CI clone under /tmp)."""
     prefix = tmp_path / "ci-clone" / ".venv"

@@ -67,3 +67,17 @@ async def test_a_repository_cannot_widen_the_git_window(user_repo, tmp_path, att
     count = (await sandbox.run("git rev-list --count HEAD")).output.strip()
     assert int(run_git(user_repo, "rev-list", "--count", "HEAD")) > 60  # positive control: the history is there
     attacks.check("repo: git_history = 100000 in the repo's config", count.isdigit() and int(count) <= 51, count)
+
+
+async def test_a_committed_dependency_folder_that_is_a_link_shows_nothing(user_repo, fake_home, tmp_path, attacks):
+    """`.venv` committed as a link to the home's ~/.ssh: the host would bind the link's
+    target into the sandbox, or (bwrap refusing to mount on the worktree's own link) every
+    command of the run would fail."""
+    (user_repo / ".venv").symlink_to(fake_home.path / ".ssh")
+    (user_repo / "node_modules").symlink_to(fake_home.path)
+    commit_all(user_repo, "ship links")
+    assert fake_home.secrets[".ssh/id_ed25519"] in (user_repo / ".venv/id_ed25519").read_text()  # positive control
+    sandbox = run_sandbox(user_repo, tmp_path)
+    out = (await sandbox.run("cat .venv/id_ed25519 node_modules/.aws/credentials; echo alive")).output
+    attacks.check("repo: a .venv and a node_modules that link into the home", not fake_home.leaks(out), out)
+    attacks.check("repo: dependency folders that are links break every command", out.endswith("alive\n"), out)
