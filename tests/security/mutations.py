@@ -2,7 +2,9 @@
 
 It edits the tree it runs in, so run it in a throwaway clone with its own setup:
 
-    git clone . /tmp/mut && cd /tmp/mut && make setup && .venv/bin/python tests/security/mutations.py
+    git clone . /tmp/mut && cd /tmp/mut && make setup && .venv/bin/python tests/security/mutations.py [WORD ...]
+
+With words, only the mutations whose description holds one of them run.
 
 Each mutation replaces one exact snippet of the product (it must be found exactly once, so
 a stale mutation fails loudly), runs the sandbox's tests until the first failure, and puts
@@ -87,8 +89,9 @@ def mutate(path: Path, old: str, new: str) -> str:
 def main() -> int:
     if subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip():
         raise SystemExit("the tree has uncommitted changes: run the mutation check in a clean throwaway clone")
+    chosen = [m for m in MUTATIONS if not sys.argv[1:] or any(word in m[0] for word in sys.argv[1:])]
     survived = []
-    for what, rel, old, new in MUTATIONS:
+    for what, rel, old, new in chosen:
         path = ROOT / rel
         original = mutate(path, old, new)
         started = time.monotonic()
@@ -102,7 +105,7 @@ def main() -> int:
         print(f"{what:48} {verdict}  ({time.monotonic() - started:.0f} s)", flush=True)
         if not done.returncode:
             survived.append(what)
-    print(f"mutations: {len(MUTATIONS)} tried, {len(MUTATIONS) - len(survived)} caught, {len(survived)} survived")
+    print(f"mutations: {len(chosen)} tried, {len(chosen) - len(survived)} caught, {len(survived)} survived")
     return 1 if survived else 0
 
 

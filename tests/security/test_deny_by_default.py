@@ -63,13 +63,17 @@ async def test_links_left_in_the_sandbox_home_are_not_followed_by_the_host(user_
     that HOME again."""
     with (fake_home.path / ".gitconfig").open("a") as config:
         config.write("[user]\n\tname = Battery User\n")  # a key the host copies
+    with (fake_home.path / ".npmrc").open("a") as npmrc:
+        npmrc.write("save-exact=true\n")  # likewise
     victims = {name: visible / f"victim{name}" for name in (".gitconfig", ".npmrc")}
     for victim in victims.values():
         victim.write_text(ORIGINAL)
     sandbox = run_sandbox(user_repo, tmp_path)
     links = " && ".join(f"ln -sf '{victim}' ~/{name}" for name, victim in victims.items())
     planted = await sandbox.run(f"cat ~/.gitconfig ~/.npmrc && {links} && ls -la ~")
-    assert "Battery User" in planted.output and "npmrc" in planted.output  # positive control: the host wrote both
+    # Positive controls: the host wrote both, and the agent's links are in place.
+    assert "Battery User" in planted.output and "save-exact=true" in planted.output, planted.output
+    assert all(f"{name} -> {victim}" in planted.output for name, victim in victims.items()), planted.output
     resumed = await resumed_sandbox(sandbox).run("ls -la ~")
     for name, victim in victims.items():
         attacks.check(f"the host writes ~/{name} of a resumed run through a link to a user's file",

@@ -8,7 +8,7 @@ import subprocess
 from battery import marker, run_sandbox
 from support.gitrepo import make_repo, run_git, write_files
 
-HISTORY = 2  # git_history of these runs: the snapshot and two first-parent ancestors
+HISTORY = 4  # git_history of these runs: the snapshot and four first-parent ancestors
 COMMON = '"$(git rev-parse --git-common-dir)"'
 
 
