@@ -259,6 +259,28 @@ async def test_the_kernel_keyrings_are_out_of_reach(user_repo, tmp_path, attacks
         attacks.check(name, "succeeded" not in out and secret not in out and description not in out, out)
 
 
+async def test_the_fresh_keyring_holds_on_its_own(user_repo, tmp_path, monkeypatch, attacks):
+    """The second layer alone: with the kernel filter switched off (an allow-all program in
+    its place), the planted key is still out of reach, since every command gets a fresh
+    session keyring instead of the server's."""
+    from minion.sandbox import seccomp
+
+    program = tmp_path / "allow-all.bpf"
+    with program.open("wb") as f:
+        sc.SyscallFilter(sc.ALLOW).export_bpf(f)
+    monkeypatch.setattr(seccomp, "filter_program", program.read_bytes)
+    secret, description = marker("keyring"), marker("key-name")
+    key = add_key(description, secret)
+    try:
+        sandbox = run_sandbox(user_repo, tmp_path)
+        assert "succeeded" in (await sandbox.run(probe("add_key"))).output  # the filter is off indeed
+        out = (await sandbox.run(probe("keyctl_read", key))).output
+    finally:
+        remove_key(key)
+    attacks.check("keyctl: read the planted key with no filter, through the inherited keyring",
+                  "succeeded" not in out and secret not in out, out)
+
+
 async def test_kernel_interfaces_past_the_namespaces_are_denied(user_repo, tmp_path, attacks):
     sandbox = run_sandbox(user_repo, tmp_path)
     for name, args in CALLS.items():
