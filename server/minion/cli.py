@@ -204,6 +204,48 @@ def cmd_sandbox_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trust(args: argparse.Namespace) -> int:
+    """Trust (or list, or revoke) a repo's ``.minion/blueprints`` files by their exact bytes.
+
+    It asks nothing: running the command is the consent. What a file declares is knowable
+    only by running it, so it shows what identifies each file: path, sha256 and size.
+    """
+    from . import trust
+    from .snapshot import find_repo_root
+
+    repo = find_repo_root(Path(args.repo))
+    if args.list:
+        states = trust.repo_state(repo)
+        if not states:
+            err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))}")
+        for s in states:
+            if s.sha256 is None:
+                label, detail = "gone", f"trusted {s.trusted_sha256[:12]}, file removed"
+            elif s.trusted:
+                label, detail = "trusted", f"{s.sha256[:12]} {s.size} bytes"
+            else:
+                why = "changed since trusted" if s.trusted_sha256 else "never trusted"
+                label, detail = "UNTRUSTED", f"{s.sha256[:12]} {s.size} bytes, {why}"
+            out.print(f"{label:<9} {escape(str(s.path))}  {detail}", soft_wrap=True)
+        return 0
+    if args.revoke:
+        revoked = trust.revoke_repo(repo)
+        for path in revoked:
+            out.print(f"revoked {escape(str(path))}", soft_wrap=True)
+        if not revoked:
+            err.print(f"nothing of {escape(str(repo))} was trusted")
+        return 0
+    files = trust.trust_repo(repo)
+    if not files:
+        err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))}: nothing to trust")
+        return 0
+    for f in files:
+        out.print(f"trusted {escape(str(f.path))}  sha256 {f.short} {f.size} bytes", soft_wrap=True)
+    err.print("these files run as you, outside the sandbox, on minion runs of this repository; "
+              "a change to any of them needs `minion trust` again")
+    return 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -283,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", choices=["bwrap", "none"], help="override the sandbox setting")
     p.set_defaults(fn=cmd_sandbox_explain)
 
+    p = sub.add_parser("trust", help="allow this repository's .minion/blueprints files, exactly as they are now, to run")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="show whether each blueprint file is trusted")
+    action.add_argument("--revoke", action="store_true", help="forget the trust of this repository's blueprint files")
+    p.set_defaults(fn=cmd_trust)
+
     p = sub.add_parser("clean", help="remove finished runs' worktrees (branches are kept)")
     p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")
     p.set_defaults(fn=cmd_clean)
@@ -294,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except MinionError as e:
-        err.print(f"[bold red]minion:[/] {escape(str(e))}")
+        err.print(f"[bold red]minion:[/] {escape(str(e))}", soft_wrap=True)  # a fix command stays on one line
         if getattr(args, "json", False):  # a script reading stdout gets an answer too
             print(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         return e.exit_code

@@ -35,7 +35,8 @@ class Settings(BaseModel):
     dependency_dirs: list[str] = Field(default_factory=lambda: list(DEFAULT_DEPENDENCY_DIRS))
     exclude: list[str] = Field(default_factory=lambda: [".env*", "*.pem", "id_*"])
     sandbox_allow: list[str] = Field(default_factory=list)  # more host paths to show, read-only
-    git_history: int = Field(50, ge=0)  # first-parent commits the sandbox's git sees (0: the snapshot alone)
+    git_history: int = Field(50, ge=0)
+    max_commit_file_mb: int = Field(50, gt=0)  # larger files stay out of the run's branch  # first-parent commits the sandbox's git sees (0: the snapshot alone)
     command_timeout: float = Field(600, gt=0)
     command_memory_mb: int = Field(4096, gt=0)
 
@@ -78,7 +79,8 @@ class Settings(BaseModel):
 USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
-            "command_timeout", "command_memory_mb", "git_history"}
+            "command_timeout", "command_memory_mb", "git_history",
+            "max_commit_file_mb"}
 
 
 def user_config_path() -> Path:

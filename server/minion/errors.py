@@ -26,3 +26,8 @@ class RunNotFound(MinionError):
 class StateUnwritable(MinionError):
     """minion's state dir (run store, logs, worktrees) cannot be written: a full disk, a
     read-only or vanished folder. Nothing is half-written; free space and run again."""
+
+
+class UntrustedBlueprint(MinionError):
+    """A repo's ``.minion/blueprints`` holds a file whose exact bytes the user has not trusted
+    (``minion trust``): minion runs nothing of that repo until they do. Exit code 2."""

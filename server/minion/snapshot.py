@@ -382,22 +382,53 @@ def discard_snapshot(snapshot: Snapshot) -> None:
 # --- the result ------------------------------------------------------------------------
 
 
-def commit_result(snapshot: Snapshot, *, branch: str, message: str) -> str | None:
+DEFAULT_MAX_FILE_MB = 50  # GitHub refuses files over 100 MB; a review wants far less
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A change the commit guard left out of the run's branch, and why."""
+
+    path: str
+    why: str
+
+
+# Names a reviewer cannot read as they are: control characters, and format characters
+# such as U+202E (right-to-left override), which make `evil.exe\u202etxt.py` look harmless.
+_UNREADABLE_NAME = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb: int = DEFAULT_MAX_FILE_MB,
+                  refused: list[Refusal] | None = None) -> str | None:
     """Commit the run's worktree on top of its HEAD and point refs/heads/<branch> at it.
 
     Runs on the host with the worktree's own index (the worktree is minion's). Staging
     honours .gitignore. Plumbing (write-tree, commit-tree) runs no hook, signs nothing and
     keeps the message verbatim. Returns the new commit, or None when nothing changed since
     the last commit (the branch then points at that commit: S on the first call).
+
+    The commit guard leaves out what must not reach the user's repository (nested
+    repositories, `_huge_files`, `_guard_staged`); each is appended to ``refused`` when a
+    list is given.
     """
     worktree = snapshot.worktree
     # Gitlinks stay as they are. Staging one runs `git status` inside the nested repository,
     # which the agent controls: its hooks, fsmonitor and filters would run on the host.
     listing = git("ls-files", "-z", "--format=%(objectmode) %(path)", cwd=worktree)
     gitlinks = [r.split(" ", 1)[1] for r in _split_z(listing) if r.startswith(GITLINK + " ")]
-    pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks)]
+    # A new nested repository would be staged as a gitlink (or fail the commit when it has
+    # no commit yet): it is left out.
+    untracked = git("ls-files", "-z", "--others", "--directory", "--exclude-standard", cwd=worktree)
+    nested = [rel.rstrip("/") for rel in _split_z(untracked) if rel.endswith("/") and (worktree / rel / ".git").exists()]
+    found = [Refusal(rel, "a nested git repository: commit its files without its .git") for rel in nested]
+    # Huge files are left out before staging: staging would write them into the user's .git.
+    found += _huge_files(worktree, max_file_mb)
+    pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks + [r.path for r in found])]
     git("add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
         input=b"".join(os.fsencode(p) + b"\0" for p in pathspecs))
+    found += _guard_staged(worktree)
+    if refused is not None:
+        refused.extend(found)
     tree = git("write-tree", cwd=worktree)
     head, head_tree = git("rev-parse", "HEAD", "HEAD^{tree}", cwd=worktree).split("\n")
     new = None
@@ -418,6 +449,57 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str) -> str | Non
     updates = f"update HEAD {new or head} {head}\n{branch_update}\n"
     git("update-ref", "--no-deref", "--stdin", cwd=worktree, input=updates.encode())
     return new
+
+
+def _huge_files(worktree: Path, max_file_mb: int) -> list[Refusal]:
+    """Changed or new files over ``max_file_mb`` (git lists them; their size is read here)."""
+    changed = git("ls-files", "-z", "--modified", "--others", "--exclude-standard", cwd=worktree)
+    found = []
+    for rel in _split_z(changed):
+        try:
+            st = (worktree / rel).lstat()
+        except OSError:
+            continue  # deleted
+        if stat.S_ISREG(st.st_mode) and st.st_size > max_file_mb * 1024 * 1024:
+            found.append(Refusal(rel, f"{st.st_size / 1024 / 1024:.0f} MB, over the {max_file_mb} MB "
+                                      "a run may commit per file"))
+    return found
+
+
+def _guard_staged(worktree: Path) -> list[Refusal]:
+    """Unstage what must not reach the user's repository: symlinks whose target leaves the
+    repository, tracked files turned into symlinks, names with control or bidi characters,
+    and new gitlinks. The files stay in the worktree."""
+    raw = git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "HEAD", cwd=worktree)
+    fields = _split_z(raw)
+    found = []
+    for meta, rel in zip(fields[::2], fields[1::2]):
+        old_mode, new_mode, _, new_oid, status = meta.lstrip(":").split(" ")
+        if status == "D":
+            continue
+        why = None
+        if _UNREADABLE_NAME.search(rel):
+            why = "its name has control or bidi characters, which hide what it is"
+        elif new_mode == GITLINK:
+            why = "a nested git repository: commit its files without its .git"
+        elif new_mode == SYMLINK and old_mode not in (SYMLINK, "000000"):
+            why = "a tracked file turned into a symlink: an editor would write through it"
+        elif new_mode == SYMLINK and _link_leaves(rel, git("cat-file", "blob", new_oid, cwd=worktree)):
+            why = "a symlink that leads out of the repository"
+        if why:
+            found.append(Refusal(rel, why))
+    if found:  # back to HEAD's version in the index (or out of it, for a new file)
+        git("reset", "-q", "HEAD", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
+            input=b"".join(os.fsencode(f":(literal){r.path}") + b"\0" for r in found))
+    return found
+
+
+def _link_leaves(rel: str, target: str) -> bool:
+    """Whether a link at repo-relative ``rel`` pointing at ``target`` resolves outside the repo."""
+    if target.startswith("/"):
+        return True
+    joined = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+    return joined == ".." or joined.startswith("../")
 
 
 def delete_branch(repo_root: Path, branch: str) -> None:

@@ -143,6 +143,8 @@ def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -
     if record.files:
         console.print("[bold]changes[/]")
         console.print(escape(diffstat), highlight=False)
+    for refusal in record.refused:
+        console.print(f"[bold yellow]left out[/] {escape(ascii(refusal['path'])[1:-1])}: {escape(refusal['why'])}")
     for check in record.checks:
         mark = "[green]passed[/]" if check["ok"] else "[red]FAILED[/]"
         console.print(f"[bold]check[/]   {escape(check['name'])}: {mark}")

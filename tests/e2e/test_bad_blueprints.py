@@ -6,6 +6,7 @@ from minion.blueprint.events import read_events
 from minion.errors import MinionError
 from minion.runs.service import RunRequest, create_run, execute_run, log_path
 from minion.runs.store import RunStore, Status
+from minion.trust import trust_repo
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import write_files
 from support.script import write_script
@@ -26,6 +27,7 @@ def add_blueprint(repo, name, body):
         "from minion.blueprint import blueprint\n\n"
         f"@blueprint({name!r}, 'a broken blueprint')\nasync def bp(run):\n{body}"
     )})
+    trust_repo(repo)  # the user has read it and allowed it (`minion trust`)
 
 
 async def run_blueprint(repo, tmp_path, name, **flags):
@@ -65,6 +67,7 @@ async def test_a_blueprint_blocking_the_loop_is_interrupted(repo, tmp_path, monk
 
 def test_a_blueprint_file_that_does_not_import_is_a_clear_error(repo, tmp_path):
     write_files(repo, {".minion/blueprints/broken.py": "def oops(:\n"})
+    trust_repo(repo)
     with pytest.raises(MinionError, match="broken.py failed to load"):
         create_run(RunRequest(task="t", repo=repo, model=write_script(tmp_path, [])), RunStore())
 
@@ -75,6 +78,7 @@ async def test_a_blueprint_that_exits_at_import_fails_its_run_only(repo, tmp_pat
         "import sys\nfrom minion.blueprint import blueprint\nsys.exit(3)\n\n"
         "@blueprint('quits', 'exits when imported')\nasync def quits(run):\n    pass\n"
     )})
+    trust_repo(repo)
     store = RunStore()
     record = create_run(RunRequest(task="t", repo=repo, blueprint="quits", model=write_script(tmp_path, [])), store)
     with pytest.raises(MinionError, match="quits.py failed to load"):

@@ -10,6 +10,7 @@ from pathlib import Path
 from minion.blueprint.events import read_events
 from minion.runs.service import RunRequest, create_run, execute_run, log_path
 from minion.runs.store import RunStore, Status
+from minion.trust import trust_repo
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git, write_files
 from support.script import PYTEST, bash, done, replace, text, write_script
@@ -133,6 +134,7 @@ async def test_repo_blueprint_overrides_builtin(repo, tmp_path):
     )})
     run_git(repo, "add", "-A")
     run_git(repo, "commit", "-qm", "blueprint")
+    trust_repo(repo)  # the user has read it and allowed it (`minion trust`)
     model = write_script(tmp_path, [])
     final, store = await run_task(repo, model)
     assert final.status is Status.OK

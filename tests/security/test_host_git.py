@@ -81,8 +81,11 @@ async def test_nothing_the_agent_plants_runs_on_the_host(user_repo, visible, tmp
 
     # Positive control: staging as minion did before it left gitlinks alone runs the
     # nested repository's fsmonitor and filter on the host.
-    git("add", "-A", cwd=Path(run.record.worktree))
-    assert nested <= {p.name for p in ran.iterdir()}
+    # (The commit guard took the new gitlink out of the index: put it back first.)
+    worktree = Path(run.record.worktree)
+    git("update-index", "--add", "--cacheinfo", f"160000,{head},vendor/lib", cwd=worktree)
+    git("add", "-A", cwd=worktree)
+    assert nested <= {p.name for p in ran.iterdir()}, run.output(8)
 
 
 def test_control_config_written_on_the_host_does_run_in_the_host_side_commit(visible):

@@ -91,3 +91,29 @@ async def test_huge_files_are_refused_not_loaded(tools):
         f.truncate(6_000_000)
     result = await edit(tools, command="view", path="big.txt")
     assert result.is_error and "over 5 MB" in result.content
+
+
+async def test_search_and_edits_never_follow_a_folder_link_out(tools, tmp_path):
+    """A tracked folder replaced by a link out: its index entries lead outside; all refused."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "main.py").write_text("x = 'host secret'\n")
+    main = tools.worktree / "app" / "main.py"
+    main.unlink()
+    main.parent.rmdir()
+    os.symlink(tmp_path / "elsewhere", tools.worktree / "app")
+    assert "host secret" in main.read_text()  # positive control: on the host it leads there
+    found = await tools.call("search", {"pattern": "secret"})
+    assert not found.is_error and "host secret" not in found.content
+    for command in ("view", "str_replace", "insert", "create"):
+        result = await edit(tools, command=command, path="app/main.py", old_str="x", new_str="pwned",
+                            insert_line=0, insert_text="pwned", file_text="pwned")
+        assert result.is_error and result.content == "path escapes the worktree: app/main.py", (command, result)
+    assert (await tools.call("outline", {"path": "app/main.py"})).is_error
+    assert (tmp_path / "elsewhere" / "main.py").read_text() == "x = 'host secret'\n"
+
+
+async def test_a_fifo_is_refused_without_blocking(tools):
+    os.mkfifo(tools.worktree / "pipe.py")
+    result = await edit(tools, command="view", path="pipe.py")
+    assert result.is_error and "is not a file" in result.content
+    assert (await edit(tools, command="create", path="pipe.py", file_text="x")).is_error

@@ -1,8 +1,9 @@
 """The agent's tools: Anthropic's text editor and bash, plus minion's `search` and `outline`.
 
 The agent sees the run's worktree at the user's repo path. Every path it gives is mapped
-into the worktree on the host; paths outside the repo, through `..` or a symlink, or into
-`.git` are refused with an error result and never touched.
+into the worktree on the host, and every host-side read or write of it goes through
+`minion.pathguard`: paths outside the repo, through `..` or a symlink (of the file or of any
+folder above it), or into `.git` are refused with an error result and never touched.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import pathguard
 from ..git import git
 from ..sandbox import Sandbox
 
 EDITOR = "str_replace_based_edit_tool"
 VIEW_LIMIT_CHARS = 40_000
 SEARCH_LIMIT = 200
-MAX_FILE_BYTES = 5_000_000  # larger files are read with bash, not loaded whole
+MAX_FILE_BYTES = pathguard.MAX_FILE_BYTES  # larger files are read with bash, not loaded whole
 
 
 @dataclass
@@ -102,7 +104,7 @@ class Toolset:
             if name == "outline":
                 return self._outline(tool_input)
             return ToolResult(f"unknown tool '{name}'", is_error=True)
-        except ToolRefused as e:
+        except (ToolRefused, pathguard.PathRefused) as e:
             return ToolResult(str(e), is_error=True)
         except (KeyError, TypeError) as e:
             return ToolResult(f"bad input for {name}: missing or wrong parameter {e}", is_error=True)
@@ -110,70 +112,58 @@ class Toolset:
     # paths
 
     def host_path(self, given: str) -> Path:
-        """Map a path the agent gave (absolute under the repo, or repo-relative) into the worktree."""
+        """The real host path in the worktree of a path the agent gave (absolute under the
+        repo, or repo-relative); pathguard.PathRefused if it escapes the worktree."""
         if not isinstance(given, str) or not given:
             raise ToolRefused("a non-empty 'path' is required")
-        logical = Path(os.path.normpath(self.repo_path / given))
-        try:
-            relative = logical.relative_to(self.repo_path)
-        except ValueError:
-            raise ToolRefused(f"{given} is outside the repository {self.repo_path}") from None
-        if relative.parts and relative.parts[0] == ".git":
-            raise ToolRefused(f"{given}: the .git directory is off limits")
-        host = self.worktree / relative
-        # Resolve symlinks (of the file, or of its parent for a new file) and re-check.
-        probe = host if host.exists() or host.is_symlink() else host.parent
-        real = probe.resolve()
-        if real != self.real_worktree and self.real_worktree not in real.parents:
-            raise ToolRefused(f"{given} leads outside the repository (through a symlink)")
-        return host
+        return pathguard.resolve(self.worktree, given, self.repo_path)
 
     def shown_path(self, host: Path) -> str:
-        return str(self.repo_path / host.relative_to(self.worktree))
+        """A real host path in the worktree as the agent sees it, under the repo path."""
+        return str(self.repo_path / host.relative_to(self.real_worktree))
 
     # text editor
 
     def _edit(self, args: dict[str, Any]) -> ToolResult:
         command = args["command"]
-        path = self.host_path(args["path"])
+        given = args["path"]
+        path = self.host_path(given)
         if command == "view":
-            return self._view(path, args.get("view_range"))
+            return self._view(given, path, args.get("view_range"))
         if command == "create":
             if path.is_dir():
-                raise ToolRefused(f"{args['path']} is a directory")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(args["file_text"], encoding="utf-8")
+                raise ToolRefused(f"{given} is a directory")
+            self._write(given, args["file_text"], make_parents=True)
             return ToolResult(f"Created {self.shown_path(path)}", edited=True)
         if command == "str_replace":
-            return self._str_replace(path, args["old_str"], args.get("new_str", ""))
+            return self._str_replace(given, path, args["old_str"], args.get("new_str", ""))
         if command == "insert":
             text = args.get("insert_text", args.get("new_str"))
             if text is None:
                 raise ToolRefused("insert needs 'insert_text'")
-            return self._insert(path, int(args["insert_line"]), text)
+            return self._insert(given, path, int(args["insert_line"]), text)
         if command == "undo_edit":
             raise ToolRefused("undo_edit is not supported; use str_replace to revert")
         raise ToolRefused(f"unknown command '{command}': use view, create, str_replace or insert")
 
-    def _read(self, path: Path) -> str:
+    def _read(self, given: str) -> str:
         """The file's text. Bytes that are not UTF-8 survive an edit (surrogateescape)."""
-        if not path.is_file():
-            raise ToolRefused(f"{self.shown_path(path)} does not exist or is not a file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ToolRefused(f"{self.shown_path(path)} is over {MAX_FILE_BYTES // 1_000_000} MB: use bash (head, sed)")
-        data = path.read_bytes()
+        try:
+            data = pathguard.read_bytes(self.worktree, given, max_bytes=MAX_FILE_BYTES, repo_path=self.repo_path)
+        except pathguard.TooLarge as e:
+            raise ToolRefused(f"{e}: use bash (head, sed)") from None
         if b"\0" in data[:8192]:
-            raise ToolRefused(f"{self.shown_path(path)} is a binary file")
+            raise ToolRefused(f"{given} is a binary file")
         return data.decode("utf-8", errors="surrogateescape")
 
-    @staticmethod
-    def _write(path: Path, text: str) -> None:
-        path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
+    def _write(self, given: str, text: str, make_parents: bool = False) -> None:
+        data = text.encode("utf-8", errors="surrogateescape")
+        pathguard.write_bytes(self.worktree, given, data, repo_path=self.repo_path, make_parents=make_parents)
 
-    def _view(self, path: Path, view_range: list[int] | None) -> ToolResult:
+    def _view(self, given: str, path: Path, view_range: list[int] | None) -> ToolResult:
         if path.is_dir():
             return ToolResult(self._list_dir(path))
-        lines = self._read(path).splitlines()
+        lines = self._read(given).splitlines()
         start, end = 1, len(lines)
         if view_range:
             start, end = int(view_range[0]), int(view_range[1])
@@ -195,8 +185,8 @@ class Toolset:
                 entries.append(self.shown_path(Path(root) / name))
         return "\n".join(entries[:500])
 
-    def _str_replace(self, path: Path, old: str, new: str) -> ToolResult:
-        text = self._read(path)
+    def _str_replace(self, given: str, path: Path, old: str, new: str) -> ToolResult:
+        text = self._read(given)
         count = text.count(old) if old else 0
         if count == 0:
             raise ToolRefused(
@@ -207,18 +197,18 @@ class Toolset:
             raise ToolRefused(
                 f"old_str occurs {count} times (lines {lines}); include more context to make it unique"
             )
-        self._write(path, text.replace(old, new, 1))
+        self._write(given, text.replace(old, new, 1))
         line = text[: text.index(old)].count("\n") + 1
         return ToolResult(f"Edited {self.shown_path(path)} at line {line}", edited=True)
 
-    def _insert(self, path: Path, after_line: int, text: str) -> ToolResult:
-        lines = self._read(path).splitlines(keepends=True)
+    def _insert(self, given: str, path: Path, after_line: int, text: str) -> ToolResult:
+        lines = self._read(given).splitlines(keepends=True)
         if not 0 <= after_line <= len(lines):
             raise ToolRefused(f"insert_line {after_line} is out of range 0..{len(lines)}")
         if lines and not lines[-1].endswith("\n") and after_line == len(lines):
             lines[-1] += "\n"
         lines.insert(after_line, text if text.endswith("\n") else text + "\n")
-        self._write(path, "".join(lines))
+        self._write(given, "".join(lines))
         return ToolResult(f"Inserted text after line {after_line} of {self.shown_path(path)}", edited=True)
 
     # bash, search, outline
@@ -250,12 +240,11 @@ class Toolset:
         for rel in filter(None, listing.split("\0")):
             if glob and not Path(rel).match(glob):
                 continue
-            host = self.worktree / rel
-            if not host.is_file() or host.is_symlink() or host.stat().st_size > MAX_FILE_BYTES:
-                continue
+            if os.path.islink(self.worktree / rel):
+                continue  # a link inside the tree is searched where it leads; one outside, never
             try:
-                text = host.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError):
+                text = pathguard.read_bytes(self.worktree, rel, max_bytes=MAX_FILE_BYTES).decode("utf-8")
+            except (pathguard.PathRefused, UnicodeDecodeError):
                 continue
             for n, line in enumerate(text.splitlines(), 1):
                 if regex.search(line):
@@ -268,10 +257,9 @@ class Toolset:
     def _outline(self, args: dict[str, Any]) -> ToolResult:
         from ..context import render_outline
 
-        path = self.host_path(args["path"])
-        if not path.is_file():
-            raise ToolRefused(f"{args['path']} does not exist or is not a file")
-        return ToolResult(render_outline(Path(self.shown_path(path)), self._read(path)))
+        given = args["path"]
+        path = self.host_path(given)
+        return ToolResult(render_outline(Path(self.shown_path(path)), self._read(given)))
 
 
 def only_reads(command: str) -> bool:

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Generic, TypeVar
 
@@ -26,7 +26,7 @@ from ..context import Anchor, build_repo_map, load_rules, render_anchor
 from ..git import git
 from ..runs.store import NodeRecord, RunStore, Status
 from ..sandbox import Sandbox
-from ..snapshot import Snapshot, commit_result
+from ..snapshot import Refusal, Snapshot, commit_result
 from ..state import state_dir
 from .checks import CheckResult, detect_checks
 from .events import EventLog
@@ -105,6 +105,7 @@ class Run:
         self.last_checks: list[CheckResult] | None = None
         self.head: str | None = None
         self.committed = False
+        self.refused: list[dict[str, str]] = []  # {path, why}: what the last commit left out
         self._seq = 0
         # Checkpoints of an earlier attempt, replayed until the first unfinished node.
         self._checkpoints = {n.seq: n for n in store.nodes(run_id)}
@@ -282,20 +283,30 @@ class Run:
         return failed
 
     async def commit(self, message: str | None = None) -> str | None:
-        """Host side: commit the worktree to the run's branch (git is never written in the sandbox)."""
+        """Host side: commit the worktree to the run's branch (git is never written in the sandbox).
+        What the commit guard leaves out is in ``self.refused`` (the last commit's say)."""
         message = message or self.commit_message()
 
         async def body():
             # No change leaves the branch where it is (at S, or at an earlier attempt's commit).
-            commit_result(self.snapshot, branch=self.branch, message=message)
-            return git("rev-parse", f"refs/heads/{self.branch}", cwd=self.repo_path)
+            refused: list[Refusal] = []
+            commit_result(self.snapshot, branch=self.branch, message=message,
+                          max_file_mb=self.settings.max_commit_file_mb, refused=refused)
+            for refusal in refused:
+                self.events.emit("commit.refused", path=refusal.path, why=refusal.why)
+            sha = git("rev-parse", f"refs/heads/{self.branch}", cwd=self.repo_path)
+            return {"head": sha, "refused": [asdict(r) for r in refused]}
 
-        def load(sha: str) -> str:
-            self.head, self.committed = sha, True
-            return sha
+        def load(saved: dict[str, Any] | str) -> dict[str, Any]:
+            if isinstance(saved, str):  # a checkpoint from before the commit guard
+                saved = {"head": saved, "refused": []}
+            self.head, self.committed, self.refused = saved["head"], True, saved["refused"]
+            return saved
 
-        kind = NodeKind("step", lambda sha: ("ok", f"{self.branch} at {sha[:10]}"), load=load)
-        return load(await self.node("commit", kind, body))
+        kind = NodeKind("step", lambda saved: ("ok", f"{self.branch} at {saved['head'][:10]}"
+                                                + (f", {len(saved['refused'])} left out" if saved["refused"] else "")),
+                        load=load)
+        return load(await self.node("commit", kind, body))["head"]
 
     def commit_message(self, status: str | None = None) -> str:
         if status is None:

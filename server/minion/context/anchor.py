@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .. import pathguard
 from .symbols import Symbol, outline
 
 _MAX_ANCHOR_LINES = 200  # of a long selection, the first ones are shown
@@ -35,8 +36,8 @@ def render_anchor(root: Path, anchor: Anchor, window: int = 20) -> str:
     if anchor.path is None:
         return parts[0]
     try:
-        source = (Path(root) / anchor.path).read_bytes()
-    except OSError:
+        source = pathguard.read_bytes(Path(root), anchor.path)
+    except pathguard.PathRefused:
         return f"{parts[0]}\n({anchor.path} is not in the repository.)"
     if anchor.kind == "selection" and anchor.text and len(anchor.text) <= _MAX_SELECTED_CHARS:
         parts.append(f"Selected text:\n```\n{anchor.text}\n```")

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
+from .. import pathguard
 from .repomap import repo_relative
 
 DEFAULT_MAX_BYTES = 32_000
@@ -56,13 +57,17 @@ def _copilot(root: Path) -> list[tuple[str, str]]:
 
 def _cursor(root: Path, anchor: PurePosixPath | None) -> list[tuple[str, str]]:
     applied = []
-    for path in sorted((root / _CURSOR_RULES).rglob("*.mdc")):
+    try:
+        folder = pathguard.resolve(root, _CURSOR_RULES)  # a link to ~ would be walked whole
+    except pathguard.PathRefused:
+        return []
+    for path in sorted(folder.rglob("*.mdc")):
         fields, body = _front_matter(_read(root, path))
         always = str(fields.get("alwaysApply", "")).lower() == "true"
         globs = _globs(fields.get("globs", ""))
         matches = anchor is not None and bool(globs) and _spec(globs).match_file(str(anchor))
         if (always or matches) and body.strip():
-            applied.append((path.relative_to(root).as_posix(), body))
+            applied.append((f"{_CURSOR_RULES}/{path.relative_to(folder).as_posix()}", body))
     return applied
 
 
@@ -131,11 +136,9 @@ def _spec(globs: list[str]) -> pathspec.PathSpec:
 
 def _read(root: Path, path: Path) -> str:
     """The file's text; "" unless it is a regular file inside ``root``. A hostile repo may
-    link AGENTS.md to ~/.ssh/id_rsa (which would go to the model) or make it a FIFO."""
+    link AGENTS.md (or a folder above it) to ~/.ssh/id_rsa (which would go to the model) or
+    make it a FIFO: host-side readers take regular files inside the tree only."""
     try:
-        real = path.resolve()
-        if not real.is_relative_to(root.resolve()) or not real.is_file():
-            return ""
-        return real.read_text(encoding="utf-8", errors="replace")
-    except OSError:  # unreadable
+        return pathguard.read_text(root, path)
+    except pathguard.PathRefused:
         return ""

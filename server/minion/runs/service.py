@@ -242,9 +242,9 @@ async def execute_run(
     checks = [c.to_dict() for c in run.last_checks or []]
     store.finish(
         run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage_record(),
-        summary=summary, error=error, worker_pid=None,
+        summary=summary, error=error, worker_pid=None, refused=run.refused,
     )
-    events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files,
+    events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files, refused=run.refused,
                 usage=run.usage_record(), summary=summary, error=error)
     return store.get(run_id)
 
@@ -354,6 +354,7 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "base_head": record.request.get("base_head"),
         "head": record.head,
         "files": record.files,
+        "refused": record.refused,  # what the commit guard left out of the branch: {path, why}
         "checks": [
             {k: c[k] for k in ("name", "command", "ok", "exit_code", "duration_s", "timed_out", "output")}
             for c in record.checks

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT NOT NULL DEFAULT '',
     error TEXT,
     worker_pid INTEGER,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    refused TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -85,7 +86,9 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 """
 
-JSON_COLUMNS = {"request", "checks", "files", "usage", "result"}
+JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused"}
+# Columns added after the first release: (name, definition), added to older stores on open.
+ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'")]
 # SQLite result codes (prefixes of their names) that mean the disk, not minion, is at fault.
 _STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
@@ -113,6 +116,7 @@ class RunRecord:
     error: str | None = None
     worker_pid: int | None = None
     cancel_requested: bool = False
+    refused: list[dict[str, str]] = field(default_factory=list)  # what the commit guard left out: {path, why}
 
 
 @dataclass
@@ -169,6 +173,10 @@ class RunStore:
         self.path = path or state_dir() / "runs.db"
         with closing(self._connect()) as db, self._storage_errors():
             db.executescript(SCHEMA)
+            present = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            for name, definition in ADDED_COLUMNS:
+                if name not in present:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
         self._keep_reserve()
 
     def _reserve(self) -> list[Path]:

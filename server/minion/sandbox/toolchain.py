@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .. import pathguard
 
 # Shown whole by the system part of the view.
 SYSTEM_ROOTS = (Path("/usr"), Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib32"), Path("/lib64"),
@@ -77,7 +78,7 @@ def find_toolchain(*, parent_env: Mapping[str, str], real_home: Path, repo_path:
             masks += [Found(folder / secret, f"{name} registry token") for secret in TOOLCHAIN_SECRETS.get(name, ())
                       if (folder / secret).exists()]
     for dep in dependency_dirs:  # the repo's own: a hostile repo commits what it likes here
-        if base := _venv_base(dep):
+        if base := _venv_base(repo_path, dep):
             finder.add(base, f"the base Python of {dep}", anywhere=False)
     for prefix in {Path(sys.prefix), Path(sys.base_prefix)}:  # wherever minion lives (a CI clone in /tmp)
         finder.add(prefix, "minion's own Python (checks may run it)", private_ok=True)
@@ -139,26 +140,17 @@ def _prefix_of(bin_dir: Path) -> Path:
     return bin_dir.parent if bin_dir.name == "bin" else bin_dir
 
 
-def _venv_base(venv: Path) -> Path | None:
+def _venv_base(repo_path: Path, venv: Path) -> Path | None:
     """The install a venv was made from (``home =`` in pyvenv.cfg is its bin folder), if it
     is one: a folder with a Python in it. The file is the repo's, so it is read as a hostile
-    file: a regular file, not through a link, at most a few KB."""
-    text = read_small_file(venv / "pyvenv.cfg")
-    for line in (text or "").splitlines():
+    file: a regular file inside the repo, not through a link, at most a few KB."""
+    try:
+        text = pathguard.read_text(repo_path, venv / "pyvenv.cfg", max_bytes=64 * 1024)
+    except pathguard.PathRefused:
+        return None
+    for line in text.splitlines():
         key, _, value = line.partition("=")
         home = Path(value.strip())
         if key.strip() == "home" and home.is_absolute() and any(home.glob("python3*")):
             return _prefix_of(home)
     return None
-
-
-def read_small_file(path: Path, limit: int = 64 * 1024) -> str | None:
-    """The text of a regular file, never through a symlink, FIFO or device; None otherwise."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return f.read(limit).decode("utf-8", "replace")
