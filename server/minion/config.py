@@ -36,7 +36,8 @@ class Settings(BaseModel):
     exclude: list[str] = Field(default_factory=lambda: [".env*", "*.pem", "id_*"])
     sandbox_allow: list[str] = Field(default_factory=list)  # more host paths to show, read-only
     git_history: int = Field(50, ge=0)
-    max_commit_file_mb: int = Field(50, gt=0)  # larger files stay out of the run's branch  # first-parent commits the sandbox's git sees (0: the snapshot alone)
+    max_commit_file_mb: int = Field(50, gt=0)  # larger files stay out of the run's branch
+    sensitive_paths: list[str] = Field(default_factory=list)  # more patterns a reviewer must see first  # first-parent commits the sandbox's git sees (0: the snapshot alone)
     command_timeout: float = Field(600, gt=0)
     command_memory_mb: int = Field(4096, gt=0)
 

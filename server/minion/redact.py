@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import logging
 import os
 import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 
@@ -21,6 +24,12 @@ SECRET_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._\-]{20,}"),
 ]
+# What each of SECRET_PATTERNS is, for `secret_hits`; None: redacted, but not refused from a
+# commit ("Bearer" followed by a long word is too common in prose and docs for that).
+_SHAPE_NAMES = [
+    "an Anthropic API key", "an OpenAI-style API key", "a GitHub token", "a GitHub token",
+    "a Slack token", "an AWS access key id", "a Google API key", "a private key", None,
+]
 
 # Whole words of a variable's name, so that GIT_AUTHOR_NAME or MONKEY_PATH do not count.
 _SECRET_ENV_NAME = re.compile(
@@ -28,35 +37,117 @@ _SECRET_ENV_NAME = re.compile(
 )
 
 
+def _env_secrets() -> tuple[tuple[str, str], ...]:
+    """(value, name) of secret-looking environment variables, one name per value."""
+    named: dict[str, str] = {}
+    for name, value in sorted(os.environ.items()):
+        if _SECRET_ENV_NAME.search(name) and len(value) >= 8:
+            named.setdefault(value, name)
+    return tuple(sorted(named.items(), key=lambda item: (-len(item[0]), item[0])))
+
+
 def _env_secret_values() -> list[str]:
     """Values of secret-looking environment variables, longest first."""
-    values = {
-        value
-        for name, value in os.environ.items()
-        if _SECRET_ENV_NAME.search(name) and len(value) >= 8
-    }
-    return sorted(values, key=len, reverse=True)
+    return [value for value, _ in _env_secrets()]
+
+
+def _base64_forms(raw: bytes) -> list[tuple[str, str]]:
+    """The value's base64 on its own (padded and not), and the part of it that shows inside
+    a longer base64 string at each of the three alignments, standard and urlsafe."""
+    forms = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        # Only the characters whose six bits all come from the value itself.
+        inner = encoded[-(-offset * 8 // 6):(offset + len(raw)) * 8 // 6]
+        whole = [encoded, encoded.rstrip("=")] if offset == 0 else []
+        for form in [*whole, inner]:
+            forms.append((form, "base64"))
+            urlsafe = form.translate(str.maketrans("+/", "-_"))
+            if urlsafe != form:
+                forms.append((urlsafe, "urlsafe base64"))
+    return forms
+
+
+def secret_forms(value: str) -> list[tuple[str, str]]:
+    """(form, what it is) for a secret value: itself, its base64, hex and URL encodings."""
+    raw = value.encode("utf-8", "surrogateescape")
+    forms = [(value, "plain"), *_base64_forms(raw), (raw.hex(), "hex"), (raw.hex().upper(), "hex"),
+             (quote(value, safe=""), "URL-encoded"), (quote(value), "URL-encoded"),
+             (quote_plus(value), "URL-encoded")]
+    seen: dict[str, str] = {}
+    for form, kind in forms:
+        seen.setdefault(form, kind)  # the plain value first: a URL-safe value quotes as itself
+    return list(seen.items())
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(secrets: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """One pattern for every form of every (value, name), longest first, and what each form is.
+
+    Computed once per set of values: redaction runs on every string minion writes."""
+    described: dict[str, str] = {}
+    for value, name in secrets:
+        for form, kind in secret_forms(value):
+            described.setdefault(form, f"the value of {name}, {kind}" if name else f"a secret value, {kind}")
+    if not described:
+        return None, described
+    ordered = sorted(described, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))), described
+
+
+def _secret_set(secrets: list[str] | None) -> tuple[tuple[str, str], ...]:
+    if secrets is None:
+        return _env_secrets()
+    return tuple((value, "") for value in sorted(set(secrets), key=len, reverse=True) if value)
 
 
 def redact_text(text: str, secrets: list[str] | None = None) -> str:
-    for value in _env_secret_values() if secrets is None else secrets:
-        if value in text:
-            text = text.replace(value, MASK)
-    for pattern in SECRET_PATTERNS:
+    return _redact_with(text, _compiled(_secret_set(secrets))[0])
+
+
+def _redact_with(text: str, pattern: re.Pattern[str] | None) -> str:
+    if pattern is not None:
         text = pattern.sub(MASK, text)
+    for shape in SECRET_PATTERNS:
+        text = shape.sub(MASK, text)
     return text
+
+
+def secret_matches(text: str, secrets: list[str] | None = None) -> dict[str, str]:
+    """Each secret found in ``text`` (a secret value in any of its forms, or a known secret
+    shape), mapped to a description of it that does not hold it."""
+    found: dict[str, str] = {}
+    pattern, described = _compiled(_secret_set(secrets))
+    if pattern is not None:
+        for match in pattern.finditer(text):
+            found.setdefault(match.group(), described[match.group()])
+    for shape, name in zip(SECRET_PATTERNS, _SHAPE_NAMES, strict=True):
+        if name is not None:
+            for match in shape.finditer(text):
+                found.setdefault(match.group(), f"{name} (a known secret shape)")
+    return found
+
+
+def secret_hits(text: str, secrets: list[str] | None = None) -> list[str]:
+    """Descriptions, without the secrets, of the secrets in ``text``: e.g. "the value of
+    ANTHROPIC_API_KEY, base64" or "a GitHub token (a known secret shape)"."""
+    return list(dict.fromkeys(secret_matches(text, secrets).values()))
 
 
 def redact(value: Any, secrets: list[str] | None = None) -> Any:
     """Redact every string inside a JSON-like value."""
-    if secrets is None:  # read the environment once per value, not once per string
-        secrets = _env_secret_values()
+    # The environment is read once per value, not once per string; the forms of its secret
+    # values are compiled once per set of values (cached).
+    return _redact_value(value, _compiled(_secret_set(secrets))[0])
+
+
+def _redact_value(value: Any, pattern: re.Pattern[str] | None) -> Any:
     if isinstance(value, str):
-        return redact_text(value, secrets)
+        return _redact_with(value, pattern)
     if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
+        return {k: _redact_value(v, pattern) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v, secrets) for v in value]
+        return [_redact_value(v, pattern) for v in value]
     return value
 
 

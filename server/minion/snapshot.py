@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pathspec
 
+from minion import pathguard
 from minion.errors import MinionError, NotAGitRepository
 from minion.git import GitError, git
+from minion.redact import secret_matches
 
 SNAPSHOT_REF_PREFIX = "refs/minion/snapshots/"
 
@@ -399,7 +401,8 @@ _UNREADABLE_NAME = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\
 
 
 def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb: int = DEFAULT_MAX_FILE_MB,
-                  refused: list[Refusal] | None = None) -> str | None:
+                  refused: list[Refusal] | None = None,
+                  forbid: Callable[[str], str | None] | None = None) -> str | None:
     """Commit the run's worktree on top of its HEAD and point refs/heads/<branch> at it.
 
     Runs on the host with the worktree's own index (the worktree is minion's). Staging
@@ -408,8 +411,8 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb:
     the last commit (the branch then points at that commit: S on the first call).
 
     The commit guard leaves out what must not reach the user's repository (nested
-    repositories, `_huge_files`, `_guard_staged`); each is appended to ``refused`` when a
-    list is given.
+    repositories, `_before_staging`, `_guard_staged`, and changed paths for which ``forbid``
+    gives a reason); each is appended to ``refused`` when a list is given.
     """
     worktree = snapshot.worktree
     # Gitlinks stay as they are. Staging one runs `git status` inside the nested repository,
@@ -421,8 +424,8 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb:
     untracked = git("ls-files", "-z", "--others", "--directory", "--exclude-standard", cwd=worktree)
     nested = [rel.rstrip("/") for rel in _split_z(untracked) if rel.endswith("/") and (worktree / rel / ".git").exists()]
     found = [Refusal(rel, "a nested git repository: commit its files without its .git") for rel in nested]
-    # Huge files are left out before staging: staging would write them into the user's .git.
-    found += _huge_files(worktree, max_file_mb)
+    # Huge files and secrets are left out before staging: staging writes into the user's .git.
+    found += _before_staging(worktree, max_file_mb, forbid)
     pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks + [r.path for r in found])]
     git("add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
         input=b"".join(os.fsencode(p) + b"\0" for p in pathspecs))
@@ -451,8 +454,10 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb:
     return new
 
 
-def _huge_files(worktree: Path, max_file_mb: int) -> list[Refusal]:
-    """Changed or new files over ``max_file_mb`` (git lists them; their size is read here)."""
+def _before_staging(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None] | None) -> list[Refusal]:
+    """The changed or new files (git lists them) that are over ``max_file_mb``, or hold a
+    secret new since HEAD: a secret environment variable's value (plain, base64, hex or
+    URL-encoded) or a known secret shape. A refusal names what it is, never the secret."""
     changed = git("ls-files", "-z", "--modified", "--others", "--exclude-standard", cwd=worktree)
     found = []
     for rel in _split_z(changed):
@@ -460,10 +465,32 @@ def _huge_files(worktree: Path, max_file_mb: int) -> list[Refusal]:
             st = (worktree / rel).lstat()
         except OSError:
             continue  # deleted
-        if stat.S_ISREG(st.st_mode) and st.st_size > max_file_mb * 1024 * 1024:
+        if forbid and (why := forbid(rel)):
+            found.append(Refusal(rel, why))
+        elif not stat.S_ISREG(st.st_mode):
+            continue  # links are for _guard_staged
+        elif st.st_size > max_file_mb * 1024 * 1024:
             found.append(Refusal(rel, f"{st.st_size / 1024 / 1024:.0f} MB, over the {max_file_mb} MB "
                                       "a run may commit per file"))
+        elif why := _new_secrets(worktree, rel, st.st_size):
+            found.append(Refusal(rel, why))
     return found
+
+
+def _new_secrets(worktree: Path, rel: str, size: int) -> str | None:
+    if size > SECRET_SCAN_MAX_BYTES:
+        return None
+    try:
+        data = pathguard.read_bytes(worktree, rel, max_bytes=SECRET_SCAN_MAX_BYTES)
+    except pathguard.PathRefused:
+        return None
+    if b"\0" in data[:8192]:
+        return None  # binary
+    hits = secret_matches(data.decode("utf-8", "surrogateescape"))
+    if hits:  # what HEAD already had (a test fixture's key, say) is not the run's doing
+        before = git("cat-file", "blob", f"HEAD:{rel}", cwd=worktree, check=False)
+        hits = {m: why for m, why in hits.items() if m not in before}
+    return "it holds " + ", and ".join(dict.fromkeys(hits.values())) if hits else None
 
 
 def _guard_staged(worktree: Path) -> list[Refusal]:
@@ -488,10 +515,18 @@ def _guard_staged(worktree: Path) -> list[Refusal]:
             why = "a symlink that leads out of the repository"
         if why:
             found.append(Refusal(rel, why))
-    if found:  # back to HEAD's version in the index (or out of it, for a new file)
-        git("reset", "-q", "HEAD", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
-            input=b"".join(os.fsencode(f":(literal){r.path}") + b"\0" for r in found))
+    _unstage(worktree, found)
     return found
+
+
+def _unstage(worktree: Path, refusals: list[Refusal]) -> None:
+    """Back to HEAD's version in the index (or out of it, for a new file); the files stay."""
+    if refusals:
+        git("reset", "-q", "HEAD", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
+            input=b"".join(os.fsencode(f":(literal){r.path}") + b"\0" for r in refusals))
+
+
+SECRET_SCAN_MAX_BYTES = 4 * 1024 * 1024  # bigger files are data, not where a key is pasted
 
 
 def _link_leaves(rel: str, target: str) -> bool:

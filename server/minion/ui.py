@@ -143,6 +143,8 @@ def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -
     if record.files:
         console.print("[bold]changes[/]")
         console.print(escape(diffstat), highlight=False)
+    for change in record.sensitive:
+        console.print(f"[bold yellow]review first[/] {escape(change['path'])}: {escape(change['why'])}")
     for refusal in record.refused:
         console.print(f"[bold yellow]left out[/] {escape(ascii(refusal['path'])[1:-1])}: {escape(refusal['why'])}")
     for check in record.checks:

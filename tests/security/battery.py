@@ -158,12 +158,12 @@ class AgentRun:
 
 
 async def agent_run(repo: Path, folder: Path, turns: list[list[dict]], *, buffers: dict[str, str] | None = None,
-                    **settings: Any) -> AgentRun:
-    """A whole run of the default blueprint whose scripted model plays ``turns``, then ends."""
+                    blueprint: str | None = None, **settings: Any) -> AgentRun:
+    """A whole run of a blueprint (the default one) whose scripted model plays ``turns``, then ends."""
     model = write_script(folder, [*turns, done("Finished.")], f"script-{uuid.uuid4().hex[:6]}.json")
     store = RunStore()
     record = create_run(RunRequest(task="tidy the code", repo=repo, model=model, buffers=buffers or {},
-                                   flags={"checks": {}, **settings}), store)
+                                   blueprint=blueprint, flags={"checks": {}, **settings}), store)
     final = await execute_run(record.id, store)
     events = read_events(log_path(final.id))
     calls = [e for e in events if e["type"] == "agent.tool"]

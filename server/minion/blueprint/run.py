@@ -24,6 +24,7 @@ from ..agent.usage import Usage, price_per_mtok
 from ..config import Settings
 from ..context import Anchor, build_repo_map, load_rules, render_anchor
 from ..git import git
+from ..runs.sensitive import forbidden_by_path
 from ..runs.store import NodeRecord, RunStore, Status
 from ..sandbox import Sandbox
 from ..snapshot import Refusal, Snapshot, commit_result
@@ -282,16 +283,18 @@ class Run:
             failed = await self.failing_checks()
         return failed
 
-    async def commit(self, message: str | None = None) -> str | None:
+    async def commit(self, message: str | None = None, *, forbid_sensitive: bool = False) -> str | None:
         """Host side: commit the worktree to the run's branch (git is never written in the sandbox).
-        What the commit guard leaves out is in ``self.refused`` (the last commit's say)."""
+        What the commit guard leaves out is in ``self.refused`` (the last commit's say). With
+        ``forbid_sensitive``, changes to sensitive paths (runs/sensitive.py) are left out too."""
         message = message or self.commit_message()
 
         async def body():
             # No change leaves the branch where it is (at S, or at an earlier attempt's commit).
             refused: list[Refusal] = []
+            forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
             commit_result(self.snapshot, branch=self.branch, message=message,
-                          max_file_mb=self.settings.max_commit_file_mb, refused=refused)
+                          max_file_mb=self.settings.max_commit_file_mb, refused=refused, forbid=forbid)
             for refusal in refused:
                 self.events.emit("commit.refused", path=refusal.path, why=refusal.why)
             sha = git("rev-parse", f"refs/heads/{self.branch}", cwd=self.repo_path)

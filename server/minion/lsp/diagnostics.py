@@ -91,8 +91,11 @@ class Target:
 
 
 def findings(result: RunResult, target: Target, *, link_support: bool) -> list[Finding]:
-    """Everything the run has to say about one file, placed on its current text."""
-    out = hunk_findings(result, target)
+    """Everything the run has to say about one file, placed on its current text; a change a
+    reviewer must see first (sensitive.py) comes first."""
+    out = [_sensitive_finding(result, change["why"], target) for change in result.record.sensitive
+           if change["path"] == target.path]
+    out += hunk_findings(result, target)
     for spot in result.check_spots:
         if spot.path == target.path:
             out.append(_spot_finding(result, spot, result.head_texts[spot.path], target))
@@ -164,6 +167,17 @@ def _change_message(result: RunResult, hunk: Hunk) -> str:
     more = f"\n+ … {len(new) - PREVIEW_LINES} more" if len(new) > PREVIEW_LINES else ""
     message = f"minion {result.id} {what}: {result.why}"
     return f"{message}\n{preview}{more}" if preview else message
+
+
+def _sensitive_finding(result: RunResult, why: str, target: Target) -> Finding:
+    diagnostic = types.Diagnostic(
+        range=_range(target.lines, 0, 1, target.codec),
+        message=f"minion {result.id} changed this file: {why}. Review it before you merge or apply.",
+        severity=types.DiagnosticSeverity.Warning,
+        source=SOURCE,
+        code=result.id,
+    )
+    return Finding(result.id, diagnostic)
 
 
 def _spot_finding(result: RunResult, spot: Spot, spot_text: str, target: Target) -> Finding:

@@ -58,6 +58,12 @@ def render_report(record: RunRecord, nodes: list[NodeRecord], diff_text: str, li
     ]
     if record.error:
         lines += ["", "## Error", "", fenced(record.error)]
+    if record.sensitive:  # first: these run code on your machine once merged or opened
+        lines += ["", "## Review these first", ""]
+        lines += [f"- `{ascii(c['path'])[1:-1]}`: {c['why']}" for c in record.sensitive]
+    if record.refused:
+        lines += ["", "## Left out of the branch", "", "(still in the run's worktree)", ""]
+        lines += [f"- `{ascii(r['path'])[1:-1]}`: {r['why']}" for r in record.refused]
     lines += ["", "## Steps", "", *_steps_table(nodes)]
     lines += ["", "## Checks", "", *_checks(result["checks"])]
     lines += ["", "## Files changed", ""]

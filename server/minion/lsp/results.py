@@ -62,7 +62,7 @@ class RunResult:
     def paths(self) -> set[str]:
         """Every file this result has something to say about."""
         spots = [spot.path for spot in self.check_spots + self.anchor_spots]
-        return {*self.hunk_indexes, *spots}
+        return {*self.hunk_indexes, *spots, *(change["path"] for change in self.record.sensitive)}
 
 
 def load_result(record: RunRecord, store: RunStore) -> RunResult:

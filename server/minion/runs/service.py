@@ -33,6 +33,7 @@ from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
 from ..sandbox.mounts import git_mounts
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
 from ..state import homes_dir, logs_dir, state_dir, worktrees_dir
+from .sensitive import sensitive_changes
 from .store import RunRecord, RunStore, Status
 
 CANCEL_POLL_S = 0.5
@@ -239,12 +240,15 @@ async def execute_run(
         except Exception as e:  # the repo may be gone; the status must still be stored
             status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
     files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
+    sensitive = (sensitive_changes(snapshot.repo_root, snapshot.commit, run.head, settings.sensitive_paths)
+                 if files else [])
     checks = [c.to_dict() for c in run.last_checks or []]
     store.finish(
         run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage_record(),
-        summary=summary, error=error, worker_pid=None, refused=run.refused,
+        summary=summary, error=error, worker_pid=None, refused=run.refused, sensitive=sensitive,
     )
     events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files, refused=run.refused,
+                sensitive=sensitive,
                 usage=run.usage_record(), summary=summary, error=error)
     return store.get(run_id)
 
@@ -355,6 +359,7 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "head": record.head,
         "files": record.files,
         "refused": record.refused,  # what the commit guard left out of the branch: {path, why}
+        "sensitive": record.sensitive,  # committed changes a reviewer must see first: {path, why}
         "checks": [
             {k: c[k] for k in ("name", "command", "ok", "exit_code", "duration_s", "timed_out", "output")}
             for c in record.checks

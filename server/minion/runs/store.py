@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     worker_pid INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    refused TEXT NOT NULL DEFAULT '[]'
+    refused TEXT NOT NULL DEFAULT '[]',
+    sensitive TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -86,9 +87,9 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 """
 
-JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused"}
+JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused", "sensitive"}
 # Columns added after the first release: (name, definition), added to older stores on open.
-ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'")]
+ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'"), ("sensitive", "TEXT NOT NULL DEFAULT '[]'")]
 # SQLite result codes (prefixes of their names) that mean the disk, not minion, is at fault.
 _STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
@@ -117,6 +118,7 @@ class RunRecord:
     worker_pid: int | None = None
     cancel_requested: bool = False
     refused: list[dict[str, str]] = field(default_factory=list)  # what the commit guard left out: {path, why}
+    sensitive: list[dict[str, str]] = field(default_factory=list)  # committed, but review first: {path, why}
 
 
 @dataclass
