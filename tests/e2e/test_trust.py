@@ -239,3 +239,23 @@ async def test_the_editor_shows_why_a_delegation_is_refused(tmp_path, marker):
         [shown] = [m for m in client.messages if m.type == types.MessageType.Error]
         assert "default.py" in shown.message and "minion trust --repo" in shown.message
     assert not marker.exists()
+
+
+async def test_the_editor_asks_once_and_trusting_runs_the_blueprint(tmp_path, marker):
+    """"Trust and run" in the editor trusts the files it names, and the run starts; the
+    question names each file with its hash and says where the code runs."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "lsp"))
+    from lsp_session import FILES, code_actions, open_file, run_command, session, settings, titled, until
+    from support.gitrepo import make_repo
+
+    repo = make_repo(tmp_path / "user repo ü", {**FILES, ".minion/blueprints/default.py": blueprint_source(marker)})
+    async with session(repo, "vscode", settings(write_script(tmp_path, [])), answer="Trust and run") as (client, rec):
+        uri = open_file(client, repo / "calc/ops.py")
+        handoff = titled(await code_actions(client, uri, 1), "Hand off TODO to minion")
+        started = await run_command(client, handoff.command)
+        assert started["runId"]
+        asked = rec.message_requests[0]
+        assert "default.py" in asked.message and "outside the sandbox" in asked.message
+        assert [a.title for a in asked.actions] == ["Trust and run", "Cancel"]
+        await until(marker.exists, what="the trusted blueprint to run")
+    assert untrusted(repo) == []

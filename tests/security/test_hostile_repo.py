@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-from battery import marker, run_sandbox
+from battery import agent_run, marker, run_sandbox
 from support.gitrepo import run_git, write_files
+from support.script import bash
 
 
 def commit_all(repo, message: str) -> None:
@@ -81,3 +82,10 @@ async def test_a_committed_dependency_folder_that_is_a_link_shows_nothing(user_r
     out = (await sandbox.run("cat .venv/id_ed25519 node_modules/.aws/credentials; echo alive")).output
     attacks.check("repo: a .venv and a node_modules that link into the home", not fake_home.leaks(out), out)
     attacks.check("repo: dependency folders that are links break every command", out.endswith("alive\n"), out)
+
+
+async def test_a_linked_dependency_folder_is_named_in_the_run_log(user_repo, fake_home, tmp_path):
+    (user_repo / ".venv").symlink_to(fake_home.path / ".ssh")
+    commit_all(user_repo, "ship a link")
+    run = await agent_run(user_repo, tmp_path, [[bash("echo hi")]])
+    assert "the dependency folder .venv is a link in your repository" in run.log()

@@ -14,7 +14,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..errors import MinionError
+from ..errors import MinionError, UntrustedBlueprint
 from ..runs.service import RunRequest
 from .delegation import Delegation, task_and_anchor
 from .documents import file_path
@@ -56,7 +56,12 @@ async def delegate(ls: MinionServer, *args) -> dict[str, Any]:
     docs = ls.workspace.text_documents.values()
     buffers = {str(p): d.source for d in docs if (p := file_path(d.uri))}
     request = RunRequest(task=task, repo=repo, anchor=anchor, buffers=buffers, editor_settings=ls.editor_settings)
-    record, status = await ls.start_run(request, anchor_text=doc.source)
+    try:
+        record, status = await ls.start_run(request, anchor_text=doc.source)
+    except UntrustedBlueprint as untrusted:
+        if not await ls.ask_to_trust(repo, str(untrusted)):
+            raise
+        record, status = await ls.start_run(request, anchor_text=doc.source)
     return {"runId": record.id, "branch": record.branch, "status": status.value}
 
 

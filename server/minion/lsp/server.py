@@ -29,6 +29,7 @@ from pygls.uris import from_fs_path
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import ConfigError, MinionError
+from ..trust import trust_repo
 from ..runs.service import RESUMABLE, RunRequest, create_run, prepare_resume
 from ..runs.store import RunRecord, RunStore, Status
 from ..snapshot import delete_branch as delete_run_branch, find_repo_root
@@ -43,6 +44,8 @@ from .protocol import MinionProtocol
 from .report import published_url, push_branch, report_path, write_report
 from .results import RunResult, load_result
 from .workers import Executor
+
+TRUST_AND_RUN = "Trust and run"
 
 log = logging.getLogger("minion.lsp")
 
@@ -302,6 +305,22 @@ class MinionServer(LanguageServer):
             raise MinionError(f"run {run_id} has no result shown in the editor (see minion.runs)")
         return self.results[run_id]
 
+    async def ask_to_trust(self, repo: Path, why: str) -> bool:
+        """Ask once whether to trust the repo's blueprint files (named, with their hashes, in
+        ``why``); trust them if the user says so. False when the client cannot ask."""
+        try:
+            choice = await self.window_show_message_request_async(types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=f"{why}\nThese files run on your machine, outside the sandbox. Trust them and run?",
+                actions=[types.MessageActionItem(title=TRUST_AND_RUN), types.MessageActionItem(title="Cancel")]))
+        except Exception as e:  # a client without message requests: the error says how to trust
+            log.info("the trust question was not shown: %s", e)
+            return False
+        if not choice or choice.title != TRUST_AND_RUN:
+            return False
+        await asyncio.to_thread(trust_repo, repo)
+        return True
+
     async def announce(self, record: RunRecord, result: RunResult | None) -> None:
         """Tell the user the run ended, and offer what to do next."""
         if record.status is Status.CANCELLED:  # the user's own doing: a note is enough
@@ -311,13 +330,18 @@ class MinionServer(LanguageServer):
         cost = (record.usage or {}).get("cost_usd", 0)
         text = (f"minion run {record.id} {record.status.value}: {(record.summary or record.task[:80]).rstrip('.')}. "
                 f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")
+        if record.sensitive:  # files that run code on this machine once merged: before anything else
+            named = ", ".join(c["path"] for c in record.sensitive[:5]) + (" …" if len(record.sensitive) > 5 else "")
+            text += f" Review first: {named} (see the report)."
+        if record.refused:
+            text += f" {len(record.refused)} file(s) left out of the branch (see the report)."
         actions = []
         if result is not None:
             actions = ["Open", "Apply all"] if result.hunks else ["Open"]
         if record.status in RESUMABLE:
             actions.append("Resume")
         actions.append("Dismiss")
-        kind = types.MessageType.Info if record.status is Status.OK else types.MessageType.Warning
+        kind = types.MessageType.Info if record.status is Status.OK and not record.sensitive else types.MessageType.Warning
         try:
             choice = await self.window_show_message_request_async(types.ShowMessageRequestParams(
                 type=kind, message=text, actions=[types.MessageActionItem(title=a) for a in actions]))

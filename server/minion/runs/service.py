@@ -220,6 +220,10 @@ async def execute_run(
                 branch=record.branch, repo=record.repo)
     if settings.sandbox == "none":
         events.emit("log", level="warning", message="sandbox = \"none\": commands run UNSANDBOXED on this machine")
+    for rel in settings.dependency_dirs:
+        if (snapshot.repo_root / rel).is_symlink():
+            events.emit("log", level="warning", message=f"the dependency folder {rel} is a link in your repository: "
+                        "not shown in the sandbox (only real folders are)")
 
     anchor = Anchor(**record.request["anchor"]) if record.request.get("anchor") else None
     run = Run(
