@@ -344,6 +344,24 @@ def _split_z(output: str) -> list[str]:
     return [item for item in output.split("\0") if item]
 
 
+@dataclass(frozen=True)
+class RawChange:
+    """One entry of ``git diff --raw -z --no-renames`` (or ``diff-tree``): one path each."""
+
+    old_mode: str
+    new_mode: str
+    old_oid: str
+    new_oid: str
+    status: str
+    path: str
+
+
+def raw_changes(output: str) -> list[RawChange]:
+    fields = _split_z(output)
+    return [RawChange(*meta.removeprefix(":").split(" "), path)
+            for meta, path in zip(fields[::2], fields[1::2], strict=True)]
+
+
 def _add_worktree(info: _Repo, ref: str, commit: str, worktree: Path) -> None:
     worktree.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -498,23 +516,22 @@ def _guard_staged(worktree: Path) -> list[Refusal]:
     repository, tracked files turned into symlinks, names with control or bidi characters,
     and new gitlinks. The files stay in the worktree."""
     raw = git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "HEAD", cwd=worktree)
-    fields = _split_z(raw)
     found = []
-    for meta, rel in zip(fields[::2], fields[1::2]):
-        old_mode, new_mode, _, new_oid, status = meta.lstrip(":").split(" ")
-        if status == "D":
+    for change in raw_changes(raw):
+        if change.status == "D":
             continue
         why = None
-        if _UNREADABLE_NAME.search(rel):
+        if _UNREADABLE_NAME.search(change.path):
             why = "its name has control or bidi characters, which hide what it is"
-        elif new_mode == GITLINK:
+        elif change.new_mode == GITLINK:
             why = "a nested git repository: commit its files without its .git"
-        elif new_mode == SYMLINK and old_mode not in (SYMLINK, "000000"):
+        elif change.new_mode == SYMLINK and change.old_mode not in (SYMLINK, "000000"):
             why = "a tracked file turned into a symlink: an editor would write through it"
-        elif new_mode == SYMLINK and _link_leaves(rel, git("cat-file", "blob", new_oid, cwd=worktree)):
+        elif change.new_mode == SYMLINK and _link_leaves(change.path, git("cat-file", "blob", change.new_oid,
+                                                                          cwd=worktree)):
             why = "a symlink that leads out of the repository"
         if why:
-            found.append(Refusal(rel, why))
+            found.append(Refusal(change.path, why))
     _unstage(worktree, found)
     return found
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pathspec
 
 from ..git import git
-from ..snapshot import _split_z
+from ..snapshot import raw_changes
 
 EXECUTABLE = "100755"
 
@@ -59,12 +59,11 @@ def sensitive_changes(repo_root: Path, base: str, head: str, extra: Sequence[str
     ``extra`` are more patterns from the user's config."""
     specs = _specs(extra)
     raw = git("diff", "--raw", "-z", "--no-renames", "--no-abbrev", base, head, "--", cwd=repo_root)
-    fields = _split_z(raw)
     found = []
-    for meta, rel in zip(fields[::2], fields[1::2]):
-        old_mode, new_mode, *_ = meta.lstrip(":").split(" ")
+    for change in raw_changes(raw):
+        rel = change.path
         why = next((why for spec, why in specs if spec.match_file(rel)), None)
-        if why is None and new_mode == EXECUTABLE and old_mode != EXECUTABLE:
+        if why is None and change.new_mode == EXECUTABLE and change.old_mode != EXECUTABLE:
             why = "made executable"
         if why is None and Path(rel).name == "package.json" and _scripts_changed(repo_root, base, head, rel):
             why = "its scripts (with pre/post hooks) run on npm install, test and more"

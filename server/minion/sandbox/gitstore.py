@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..git import git
-from ..snapshot import GITLINK, _c_quote, _exclude_matcher, _split_z
+from ..snapshot import GITLINK, _c_quote, _exclude_matcher, _split_z, raw_changes
 from .home import git_config_lines
 
 # What git inside the sandbox needs from the repo's config; the rest (remotes, credentials,
@@ -208,11 +208,9 @@ def _tree_objects(repo: Path, part: _Part, excluded: Callable[[str], bool]) -> t
     if part.pairs:
         # "have want": diff-tree takes want as have's parent, so the old side is want's.
         lines = "".join(f"{have} {want}\n" for have, want in part.pairs)
-        fields = _split_z(git("diff-tree", "-r", "-t", "-z", "--no-renames", "--no-relative",
-                              "--no-commit-id", "--stdin", cwd=repo, env=_REAL_OBJECTS, input=lines.encode()))
-        for meta, path in zip(fields[::2], fields[1::2], strict=True):
-            old_mode, _, old_oid, _, _ = meta.removeprefix(":").split(" ")
-            entries.append((old_mode, old_oid, path))
+        raw = git("diff-tree", "-r", "-t", "-z", "--no-renames", "--no-relative", "--no-commit-id", "--stdin",
+                  cwd=repo, env=_REAL_OBJECTS, input=lines.encode())
+        entries += [(change.old_mode, change.old_oid, change.path) for change in raw_changes(raw)]
     trees, allowed, hidden = set(), set(), set()
     verdicts: dict[str, bool] = {}
     for mode, oid, path in entries:
