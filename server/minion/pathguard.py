@@ -34,8 +34,17 @@ class PathEscapes(PathRefused):
 
 
 class NotAFile(PathRefused):
-    def __init__(self, given: str | os.PathLike[str]):
+    def __init__(self, given: str | os.PathLike[str], what: str | None = None):
         super().__init__(f"{given} does not exist or is not a file")
+        self.what = what  # "a FIFO", "a folder" …, when the path exists
+
+
+def _kind(mode: int) -> str:
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 class TooLarge(PathRefused):
@@ -69,6 +78,12 @@ def resolve(worktree: Path, given: str | os.PathLike[str], repo_path: Path | Non
 def read_bytes(worktree: Path, given: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES,
                repo_path: Path | None = None) -> bytes:
     """The contents of a regular file inside ``worktree``, at most ``max_bytes`` (else TooLarge)."""
+    return read_file(worktree, given, max_bytes=max_bytes, repo_path=repo_path)[1]
+
+
+def read_file(worktree: Path, given: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES,
+              repo_path: Path | None = None) -> tuple[Path, bytes]:
+    """``read_bytes``, with the real path it read."""
     real = resolve(worktree, given, repo_path)
     fd = _open(real, given, os.O_RDONLY, worktree)
     with os.fdopen(fd, "rb") as f:
@@ -77,7 +92,7 @@ def read_bytes(worktree: Path, given: str | os.PathLike[str], *, max_bytes: int 
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise TooLarge(given, max_bytes)
-    return data
+    return real, data
 
 
 def read_text(worktree: Path, given: str | os.PathLike[str], **kwargs) -> str:
@@ -106,11 +121,16 @@ def _open(real: Path, given: str | os.PathLike[str], flags: int, worktree: Path)
     """An fd on ``real``, a regular file whose opened location is inside the real worktree."""
     try:
         fd = os.open(real, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
-    except OSError:  # missing, a symlink swapped in, unreadable ...
-        raise NotAFile(given) from None
+    except OSError:  # missing, a symlink swapped in, a socket, unreadable ...
+        try:
+            what = _kind(os.lstat(real).st_mode)
+        except OSError:
+            what = None
+        raise NotAFile(given, what) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotAFile(given)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotAFile(given, _kind(mode))
         try:
             opened = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:  # no /proc: the checks above stand

@@ -15,18 +15,17 @@ it, a FIFO (opening one would hang), a device or a folder named ``*.py`` is refu
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
 import os
-import stat
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from . import pathguard
 from .errors import MinionError, StateUnwritable, UntrustedBlueprint
 from .state import state_dir
 
@@ -64,49 +63,25 @@ def trust_file() -> Path:
 
 
 def read_regular(path: Path, inside: Path) -> BlueprintFile:
-    """Read ``path`` if it is a regular file whose real location is inside ``inside``.
+    """Read ``path`` if it is a regular file whose real location is inside ``inside``
+    (through `pathguard`: no link out, no FIFO to hang on, a size cap).
 
     Raises MinionError for a symlink out of ``inside``, a FIFO, socket, device or folder, a
     file too large to be a blueprint, or one that cannot be read.
     """
-    inside = Path(inside).resolve()
     try:
-        real = Path(path).resolve(strict=True)
-    except (OSError, RuntimeError) as e:  # a dangling or looping symlink
-        raise MinionError(f"blueprint file {path} cannot be read: {e}") from None
-    if real != inside and inside not in real.parents:
-        raise MinionError(f"blueprint file {path} is a symlink to {real}, outside the repository {inside}: "
-                          "minion only runs blueprint files that are in the repository")
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: `real` was the
-        # end of the link chain, if it has become a symlink since, refuse it.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise MinionError(f"blueprint file {path} changed into a symlink while minion read it") from None
-        raise MinionError(f"blueprint file {path} cannot be read: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode) else \
-                "a socket" if stat.S_ISSOCK(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or \
-                stat.S_ISBLK(st.st_mode) else "not a regular file"
-            raise MinionError(f"blueprint file {path} is {kind}, not a regular file: minion does not read it "
-                              "(remove it from .minion/blueprints)")
-        if st.st_size > MAX_BLUEPRINT_BYTES:
-            raise MinionError(f"blueprint file {path} is {st.st_size} bytes: too large for a blueprint")
-        chunks = []
-        total = 0
-        while chunk := os.read(fd, 1 << 16):
-            total += len(chunk)
-            if total > MAX_BLUEPRINT_BYTES:
-                raise MinionError(f"blueprint file {path} grew past {MAX_BLUEPRINT_BYTES} bytes while read")
-            chunks.append(chunk)
-    except OSError as e:
-        raise MinionError(f"blueprint file {path} cannot be read: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
+        real, data = pathguard.read_file(Path(inside), path, max_bytes=MAX_BLUEPRINT_BYTES)
+    except pathguard.PathEscapes:
+        raise MinionError(f"blueprint file {path} leads outside the repository {inside}: "
+                          "minion only runs blueprint files that are in the repository") from None
+    except pathguard.TooLarge:
+        raise MinionError(f"blueprint file {path} is over {MAX_BLUEPRINT_BYTES} bytes: too large for a blueprint"
+                          ) from None
+    except pathguard.NotAFile as e:
+        if e.what is None:
+            raise MinionError(f"blueprint file {path} cannot be read (missing, a broken link, or unreadable)") from None
+        raise MinionError(f"blueprint file {path} is {e.what}, not a regular file: minion does not read it "
+                          "(remove it from .minion/blueprints)") from None
     return BlueprintFile(real, data, hashlib.sha256(data).hexdigest())
 
 
