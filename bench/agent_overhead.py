@@ -102,7 +102,7 @@ class TimedModel:
 
 async def drive(api: FakeAnthropic, repo: Path, work: Path, turns: int) -> tuple[float, TimedModel, TimedToolset, int]:
     model = TimedModel(AnthropicModel(MODEL, Settings()))
-    sandbox = Sandbox(SandboxPolicy(repo_path=repo, worktree=repo, git_common_dir=repo / ".git", home=work,
+    sandbox = Sandbox(SandboxPolicy(repo_path=repo, worktree=repo, home=work,
                                     dependency_dirs=[], mode="none"))
     toolset = TimedToolset(repo, repo, sandbox, command_timeout=60)
     events = EventLog(work / "events.jsonl", "bench")

@@ -25,7 +25,9 @@ import asyncio, json, sys, time
 from pathlib import Path
 from minion.sandbox import Sandbox, SandboxPolicy
 repo, worktree, home, n = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
-sandbox = Sandbox(SandboxPolicy(repo_path=repo, worktree=worktree, git_common_dir=repo / ".git", home=home))
+# The baseline's policy also named the user's .git (the view bound it); this tree's does not.
+older = {"git_common_dir": repo / ".git"} if "git_common_dir" in SandboxPolicy.__dataclass_fields__ else {}
+sandbox = Sandbox(SandboxPolicy(repo_path=repo, worktree=worktree, home=home, **older))
 loop = asyncio.new_event_loop()
 out = {}
 for command in ("true", "git status --short"):

@@ -69,7 +69,6 @@ def new_policy(repo: Path, run_id: str = "run1", **overrides) -> SandboxPolicy:
     return SandboxPolicy(
         repo_path=repo,
         worktree=worktree,
-        git_common_dir=repo / ".git",
         home=homes_dir() / run_id,
         **overrides,
     )
@@ -124,8 +123,8 @@ def test_argv_builder_shows_the_view(policy):
         size = argv[argv.index(scratch) - 2]
         assert argv[argv.index(scratch) - 3] == "--size" and int(size) > 0 and argv[argv.index(scratch) - 1] == "--tmpfs"
     assert f"--bind {wt} {repo}" in joined
-    store = policy.state_dir / "gitstores" / policy.worktree.name
-    assert f"--ro-bind {store} {GIT_MOUNT}" in joined and f"--ro-bind {policy.git_common_dir} " not in joined
+    assert f"--ro-bind {policy.git_store} {GIT_MOUNT}" in joined
+    assert f"--ro-bind {policy.repo_path / '.git'} " not in joined  # never the user's .git
     assert f"--ro-bind-data 7 {repo}/.git" in joined
     # A deeper mount comes later, so it wins: the worktree over the scratch space above it.
     assert argv.index(repo) > argv.index("/var/tmp")
@@ -328,7 +327,7 @@ async def test_writes_outside_the_worktree_fail_or_land_nowhere(policy, visible)
     home_probe = Path.home() / f"minion-sandbox-probe-{uuid.uuid4().hex}"
     repo_before = tree_digest(policy.repo_path)
     try:
-        for target in [etc_probe, home_probe, policy.git_common_dir / "probe", GIT_MOUNT / "probe",
+        for target in [etc_probe, home_probe, policy.repo_path / ".git" / "probe", GIT_MOUNT / "probe",
                        policy.worktree / "via-host-path", Path("/new-top-level-file")]:
             r = await run(policy, f"echo pwned > '{target}'")
             assert failed(r), (target, r)
@@ -350,7 +349,7 @@ async def test_writes_outside_the_worktree_fail_or_land_nowhere(policy, visible)
 
 @needs_bwrap
 async def test_git_hooks_and_config_are_read_only(policy):
-    git_dir = policy.git_common_dir
+    git_dir = policy.repo_path / ".git"
     before = tree_digest(git_dir)
     wt_gitdir = f"{GIT_MOUNT}/worktrees/run1"
     for cmd in [
@@ -637,7 +636,7 @@ async def test_minion_dying_takes_the_sandbox_with_it(policy):
         from minion.sandbox import Sandbox, SandboxPolicy
         policy = SandboxPolicy(repo_path=Path({str(policy.repo_path)!r}),
             worktree=Path({str(policy.worktree)!r}),
-            git_common_dir=Path({str(policy.git_common_dir)!r}), home=Path({str(policy.home)!r}))
+            home=Path({str(policy.home)!r}))
         asyncio.run(Sandbox(policy).run("touch started; sleep 2; echo alive > survived"))
     """)
     cap = process_cap()  # decided (and stale cgroups swept) before the child starts

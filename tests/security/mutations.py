@@ -49,7 +49,7 @@ MUTATIONS = [
      "            (home / name).write_bytes(text.encode(\"utf-8\", \"surrogateescape\"))"),
     ("the user's .git instead of the private store", SANDBOX + "mounts.py",
      'files, no refs, stash, index or config of yours", store),',
-     'files, no refs, stash, index or config of yours", policy.git_common_dir),'),
+     'files, no refs, stash, index or config of yours", policy.repo_path / ".git"),'),
     ("excluded blobs copied into the store", SANDBOX + "gitstore.py",
      "    _copy_info(Path(common_dir), store.path)\n    excluded = _exclude_matcher(store.exclude)\n",
      "    _copy_info(Path(common_dir), store.path)\n    excluded = _exclude_matcher(())\n"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import MinionError
 from ..git import git
 from ..snapshot import delete_branch, remove_worktree
+from ..sandbox.policy import GIT_CACHE, GIT_STORES
 from ..state import homes_dir, state_dir, worktrees_dir
 from .store import RunStore
 
@@ -31,10 +32,10 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
         else:  # an orphan: its run or its repo is gone
             shutil.rmtree(worktree, ignore_errors=True)
         shutil.rmtree(homes_dir() / worktree.name, ignore_errors=True)
-        shutil.rmtree(state_dir() / "gitstores" / worktree.name, ignore_errors=True)
+        shutil.rmtree(state_dir() / GIT_STORES / worktree.name, ignore_errors=True)
         report.append(f"removed worktree {worktree}")
     # Cached history packs no run's store links any more (stores hold hard links to them).
-    cache = state_dir() / "gitcache"
+    cache = state_dir() / GIT_CACHE
     for entry in sorted(cache.iterdir()) if cache.is_dir() else []:
         packs = list(entry.glob("objects/pack/*.pack"))
         if all(pack.stat().st_nlink == 1 for pack in packs):

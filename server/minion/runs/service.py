@@ -28,11 +28,10 @@ from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
 from ..errors import MinionError, StateUnwritable
 from ..redact import redact, redact_text
-from ..git import git
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
 from ..sandbox.mounts import git_mounts
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
-from ..state import homes_dir, logs_dir, state_dir, worktrees_dir
+from ..state import homes_dir, logs_dir, worktrees_dir
 from .sensitive import sensitive_changes
 from .store import RunRecord, RunStore, Status
 
@@ -158,17 +157,15 @@ def snapshot_of(record: RunRecord) -> Snapshot:
 
 
 def sandbox_for(snapshot: Snapshot, settings: Settings) -> Sandbox:
-    return Sandbox(policy_for(snapshot, settings))
+    return Sandbox(policy_for(snapshot.run_id, snapshot.repo_root, snapshot.worktree, settings))
 
 
-def policy_for(snapshot: Snapshot, settings: Settings) -> SandboxPolicy:
+def policy_for(run_id: str, repo_root: Path, worktree: Path, settings: Settings) -> SandboxPolicy:
     """What the run's sandbox is asked to be. Its HOME folder is made at the first command."""
-    home = homes_dir() / snapshot.run_id
     return SandboxPolicy(
-        repo_path=snapshot.repo_root,
-        worktree=snapshot.worktree,
-        git_common_dir=snapshot.git_common_dir,
-        home=home,
+        repo_path=repo_root,
+        worktree=worktree,
+        home=homes_dir() / run_id,
         dependency_dirs=list(settings.dependency_dirs),
         network=settings.network,
         limits=Limits(timeout_s=settings.command_timeout, memory_mb=settings.command_memory_mb),
@@ -184,12 +181,8 @@ def preview_sandbox(repo: Path, flags: Mapping[str, Any] | None = None) -> str:
     nothing: no snapshot, no worktree, no HOME."""
     root = find_repo_root(repo)
     settings = load_settings(root, flags={k: v for k, v in (flags or {}).items() if v is not None})
-    run_id = "<run>"
-    snapshot = Snapshot(run_id=run_id, repo_root=root, git_common_dir=Path(git("rev-parse", "--path-format=absolute",
-                        "--git-common-dir", cwd=root)), base_head=None, commit="", ref="",
-                        worktree=worktrees_dir() / run_id)
-    policy = policy_for(snapshot, settings)
-    git_part, _ = git_mounts(policy, state_dir() / "gitstores" / run_id)
+    policy = policy_for("<run>", root, worktrees_dir() / "<run>", settings)
+    git_part, _ = git_mounts(policy, policy.git_store)
     return explain(policy, build_view(policy, git=git_part))
 
 

@@ -29,6 +29,7 @@ ENV_DENY = [
 ]
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+GIT_STORES, GIT_CACHE = "gitstores", "gitcache"  # folders of the state dir
 MB = 1024 * 1024
 
 
@@ -50,7 +51,6 @@ class Limits:
 class SandboxPolicy:
     repo_path: Path  # where the run's worktree appears: the user's repo root
     worktree: Path  # the run's worktree on the host
-    git_common_dir: Path  # the user's .git (read-only inside)
     home: Path  # private writable HOME
     # repo-relative ignored folders bound read-only from the user's repo (if they exist there)
     dependency_dirs: list[str] = field(default_factory=lambda: list(DEFAULT_DEPENDENCY_DIRS))
@@ -66,6 +66,16 @@ class SandboxPolicy:
     # shown folder holds it.
     real_home: Path = field(default_factory=Path.home)
     state_dir: Path = field(default_factory=state.state_dir)
+
+    @property
+    def git_store(self) -> Path:
+        """Where the run's private git store (gitstore.py) lives on the host."""
+        return self.state_dir / GIT_STORES / self.worktree.name
+
+    @property
+    def git_cache(self) -> Path:
+        """The git stores' cache of history windows, shared by the runs."""
+        return self.state_dir / GIT_CACHE
 
 
 def _env_name_allowed(name: str, allow: list[str]) -> bool:

@@ -125,12 +125,11 @@ class Sandbox:
         policy = self.policy
         if not (policy.worktree / ".git").is_file():
             return None
-        stores = policy.state_dir / "gitstores"
-        stores.mkdir(mode=0o700, exist_ok=True)
-        dest = stores / policy.worktree.name
+        dest = policy.git_store
+        dest.parent.mkdir(mode=0o700, exist_ok=True)
         shutil.rmtree(dest, ignore_errors=True)
         return build_store(repo_root=policy.repo_path, worktree=policy.worktree, dest=dest,
-                           cache_dir=policy.state_dir / "gitcache", history=policy.git_history,
+                           cache_dir=policy.git_cache, history=policy.git_history,
                            exclude=policy.exclude)
 
     async def run(
