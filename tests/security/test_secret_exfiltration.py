@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 from battery import agent_run, marker
+from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.script import bash
 
@@ -47,6 +48,7 @@ async def test_a_secret_in_any_form_stays_off_the_branch_and_out_of_the_log(user
     commands += [bash(f"printf 'GITHUB = \"%s\"\\n' {ghp} > settings_local.py"),
                  bash("echo 'ok = True' > fine.py"),
                  bash(f"echo {shlex.quote(written['base64'])}; echo {shlex.quote(written['hex'])}")]
+    before = fingerprint(user_repo)
     run = await agent_run(user_repo, tmp_path, [commands])
     record = run.record
     assert record.status.value == "ok", (record.status, record.error)
@@ -82,3 +84,4 @@ async def test_a_secret_in_any_form_stays_off_the_branch_and_out_of_the_log(user
                                   capture_output=True, check=True).stdout.decode(errors="replace")
     attacks.check("exfiltration: a secret's form in the user's object store (unreachable, but there)",
                   not holds_secret(every_object), holds_secret(every_object))
+    assert_unchanged(before, fingerprint(user_repo))
