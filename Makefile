@@ -1,4 +1,4 @@
-.PHONY: demo test setup editors bench
+.PHONY: demo test setup editors toolchains bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -8,10 +8,14 @@ setup:
 editors: setup
 	@bash scripts/install-editors.sh
 
+# Go, cargo and npm for tests/realworld (Debian packages where the machine has none).
+toolchains:
+	@bash scripts/install-toolchains.sh
+
 demo: setup
 	.venv/bin/minion demo $(ARGS)
 
-test: setup editors
+test: setup editors toolchains
 	.venv/bin/python -m pytest $(ARGS)
 
 bench: setup

@@ -126,9 +126,9 @@ def test_todo_at_a_line():
 
 
 def test_todo_text_cleanup():
-    rust = "/* TODO(minion): one\n * two */\n/// TODO: minion - doc comment\nfn f() {}\n"
+    rust = "/* TODO(minion): one\n *   two */\n/// TODO: minion - doc comment\nfn f() {}\n"
     assert [t.text for t in _todos("lib.rs", rust)] == ["one\ntwo", "doc comment"]
-    lua = "--[[ TODO(minion): block\n  more ]]\n"
+    lua = "--[[ TODO(minion): block\n       more ]]\n"
     assert [t.text for t in _todos("a.lua", lua)] == ["block\nmore"]
     # A blank comment line ends the task; a code line ends a run of line comments.
     python = "# TODO(minion): first\n#\n# not part\nx = 1  # TODO(minion): trailing\n# below\n"
@@ -352,7 +352,7 @@ def test_render_anchor_todo(polyglot):
         " 10\n"
         " 11  def radius(shape):\n"
         "»12      # TODO(minion): read the radius from the shape\n"
-        "»13      # instead of hard-coding it\n"
+        "»13      #   instead of hard-coding it\n"
         " 14      return \"TODO(minion): not a comment\""
     )
 

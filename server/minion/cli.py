@@ -24,7 +24,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def _caps_flags(args: argparse.Namespace) -> dict:
+def _run_flags(args: argparse.Namespace) -> dict:
     return {
         "max_cost_usd": args.max_cost,
         "max_turns": args.max_turns,
@@ -32,6 +32,7 @@ def _caps_flags(args: argparse.Namespace) -> dict:
         "max_input_tokens": args.max_tokens_in,
         "max_output_tokens": args.max_tokens_out,
         "sandbox": args.sandbox,
+        "python": args.python,
     }
 
 
@@ -62,14 +63,14 @@ def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, rec
 
 def cmd_run(args: argparse.Namespace) -> int:
     request = RunRequest(
-        task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_caps_flags(args)
+        task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_run_flags(args)
     )
     return run_and_report(request, as_json=args.json, record_to=args.record).status.exit_code
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     store = RunStore()
-    record = prepare_resume(args.id, store, flags=_caps_flags(args))
+    record = prepare_resume(args.id, store, flags=_run_flags(args))
     err.print(f"resuming run {record.id} at its first unfinished node")
     return execute_and_report(record, store, as_json=args.json).status.exit_code
 
@@ -80,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo = prepare_demo(args.model)
     err.print(f"[bold]minion demo[/] · sample repo at {escape(str(demo.repo))}")
     err.print(demo.model_note)
-    request = RunRequest(task=demo.task, repo=demo.repo, model=demo.model, flags=_caps_flags(args))
+    request = RunRequest(task=demo.task, repo=demo.repo, model=demo.model, flags=_run_flags(args))
     final = run_and_report(request, as_json=args.json)
     if not args.json:
         if final.head:
@@ -96,7 +97,7 @@ def cmd_todo(args: argparse.Namespace) -> int:
     from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
-    flags = _caps_flags(args)
+    flags = _run_flags(args)
     settings = load_settings(repo, flags={**flags, "model": args.model})
     todos = find_todos(repo, [Path(p).resolve() for p in args.paths] or None, settings.todo_patterns)
     if args.dry_run:
@@ -204,6 +205,26 @@ def cmd_sandbox_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checks(args: argparse.Namespace) -> int:
+    from .runs.service import preview_checks
+
+    python, detection, configured = preview_checks(Path(args.repo), flags={"python": args.python})
+    out.print(f"[bold]python[/]  {escape(python.interpreter)}  [dim]{escape(python.why)}[/]", soft_wrap=True)
+    if configured is not None:
+        out.print("[bold]checks[/]  from the checks setting" + ("" if configured else ": none"))
+        for name, command in configured.items():
+            out.print(f"  {escape(name)}: {escape(command)}", soft_wrap=True)
+        return 0
+    for check in detection.checks:
+        out.print(f"[bold]check[/]   {escape(check.name)}: {escape(check.command)}  [dim]{escape(check.why)}[/]",
+                  soft_wrap=True)
+    if not detection.checks:
+        out.print("[bold]checks[/]  none found: name them in the checks setting (.minion/config.toml)")
+    for note in detection.passed_over:
+        out.print(f"[dim]not run  {escape(note)}[/]", soft_wrap=True)
+    return 0
+
+
 def cmd_trust(args: argparse.Namespace) -> int:
     """Trust (or list, or revoke) a repo's ``.minion/blueprints`` files by their exact bytes.
 
@@ -258,13 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"minion {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_caps(p: argparse.ArgumentParser) -> None:
+    def with_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--max-cost", type=float, metavar="USD", help="stop the run at this cost")
         p.add_argument("--max-turns", type=int, help="stop after this many model turns")
         p.add_argument("--max-time", type=float, metavar="SECONDS", help="wall-clock cap for the run")
         p.add_argument("--max-tokens-in", type=int, metavar="N", help="stop before the run's input tokens pass N")
         p.add_argument("--max-tokens-out", type=int, metavar="N", help="stop before the run's output tokens pass N")
         p.add_argument("--sandbox", choices=["bwrap", "none"], help="override the sandbox setting")
+        p.add_argument("--python", metavar="PATH", help="the project's Python interpreter or virtualenv")
         p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
     p = sub.add_parser("serve", help="start the language server on stdio (for editors)")
@@ -276,17 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blueprint", help="blueprint name (default from config: default)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
     p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
-    with_caps(p)
+    with_run_options(p)
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("resume", help="continue an interrupted, cancelled, capped, stuck or lost run where it stopped")
     p.add_argument("id")
-    with_caps(p)
+    with_run_options(p)
     p.set_defaults(fn=cmd_resume)
 
     p = sub.add_parser("demo", help="run the offline demo (Claude when ANTHROPIC_API_KEY is set)")
     p.add_argument("--model", help="anthropic:<model-id> to run the demo with Claude")
-    with_caps(p)
+    with_run_options(p)
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("todo", help="hand off every TODO(minion) comment: one run and branch each")
@@ -296,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-parallel", type=positive_int, default=2, metavar="N", help="runs at once (default 2)")
     p.add_argument("--blueprint", help="blueprint name (default: todo)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
-    with_caps(p)
+    with_run_options(p)
     p.set_defaults(fn=cmd_todo)
 
     p = sub.add_parser("list", help="list recent runs")
@@ -324,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
     p.add_argument("--sandbox", choices=["bwrap", "none"], help="override the sandbox setting")
     p.set_defaults(fn=cmd_sandbox_explain)
+
+    p = sub.add_parser("checks", help="print the checks a run of this repository would run, and why")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--python", metavar="PATH", help="the project's Python interpreter or virtualenv")
+    p.set_defaults(fn=cmd_checks)
 
     p = sub.add_parser("trust", help="allow this repository's .minion/blueprints files, exactly as they are now, to run")
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")

@@ -29,6 +29,9 @@ class Settings(BaseModel):
     # Named check commands; unset means "detect from the repo", {} means "no checks".
     checks: dict[str, str] | None = None
     repair_rounds: int = Field(2, ge=0, le=10)
+    # Judge the checks against the same checks on the snapshot: only failures the run added
+    # count (blueprint/baseline.py). Off: every failure counts, as for the fix blueprint.
+    baseline: bool = True
 
     sandbox: Literal["bwrap", "none"] = "bwrap"
     network: bool = False
@@ -37,7 +40,8 @@ class Settings(BaseModel):
     sandbox_allow: list[str] = Field(default_factory=list)  # more host paths to show, read-only
     git_history: int = Field(50, ge=0)
     max_commit_file_mb: int = Field(50, gt=0)  # larger files stay out of the run's branch
-    sensitive_paths: list[str] = Field(default_factory=list)  # more patterns a reviewer must see first  # first-parent commits the sandbox's git sees (0: the snapshot alone)
+    sensitive_paths: list[str] = Field(default_factory=list)  # more patterns a reviewer must see first
+    python: str | None = None  # the project's interpreter or venv; unset: found (blueprint/python_env.py)
     command_timeout: float = Field(600, gt=0)
     command_memory_mb: int = Field(4096, gt=0)
 
@@ -77,7 +81,7 @@ class Settings(BaseModel):
 
 # A cloned repository is not trusted with these: they could send the API key elsewhere,
 # turn the sandbox or the network on, make runs free, or push code.
-USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow"}
+USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow", "python"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
             "command_timeout", "command_memory_mb", "git_history",

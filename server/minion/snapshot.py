@@ -372,6 +372,14 @@ def _add_worktree(info: _Repo, ref: str, commit: str, worktree: Path) -> None:
         raise
 
 
+def add_worktree(snapshot: Snapshot, worktree: Path, exclude: Sequence[str] = ()) -> None:
+    """Another worktree of the snapshot, as the run's was before the agent touched it."""
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    with _repo_lock(snapshot.git_common_dir):
+        git("worktree", "add", "--detach", str(worktree), snapshot.commit, cwd=snapshot.repo_root)
+    _hide_excluded(worktree, _exclude_matcher(exclude))
+
+
 def remove_worktree(snapshot_or_path: Snapshot | Path, repo_root: Path) -> None:
     """Remove the run's worktree and git's record of it; the snapshot ref stays.
 
@@ -412,6 +420,14 @@ class Refusal:
     path: str
     why: str
 
+    def describe(self) -> str:
+        return f"{readable(self.path)}: {self.why}"
+
+
+def readable(path: str) -> str:
+    """A path as a reviewer can read it: control and non-ASCII characters escaped."""
+    return ascii(path)[1:-1]
+
 
 # Names a reviewer cannot read as they are: control characters, and format characters
 # such as U+202E (right-to-left override), which make `evil.exe\u202etxt.py` look harmless.
@@ -433,21 +449,7 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb:
     gives a reason); each is appended to ``refused`` when a list is given.
     """
     worktree = snapshot.worktree
-    # Gitlinks stay as they are. Staging one runs `git status` inside the nested repository,
-    # which the agent controls: its hooks, fsmonitor and filters would run on the host.
-    listing = git("ls-files", "-z", "--format=%(objectmode) %(path)", cwd=worktree)
-    gitlinks = [r.split(" ", 1)[1] for r in _split_z(listing) if r.startswith(GITLINK + " ")]
-    # A new nested repository would be staged as a gitlink (or fail the commit when it has
-    # no commit yet): it is left out.
-    untracked = git("ls-files", "-z", "--others", "--directory", "--exclude-standard", cwd=worktree)
-    nested = [rel.rstrip("/") for rel in _split_z(untracked) if rel.endswith("/") and (worktree / rel / ".git").exists()]
-    found = [Refusal(rel, "a nested git repository: commit its files without its .git") for rel in nested]
-    # Huge files and secrets are left out before staging: staging writes into the user's .git.
-    found += _before_staging(worktree, max_file_mb, forbid)
-    pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks + [r.path for r in found])]
-    git("add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
-        input=b"".join(os.fsencode(p) + b"\0" for p in pathspecs))
-    found += _guard_staged(worktree)
+    found = _stage(worktree, max_file_mb, forbid)
     if refused is not None:
         refused.extend(found)
     tree = git("write-tree", cwd=worktree)
@@ -472,11 +474,90 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb:
     return new
 
 
-def _before_staging(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None] | None) -> list[Refusal]:
+def guard_preview(snapshot: Snapshot, *, max_file_mb: int = DEFAULT_MAX_FILE_MB,
+                  forbid: Callable[[str], str | None] | None = None) -> list[Refusal]:
+    """What the commit guard would leave out if the run committed now, so the agent can still
+    fix it. Stages into a throwaway index and object folder: the worktree's index and the
+    user's .git stay as they are (no blob of a version the agent later drops lands there)."""
+    with _scratch_git(snapshot.worktree) as env:
+        return _stage(snapshot.worktree, max_file_mb, forbid, env(""))
+
+
+@contextmanager
+def put_back_changes(worktree: Path, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> Iterator[list[str]]:
+    """Record the worktree's files; on leaving, put back every file changed, added or
+    deleted in between, and fill the list with their paths. For checks, which must report,
+    not edit: a formatter run by a check leaves the agent's code as it was. (What the
+    commit guard leaves out is not recorded, so not put back either.)"""
+    changed: list[str] = []
+    with _scratch_git(worktree) as env:
+        before = env("before")
+        _stage(worktree, max_file_mb, None, before)
+        before_tree = git("write-tree", cwd=worktree, env=before)
+        yield changed
+        after = env("after")
+        _stage(worktree, max_file_mb, None, after)
+        after_tree = git("write-tree", cwd=worktree, env=after)
+        diff = git("diff-tree", "-r", "-z", "--no-renames", "--raw", "--no-abbrev", before_tree, after_tree,
+                   cwd=worktree, env=after)
+        changes = raw_changes(diff)
+        added = [c.path for c in changes if c.status == "A"]
+        for rel in added:
+            (worktree / rel).unlink(missing_ok=True)
+        restore = [c.path for c in changes if c.status != "A"]
+        if restore:
+            git("checkout-index", "-f", "-z", "--stdin", cwd=worktree, env=before,
+                input=b"".join(os.fsencode(rel) + b"\0" for rel in restore))
+        changed.extend(c.path for c in changes)
+
+
+@contextmanager
+def _scratch_git(worktree: Path) -> Iterator[Callable[[str], dict[str, str]]]:
+    """``env(name)``: git variables for a throwaway copy of the worktree's index named
+    ``name``, all writing objects into one throwaway folder (reading the repo's too)."""
+    index, objects = git("rev-parse", "--path-format=absolute", "--git-path", "index", "--git-path", "objects",
+                         cwd=worktree).split("\n")
+    with tempfile.TemporaryDirectory(prefix="minion-scratch-") as tmp:
+        scratch = Path(tmp)
+        (scratch / "objects").mkdir()
+
+        def env(name: str) -> dict[str, str]:
+            copy = scratch / f"index{name}"
+            if Path(index).exists() and not copy.exists():
+                shutil.copyfile(index, copy)
+            return {"GIT_INDEX_FILE": str(copy), "GIT_OBJECT_DIRECTORY": str(scratch / "objects"),
+                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
+
+        yield env
+
+
+def _stage(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None] | None,
+           env: dict[str, str] | None = None) -> list[Refusal]:
+    """Stage the worktree's changes (into ``env``'s index, else the worktree's) except what the
+    commit guard refuses; return the refusals."""
+    # Gitlinks stay as they are. Staging one runs `git status` inside the nested repository,
+    # which the agent controls: its hooks, fsmonitor and filters would run on the host.
+    listing = git("ls-files", "-z", "--format=%(objectmode) %(path)", cwd=worktree, env=env)
+    gitlinks = [r.split(" ", 1)[1] for r in _split_z(listing) if r.startswith(GITLINK + " ")]
+    # A new nested repository would be staged as a gitlink (or fail the commit when it has
+    # no commit yet): it is left out.
+    untracked = git("ls-files", "-z", "--others", "--directory", "--exclude-standard", cwd=worktree, env=env)
+    nested = [rel.rstrip("/") for rel in _split_z(untracked) if rel.endswith("/") and (worktree / rel / ".git").exists()]
+    found = [Refusal(rel, "a nested git repository: commit its files without its .git") for rel in nested]
+    # Huge files and secrets are left out before staging: staging writes into the user's .git.
+    found += _before_staging(worktree, max_file_mb, forbid, env)
+    pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks + [r.path for r in found])]
+    git("add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree, env=env,
+        input=b"".join(os.fsencode(p) + b"\0" for p in pathspecs))
+    return found + _guard_staged(worktree, env)
+
+
+def _before_staging(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None] | None,
+                    env: dict[str, str] | None) -> list[Refusal]:
     """The changed or new files (git lists them) that are over ``max_file_mb``, or hold a
     secret new since HEAD: a secret environment variable's value (plain, base64, hex or
     URL-encoded) or a known secret shape. A refusal names what it is, never the secret."""
-    changed = git("ls-files", "-z", "--modified", "--others", "--exclude-standard", cwd=worktree)
+    changed = git("ls-files", "-z", "--modified", "--others", "--exclude-standard", cwd=worktree, env=env)
     found = []
     for rel in _split_z(changed):
         try:
@@ -485,8 +566,10 @@ def _before_staging(worktree: Path, max_file_mb: int, forbid: Callable[[str], st
             continue  # deleted
         if forbid and (why := forbid(rel)):
             found.append(Refusal(rel, why))
+        elif stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+            continue  # links are for _guard_staged, nested repositories were found above
         elif not stat.S_ISREG(st.st_mode):
-            continue  # links are for _guard_staged
+            found.append(Refusal(rel, "not a file git can hold (a FIFO, socket or device)"))
         elif st.st_size > max_file_mb * 1024 * 1024:
             found.append(Refusal(rel, f"{st.st_size / 1024 / 1024:.0f} MB, over the {max_file_mb} MB "
                                       "a run may commit per file"))
@@ -511,11 +594,11 @@ def _new_secrets(worktree: Path, rel: str, size: int) -> str | None:
     return "it holds " + ", and ".join(dict.fromkeys(hits.values())) if hits else None
 
 
-def _guard_staged(worktree: Path) -> list[Refusal]:
+def _guard_staged(worktree: Path, env: dict[str, str] | None) -> list[Refusal]:
     """Unstage what must not reach the user's repository: symlinks whose target leaves the
     repository, tracked files turned into symlinks, names with control or bidi characters,
     and new gitlinks. The files stay in the worktree."""
-    raw = git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "HEAD", cwd=worktree)
+    raw = git("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "HEAD", cwd=worktree, env=env)
     found = []
     for change in raw_changes(raw):
         if change.status == "D":
@@ -528,18 +611,18 @@ def _guard_staged(worktree: Path) -> list[Refusal]:
         elif change.new_mode == SYMLINK and change.old_mode not in (SYMLINK, "000000"):
             why = "a tracked file turned into a symlink: an editor would write through it"
         elif change.new_mode == SYMLINK and _link_leaves(change.path, git("cat-file", "blob", change.new_oid,
-                                                                          cwd=worktree)):
+                                                                          cwd=worktree, env=env)):
             why = "a symlink that leads out of the repository"
         if why:
             found.append(Refusal(change.path, why))
-    _unstage(worktree, found)
+    _unstage(worktree, found, env)
     return found
 
 
-def _unstage(worktree: Path, refusals: list[Refusal]) -> None:
+def _unstage(worktree: Path, refusals: list[Refusal], env: dict[str, str] | None) -> None:
     """Back to HEAD's version in the index (or out of it, for a new file); the files stay."""
     if refusals:
-        git("reset", "-q", "HEAD", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree,
+        git("reset", "-q", "HEAD", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree, env=env,
             input=b"".join(os.fsencode(f":(literal){r.path}") + b"\0" for r in refusals))
 
 

@@ -12,6 +12,7 @@ from rich.status import Status as Spinner
 from rich.table import Table
 
 from .runs.store import NodeRecord, RunRecord
+from .snapshot import readable
 
 STATUS_STYLE = {
     "ok": "green", "done": "green", "running": "cyan", "queued": "cyan", "failed_checks": "yellow",
@@ -146,13 +147,19 @@ def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -
     for change in record.sensitive:
         console.print(f"[bold yellow]review first[/] {escape(change['path'])}: {escape(change['why'])}")
     for refusal in record.refused:
-        console.print(f"[bold yellow]left out[/] {escape(ascii(refusal['path'])[1:-1])}: {escape(refusal['why'])}")
+        console.print(f"[bold yellow]left out[/] {escape(readable(refusal['path']))}: {escape(refusal['why'])}")
     for check in record.checks:
-        mark = "[green]passed[/]" if check["ok"] else "[red]FAILED[/]"
-        console.print(f"[bold]check[/]   {escape(check['name'])}: {mark}")
-        if not check["ok"]:
+        if check["ok"]:
+            console.print(f"[bold]check[/]   {escape(check['name'])}: [green]passed[/]")
+        elif check.get("preexisting"):
+            console.print(f"[bold]check[/]   {escape(check['name'])}: [yellow]already failing before this run[/]: "
+                          f"{escape(', '.join(check['baseline']['failures']) or check['baseline']['summary'])}")
+        else:
+            console.print(f"[bold]check[/]   {escape(check['name'])}: [red]FAILED[/]")
             tail = "\n".join(check["output"].strip().splitlines()[-12:])
             console.print(f"[dim]{escape(tail)}[/]", highlight=False)
+        if check.get("changed"):
+            console.print(f"[dim]          it changed {escape(', '.join(check['changed']))}; put back[/]")
     usage = record.usage
     if usage.get("input_tokens") or usage.get("output_tokens"):
         console.print(

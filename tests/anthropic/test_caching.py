@@ -25,7 +25,8 @@ async def test_the_cached_prefix_is_byte_identical_across_all_turns_and_nodes(ap
     write_files(repo, {"AGENTS.md": "Keep functions small.\n"})
     # implement (no fix), the check fails, repair fixes it: two agent nodes, three turns.
     api.script([text("Looked; nothing to do.")], [text("Let me fix it."), FIX_ADD], [text("Fixed.")])
-    final, _ = await run(checks={"fixed": "grep -q 'a + b' calc/ops.py"})
+    # The check fails on the snapshot too: judged without the baseline, so the repair runs.
+    final, _ = await run(checks={"fixed": "grep -q 'a + b' calc/ops.py"}, baseline=False)
     assert final.status is Status.OK, final.summary
     assert len(api.requests) == 3
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from minion.runs.store import RunStore
 from support.gitrepo import make_repo
 from support.script import bash, done, replace, text, write_script
 
@@ -84,3 +85,10 @@ def run_editor(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: floa
 
 def version_line(executable: str) -> str:
     return subprocess.run([executable, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+
+
+def python_settings() -> dict[str, str | None]:
+    """The `python` setting of each run, by id: the server stores the merged settings a run
+    got in its record, and in these tests only the editor sets `python` (there is no user
+    config, and a repository may not)."""
+    return {record.id: record.request["settings"]["python"] for record in RunStore().list()}

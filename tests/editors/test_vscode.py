@@ -22,13 +22,14 @@ import pytest
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 
-from .conftest import EDITORS, PYTHON, ROOT, SUMMARY, run_editor
+from .conftest import EDITORS, PYTHON, ROOT, SUMMARY, python_settings, run_editor
 
 HERE = Path(__file__).parent / "vscode"
 EXTENSION = EDITORS / "vscode"
 VSCE = EXTENSION / "node_modules" / ".bin" / "vsce"
 INSTRUCTION = "fix it"
 SCREENSHOT = ROOT / "docs" / "vscode-quickfix.png"
+VENV = Path(PYTHON).parent.parent  # the server accepts a virtualenv's folder as well
 
 pytestmark = pytest.mark.editor
 
@@ -89,12 +90,14 @@ def test_delegate_from_the_lightbulb_then_apply_the_quick_fix(calc_repo, model, 
         "files.autoSave": "off",  # on by default in VS Code for the web: applied fixes would be saved
         "extensions.autoCheckUpdates": False,
         "minion.python": PYTHON,
+        "minion.projectPython": PYTHON,  # the driver changes it to the venv's folder
         "minion.model": model,
         "minion.todoPatterns": ["FIXME(minion)"],  # the driver changes it to TODO(minion)
     }))
     home = tmp_path / "home"  # code-server's own config and caches
     env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CACHE_HOME": str(home / "cache"), "MINION_E2E_OUT": str(out)}
+           "XDG_CACHE_HOME": str(home / "cache"), "MINION_E2E_OUT": str(out),
+           "MINION_E2E_PROJECT_PYTHON": str(VENV)}
     port = free_port()
     config = tmp_path / "code-server.yaml"
     config.write_text(f"bind-addr: 127.0.0.1:{port}\nauth: none\ncert: false\n")
@@ -120,6 +123,9 @@ def test_delegate_from_the_lightbulb_then_apply_the_quick_fix(calc_repo, model, 
 
     assert "Delegate to minion…" in result["lightbulb"]
     assert result["handOffBeforeSettingChange"] is False  # the settings reached the server
+    # minion.projectPython reached the server as `python`: at the start, and once changed.
+    sent = python_settings()
+    assert (sent[result["fix"]["id"]], sent[result["todo"]["id"]]) == (PYTHON, str(VENV))
     assert result["instructionTask"] == INSTRUCTION  # typed into the extension's input box
     for run, line in ((result["fix"], 1), (result["todo"], 6)):
         assert run["status"] == "ok"

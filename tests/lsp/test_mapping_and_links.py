@@ -38,7 +38,7 @@ def test_check_output_locations_in_the_repo_are_found_others_ignored():
     ])
     checks = [{"name": "tests", "ok": False, "output": output}, {"name": "lint", "ok": True, "output": "x.py:1"}]
     record = RunRecord("r1", 0, 0, Status.FAILED_CHECKS, repo, "task", "default", "m", checks=checks)
-    assert [(path, line) for path, line, _, _ in _check_locations(record)] == [
+    assert [(path, line) for path, line, *_ in _check_locations(record)] == [
         ("tests/test_ops.py", 5), ("calc/ops.py", 2)]
 
 

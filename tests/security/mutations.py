@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = "server/minion/sandbox/"
-TESTS = ["tests/security", "tests/test_sandbox.py", "tests/test_gitstore.py", "tests/test_seccomp.py"]
+TESTS = ["tests/security", "tests/test_sandbox.py", "tests/test_sandbox_layers.py", "tests/test_gitstore.py",
+         "tests/test_seccomp.py"]
 
 # (what the protection is, file, exact snippet, replacement)
 MUTATIONS = [
@@ -76,6 +77,12 @@ MUTATIONS = [
     ("the whole environment passed", SANDBOX + "policy.py",
      "env = {k: v for k, v in parent.items() if _env_name_allowed(k, policy.env_allow)}",
      "env = dict(parent)"),
+    ("the run's layers writable from inside (a link there would steer the next bind)", SANDBOX + "view.py",
+     '        mounts.append(Mount("mask", policy.layers, "the host side of the run\'s layers"))\n', ""),
+    ("bytecode written into the worktree", SANDBOX + "policy.py",
+     ', PYTHONDONTWRITEBYTECODE="1")', ")"),
+    ("named pipes allowed (a FIFO .gitignore hangs the host's commit)", SANDBOX + "seccomp.py",
+     '    ("mknodat", (Match(2, "==", stat.S_IFIFO, FILE_TYPE_BITS),), errno.EPERM, "no named pipes (FIFOs)"),\n', ""),
 ]
 
 

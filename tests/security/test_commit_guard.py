@@ -10,9 +10,11 @@ import subprocess
 import sys
 
 from battery import agent_run
+from minion.blueprint.events import read_events
+from minion.runs.service import log_path
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
-from support.script import bash
+from support.script import bash, done
 
 SPOOF = "evil\u202etxt.py"  # shows as "evilyp.txt"
 
@@ -29,7 +31,7 @@ async def test_the_commit_guard_leaves_out_and_names_each_risk(user_repo, tmp_pa
              "echo hi > a && git -c user.name=a -c user.email=a@a add a && "
              "git -c user.name=a -c user.email=a@a commit -qm x"),
         bash("echo 'ok = True' > fine.py && ln -s fine.py fine-link"),
-    ]])
+    ], done("Finished."), done("I leave them as they are."), done("Still as they are.")])
     record = run.record
     tree = run_git(user_repo, "ls-tree", "-r", "-z", "--name-only", record.branch).split("\0")
     refused = {r["path"]: r["why"] for r in record.refused}
@@ -50,10 +52,41 @@ async def test_the_commit_guard_leaves_out_and_names_each_risk(user_repo, tmp_pa
 
 
 async def test_the_result_names_what_was_left_out_safely(user_repo, tmp_path):
-    run = await agent_run(user_repo, tmp_path, [[bash(f"echo 'x = 1' > '{SPOOF}'")]])
+    run = await agent_run(user_repo, tmp_path, [[bash(f"echo 'x = 1' > '{SPOOF}'")], done(), done()], repair_rounds=1)
     shown = subprocess.run([sys.executable, "-m", "minion.cli", "show", run.record.id], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "left out" in shown.stdout and "\u202e" not in shown.stdout and "\\u202e" in shown.stdout
     as_json = subprocess.run([sys.executable, "-m", "minion.cli", "show", "--json", run.record.id],
                              capture_output=True, text=True)
     assert '"refused"' in as_json.stdout and "bidi" in as_json.stdout
+
+
+async def test_the_agent_is_told_what_the_commit_would_leave_out_and_can_fix_it(user_repo, tmp_path):
+    """Told in the result of the call that did it, and again in the repair prompt; a repair
+    that fixes it gets its work onto the branch."""
+    run = await agent_run(user_repo, tmp_path, [
+        [bash("head -c 3M /dev/zero > data.bin && echo 'x = 1' > small.py")],
+        [bash("echo 'y = 2' >> small.py")],  # nothing new to tell
+        done("Finished."),
+        [bash("head -c 1K /dev/zero > data.bin")],  # the repair round makes it small enough
+    ], max_commit_file_mb=1)
+    record = run.record
+    told = run.output(0)
+    assert "commit guard will leave these out" in told and "data.bin: 3 MB, over the 1 MB" in told, told
+    assert "commit guard" not in run.output(1)  # the same news is not repeated
+    repair = [e for e in read_events(log_path(record.id)) if e["type"] == "node.start" and e["name"] == "repair 1"]
+    assert repair, "a repair round ran for the left-out file"
+    assert record.status.value == "ok" and record.refused == [], (record.status, record.refused)
+    tree = run_git(user_repo, "ls-tree", "-r", "--name-only", record.branch).split("\n")
+    assert "data.bin" in tree and "small.py" in tree
+
+
+async def test_a_fifo_cannot_hang_the_hosts_commit(user_repo, tmp_path, attacks):
+    """git on the host opens .gitignore without O_NONBLOCK: a FIFO there would hang the
+    commit for ever. The sandbox's kernel filter refuses named pipes."""
+    run = await agent_run(user_repo, tmp_path, [[bash("rm .gitignore; mkfifo .gitignore; mkfifo /tmp/p; "
+                                                      "echo 'x = 1' > new.py; ls -l .gitignore")]],
+                          max_wall_seconds=60)
+    attacks.check("commit: a FIFO in place of .gitignore hangs the host's git",
+                  "Operation not permitted" in run.output(0) and run.record.status.value == "ok"
+                  and "new.py" in run_git(user_repo, "ls-tree", "--name-only", run.record.branch), run.output(0))

@@ -96,10 +96,11 @@ async def test_writes_to_the_users_files_land_in_the_worktree_or_nowhere(user_re
 async def test_files_the_host_reads_cannot_hang_or_exhaust_it(user_repo, tmp_path, attacks):
     """After the agent, the host reads pyproject.toml and package.json to detect the checks.
     A FIFO there would block that read (the event loop with it) until the run's hard
-    deadline; a link to /dev/zero would read until memory runs out."""
+    deadline; a link to /dev/zero would read until memory runs out. (Unsandboxed: the
+    sandbox's kernel filter refuses mkfifo, and the host must hold without it.)"""
     run = await agent_run(user_repo, tmp_path, [[
         bash("mkfifo pyproject.toml && ln -s /dev/zero package.json && echo planted"),
-    ]], checks=None, repair_rounds=0, max_wall_seconds=15)
+    ]], checks=None, repair_rounds=0, max_wall_seconds=15, sandbox="none")
     names = [n.name for n in run.store.nodes(run.record.id)]
     attacks.check("a FIFO and a link to /dev/zero where the host reads the repo's build files",
                   "planted" in run.output(0) and "check: pytest" in names and "commit" in names, names)

@@ -14,7 +14,7 @@ from pathlib import Path
 from battery import agent_run, editor, marker
 from minion.context import Anchor, load_rules, render_anchor
 from support.gitrepo import DEFAULT_FILES, make_repo, run_git
-from support.script import bash, tool
+from support.script import bash, done, tool
 
 ORIGINAL_CFG = "debug = false\n"
 
@@ -66,7 +66,9 @@ async def test_tools_never_follow_a_folder_link_out_of_the_worktree(visible, tmp
             tool("outline", path="calc/ops.py"),  # 12: the FIFO
         ],
     ]
-    run = await agent_run(repo, tmp_path, turns, max_wall_seconds=30)
+    # Unsandboxed: the sandbox's kernel filter refuses mkfifo, and the host-side tools must
+    # hold without it (sandbox = "none" gives the agent the whole machine anyway).
+    run = await agent_run(repo, tmp_path, [*turns, done(), done()], max_wall_seconds=30, sandbox="none")
     worktree = Path(run.record.worktree)
 
     # Positive controls: the agent's links do lead, on the host, to the secrets, and the
@@ -103,6 +105,9 @@ async def test_tools_never_follow_a_folder_link_out_of_the_worktree(visible, tmp
                       run.output(i))
     for i in (4, 10):
         assert "path escapes the worktree: " in run.output(i), run.output(i)
+    attacks.check("commit: a tracked file turned into a FIFO (git add fails on one)",
+                  "calc/ops.py" in {r["path"] for r in run.record.refused} and run.record.status.value == "ok",
+                  (run.record.status, run.record.error))
 
 
 async def test_rule_files_that_link_out_of_the_repo_stay_out_of_the_prompt(visible, tmp_path, attacks):

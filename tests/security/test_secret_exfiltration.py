@@ -16,7 +16,7 @@ from urllib.parse import quote_plus
 from battery import agent_run, marker
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
-from support.script import bash
+from support.script import bash, done
 
 
 def forms(value: str) -> dict[str, str]:
@@ -49,7 +49,8 @@ async def test_a_secret_in_any_form_stays_off_the_branch_and_out_of_the_log(user
                  bash("echo 'ok = True' > fine.py"),
                  bash(f"echo {shlex.quote(written['base64'])}; echo {shlex.quote(written['hex'])}")]
     before = fingerprint(user_repo)
-    run = await agent_run(user_repo, tmp_path, [commands])
+    # The agent is told what the commit leaves out (never the secret) and leaves it in both repairs.
+    run = await agent_run(user_repo, tmp_path, [commands, done("Finished."), done("Left as is."), done("Still.")])
     record = run.record
     assert record.status.value == "ok", (record.status, record.error)
     tree = run_git(user_repo, "ls-tree", "-r", "-z", "--name-only", record.branch).split("\0")

@@ -23,7 +23,7 @@ class Shape:
 
 def radius(shape):
     # TODO(minion): read the radius from the shape
-    # instead of hard-coding it
+    #   instead of hard-coding it
     return "TODO(minion): not a comment"
 ''',
     "js/app.js": """\
@@ -126,7 +126,7 @@ package demo;
 public class Main {
     /**
      * TODO(minion): parse the arguments
-     * with a real parser
+     *   with a real parser
      */
     public static void main(String[] args) {
         Helper h = new Helper();

@@ -16,7 +16,7 @@ import {
   State,
 } from "vscode-languageclient/node";
 import { DEFAULT_TODO_PATTERNS, needsInstruction, selectionDelegation, todoCandidateLines, todoHandOffs } from "./delegate";
-import { Interpreter, PythonEnvironments, findInterpreter, probe, serverCommand } from "./interpreter";
+import { Interpreter, PythonEnvironments, findInterpreter, findProjectPython, probe, serverCommand } from "./interpreter";
 import { RunRow, describeRun, isActive, runActions, statusBarText } from "./runs";
 import { initializationOptions, serverSettings } from "./settings";
 
@@ -91,7 +91,8 @@ class Minion implements vscode.Disposable {
     }
     const { command, args } = serverCommand(interpreter.python);
     this.output.appendLine(`starting: ${command} ${args.join(" ")} (Python from ${interpreter.source})`);
-    const client = new LanguageClient("minion", "Minion", { command, args }, this.clientOptions());
+    const options = this.clientOptions(await this.projectPython());
+    const client = new LanguageClient("minion", "Minion", { command, args }, options);
     client.onNotification("minion/runStatus", (status: RunStatus) => this.runStatus(status));
     this.client = client;
     try {
@@ -116,16 +117,32 @@ class Minion implements vscode.Disposable {
   configurationChanged(event: vscode.ConfigurationChangeEvent): void {
     if (event.affectsConfiguration("minion.python")) {
       void this.restart();
-    } else if (event.affectsConfiguration("minion") && this.client?.state === State.Running) {
-      // The server then asks for section "minion" (filtered by the middleware below).
+    } else if (event.affectsConfiguration("minion")) {
+      this.settingsChanged();
+    }
+  }
+
+  /** Have a running server ask for section "minion" again (answered by the middleware below). */
+  private settingsChanged(): void {
+    if (this.client?.state === State.Running) {
       void this.client.sendNotification(DidChangeConfigurationNotification.type, { settings: null });
     }
   }
 
-  private clientOptions(): LanguageClientOptions {
+  /** The project's Python for the server's `python` setting, for the (first) workspace folder. */
+  private projectPython(): Promise<string | undefined> {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    return findProjectPython(
+      vscode.workspace.getConfiguration("minion").get<string>("projectPython", ""),
+      () => this.pythonEnvironments(),
+      { workspaceFolder: folder?.uri.fsPath, home: os.homedir(), resource: folder?.uri },
+    );
+  }
+
+  private clientOptions(projectPython: string | undefined): LanguageClientOptions {
     return {
       documentSelector: [{ scheme: "file" }],
-      initializationOptions: initializationOptions(minionSection()),
+      initializationOptions: initializationOptions(minionSection(), projectPython),
       outputChannel: this.output,
       middleware: {
         // "Delegate to minion…" arrives without an instruction: ask for it.
@@ -140,14 +157,17 @@ class Minion implements vscode.Disposable {
           return next(command, args);
         },
         workspace: {
-          // Only the keys the server knows: it rejects unknown ones (minion.python, trace).
+          // Only the keys the server knows: it rejects unknown ones (minion.python, projectPython, trace).
+          // `python` is the project's interpreter as it is now, e.g. after the Python
+          // extension's choice changed.
           configuration: async (params, token, next) => {
             const answer = await next(params, token);
             if (!Array.isArray(answer)) {
               return answer;
             }
+            const python = await this.projectPython();
             return answer.map((value, index) =>
-              params.items[index]?.section === "minion" ? serverSettings(value as Record<string, unknown>) : value,
+              params.items[index]?.section === "minion" ? serverSettings(value as Record<string, unknown>, python) : value,
             );
           },
         },
@@ -168,6 +188,8 @@ class Minion implements vscode.Disposable {
         environments.onDidChangeActiveEnvironmentPath(() => {
           if (this.interpreter?.source === "Python extension") {
             void this.restart();
+          } else {
+            this.settingsChanged(); // the project's Python may be the new choice
           }
         }),
       );

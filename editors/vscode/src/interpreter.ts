@@ -1,4 +1,5 @@
-// Which Python runs the server, and whether minion is installed in it.
+// Which Python runs the server and whether minion is installed in it, and which Python is
+// the project's (the server runs the checks with it).
 
 import { execFile } from "child_process";
 
@@ -18,6 +19,13 @@ export interface Interpreter {
 
 export const DEFAULT_PYTHON = "python3";
 
+/** Where settings' paths are expanded, and the resource whose Python the Python extension gives. */
+export interface PathContext {
+  workspaceFolder?: string;
+  home: string;
+  resource?: unknown;
+}
+
 /**
  * The `minion.python` setting, else the Python extension's active interpreter for the
  * resource, else `python3`.
@@ -25,21 +33,38 @@ export const DEFAULT_PYTHON = "python3";
 export async function findInterpreter(
   configured: string,
   pythonEnvironments: () => Promise<PythonEnvironments | undefined>,
-  context: { workspaceFolder?: string; home: string; resource?: unknown },
+  context: PathContext,
 ): Promise<Interpreter> {
   if (configured.trim()) {
     return { python: expandPath(configured.trim(), context.workspaceFolder, context.home), source: "minion.python" };
   }
-  const environments = await pythonEnvironments();
-  if (environments) {
-    const active = environments.getActiveEnvironmentPath(context.resource);
-    const resolved = await environments.resolveEnvironment(active);
-    const python = resolved?.executable.uri?.fsPath;
-    if (python) {
-      return { python, source: "Python extension" };
-    }
+  const python = await activeInterpreter(await pythonEnvironments(), context.resource);
+  return python ? { python, source: "Python extension" } : { python: DEFAULT_PYTHON, source: "default" };
+}
+
+/**
+ * The project's interpreter, sent as the server's `python` setting (the checks run with it):
+ * the `minion.projectPython` setting, else the Python extension's active interpreter for the
+ * workspace folder; undefined leaves it to the server to find.
+ */
+export async function findProjectPython(
+  configured: string,
+  pythonEnvironments: () => Promise<PythonEnvironments | undefined>,
+  context: PathContext,
+): Promise<string | undefined> {
+  if (configured.trim()) {
+    return expandPath(configured.trim(), context.workspaceFolder, context.home);
   }
-  return { python: DEFAULT_PYTHON, source: "default" };
+  return activeInterpreter(await pythonEnvironments(), context.resource);
+}
+
+/** The Python extension's active environment for the resource, resolved to its executable. */
+async function activeInterpreter(environments: PythonEnvironments | undefined, resource: unknown): Promise<string | undefined> {
+  if (!environments) {
+    return undefined;
+  }
+  const resolved = await environments.resolveEnvironment(environments.getActiveEnvironmentPath(resource));
+  return resolved?.executable.uri?.fsPath;
 }
 
 /** `~` and `${workspaceFolder}` in a configured path, as users write them in settings. */

@@ -1,7 +1,15 @@
 import * as assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
-import { PythonEnvironments, expandPath, findInterpreter, probe, probeFailure, serverCommand } from "../src/interpreter";
+import {
+  PythonEnvironments,
+  expandPath,
+  findInterpreter,
+  findProjectPython,
+  probe,
+  probeFailure,
+  serverCommand,
+} from "../src/interpreter";
 
 const context = { workspaceFolder: "/work/app", home: "/home/ada" };
 
@@ -46,6 +54,31 @@ test("else python3: without the Python extension, or when it cannot resolve its 
   const fallback = { python: "python3", source: "default" };
   assert.deepEqual(await findInterpreter("", noPythonExtension, context), fallback);
   assert.deepEqual(await findInterpreter("  ", pythonExtension("/envs/gone", undefined), context), fallback);
+});
+
+test("the project's Python: minion.projectPython, with ~ and ${workspaceFolder} expanded", async () => {
+  const extension = pythonExtension("/envs/other", "/envs/other/bin/python");
+  assert.equal(await findProjectPython(" ${workspaceFolder}/.venv ", extension, context), "/work/app/.venv");
+  assert.equal(await findProjectPython("~/venvs/app/bin/python", extension, context), "/home/ada/venvs/app/bin/python");
+});
+
+test("else the Python extension's active environment for the workspace folder, resolved to its executable", async () => {
+  const resources: unknown[] = [];
+  const extension = async (): Promise<PythonEnvironments> => ({
+    ...(await pythonExtension("/work/app/.venv", "/work/app/.venv/bin/python")()),
+    getActiveEnvironmentPath: (resource) => {
+      resources.push(resource);
+      return { path: "/work/app/.venv" };
+    },
+  });
+  const folder = { fsPath: "/work/app" };
+  assert.equal(await findProjectPython("", extension, { ...context, resource: folder }), "/work/app/.venv/bin/python");
+  assert.deepEqual(resources, [folder]);
+});
+
+test("else none, for the server to find: without the Python extension, or when it cannot resolve", async () => {
+  assert.equal(await findProjectPython("", noPythonExtension, context), undefined);
+  assert.equal(await findProjectPython(" ", pythonExtension("/envs/gone", undefined), context), undefined);
 });
 
 test("expandPath leaves other paths alone", () => {

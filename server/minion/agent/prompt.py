@@ -56,12 +56,32 @@ def task_prompt(task: str, anchor: str, checks: dict[str, str]) -> str:
     return "\n\n".join(parts)
 
 
-def repair_prompt(failed: list[Any]) -> str:
-    sections = [f"### {c.name} (`{c.command}`, exit code {c.exit_code})\n```\n{c.output.strip()}\n```" for c in failed]
-    return (
-        "The checks failed after your change. Fix the code so that they pass; do not weaken "
-        "the checks or the tests.\n\n" + "\n\n".join(sections)
-    )
+def repair_prompt(failed: list[Any], left_out: list[str], checks: list[Any] = ()) -> str:
+    """``failed``: the checks to fix; ``checks``: all the last ones (for what they changed)."""
+    parts = []
+    if failed:
+        parts.append("The checks failed after your change. Fix the code so that they pass; do not "
+                     "weaken the checks or the tests.")
+    for c in failed:
+        section = f"### {c.name} (`{c.command}`, exit code {c.exit_code})\n```\n{c.output.strip()}\n```"
+        if c.baseline and not c.baseline["ok"]:
+            before = "\n".join(f"- {f}" for f in c.baseline["failures"])
+            section += f"\nThese already failed before your change; they are not yours to fix:\n{before}"
+        parts.append(section)
+    for c in checks:
+        if c.changed:
+            listed = "\n".join(f"- {path}" for path in c.changed)
+            parts.append(f"The check {c.name} changed files; minion put them back as you left them:\n{listed}")
+    if left_out:
+        parts.append(left_out_note(left_out))
+    return "\n\n".join(parts)
+
+
+def left_out_note(left_out: list[str]) -> str:
+    listed = "\n".join(f"- {line}" for line in left_out)
+    return (f"minion's commit guard will leave these out of the branch:\n{listed}\n"
+            "If they belong to the change, fix them (a smaller file, a link inside the repository, "
+            "a plain name, no secret); if not, delete them.")
 
 
 CONTINUE = "You reached the output limit mid-answer. Continue exactly where you stopped."

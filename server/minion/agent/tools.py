@@ -12,11 +12,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import pathguard
+from ..errors import MinionError
 from ..git import git
 from ..sandbox import Sandbox
+from .prompt import left_out_note
 
 EDITOR = "str_replace_based_edit_tool"
 VIEW_LIMIT_CHARS = 40_000
@@ -83,17 +85,36 @@ TOOL_DEFINITIONS: list[dict[str, Any]] = [
 
 
 class Toolset:
-    def __init__(self, repo_path: Path, worktree: Path, sandbox: Sandbox, command_timeout: float):
+    def __init__(self, repo_path: Path, worktree: Path, sandbox: Sandbox, command_timeout: float,
+                 left_out: Callable[[], list[str]] | None = None):
+        """``left_out`` says what the commit would leave out of the branch now (one line each):
+        after a call that changed things, what it newly names goes back with the result."""
         self.repo_path = repo_path
         self.worktree = worktree
         self.real_worktree = worktree.resolve()
         self.sandbox = sandbox
         self.command_timeout = command_timeout
+        self.left_out = left_out
+        self._told: set[str] = set()
 
     def definitions(self) -> list[dict[str, Any]]:
         return TOOL_DEFINITIONS
 
     async def call(self, name: str, tool_input: dict[str, Any]) -> ToolResult:
+        result = await self._call(name, tool_input)
+        if result.progress and self.left_out:
+            try:
+                now = self.left_out()
+            except MinionError as e:  # the call's own result must still reach the model
+                result.content += f"\n\n(minion could not check what the commit would leave out: {e})"
+                return result
+            new = [line for line in now if line not in self._told]
+            self._told = set(now)
+            if new:
+                result.content += "\n\n" + left_out_note(new)
+        return result
+
+    async def _call(self, name: str, tool_input: dict[str, Any]) -> ToolResult:
         try:
             if name == EDITOR:
                 return self._edit(tool_input)

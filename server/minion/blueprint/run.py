@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
 
 from ..agent import prompt as prompts
 from ..agent.loop import AgentOutcome, Caps, RunBudget, run_agent
@@ -27,9 +27,12 @@ from ..git import git
 from ..runs.sensitive import forbidden_by_path
 from ..runs.store import NodeRecord, RunStore, Status
 from ..sandbox import Sandbox
-from ..snapshot import Refusal, Snapshot, commit_result
+from ..snapshot import Refusal, Snapshot, commit_result, guard_preview, put_back_changes
 from ..state import state_dir
+from .baseline import Baseline, brought, judge
 from .checks import CheckResult, detect_checks
+from .failures import parse_failures, summary_line
+from .python_env import PythonEnv
 from .events import EventLog
 
 T = TypeVar("T")
@@ -70,6 +73,7 @@ class Run:
         snapshot: Snapshot,
         settings: Settings,
         sandbox: Sandbox,
+        python: PythonEnv,
         model: Model,
         store: RunStore,
         events: EventLog,
@@ -83,10 +87,13 @@ class Run:
         self.repo_path: Path = snapshot.repo_root
         self.worktree: Path = snapshot.worktree
         self.sandbox = sandbox
+        self.python = python
         self.model = model
         self.store = store
         self.events = events
-        self.toolset = Toolset(self.repo_path, self.worktree, sandbox, settings.command_timeout)
+        self.baseline = Baseline(snapshot, sandbox, python, list(settings.exclude), events.emit)
+        self.toolset = Toolset(self.repo_path, self.worktree, sandbox, settings.command_timeout,
+                               left_out=lambda: [r.describe() for r in self.left_out()])
         # What the run has spent, in every attempt: a resumed run does not start from zero.
         spent = store.get(run_id).usage
         self.budget = RunBudget(turns=spent.get("turns", 0), usage=Usage.from_dict(spent))
@@ -198,19 +205,26 @@ class Run:
 
     def check_commands(self) -> dict[str, str]:
         if self.settings.checks is None:
-            return detect_checks(self.worktree, self.repo_path)
+            return detect_checks(self.worktree, self.python, network=self.settings.network).commands()
         return dict(self.settings.checks)
 
     def task_prompt(self) -> str:
         return prompts.task_prompt(self.task, self.anchor_text, self.check_commands())
 
-    def repair_prompt(self, failed: list[CheckResult]) -> str:
-        return prompts.repair_prompt(failed)
+    def repair_prompt(self, failed: list[CheckResult], left_out: Sequence[Refusal] = ()) -> str:
+        return prompts.repair_prompt(failed, [r.describe() for r in left_out], self.last_checks or [])
+
+    def left_out(self, *, forbid_sensitive: bool = False) -> list[Refusal]:
+        """What the commit guard would leave out of the branch if the run committed now."""
+        forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
+        return guard_preview(self.snapshot, max_file_mb=self.settings.max_commit_file_mb, forbid=forbid)
 
     async def agent(self, name: str, prompt: str) -> AgentOutcome:
         """An agent loop that continues the run's conversation with ``prompt``."""
         if self.system is None:
             self.system = prompts.system_blocks(self.repo_path, "", "")
+        if self.last_checks is None and self.settings.baseline:  # beside the agent's first node
+            self.baseline.start(self.check_commands(), self._run_checks)
 
         async def body():
             return await run_agent(
@@ -249,37 +263,57 @@ class Run:
             raise StopRun(status, outcome.summary)
         return outcome
 
-    async def checks(self) -> list[CheckResult]:
-        """Run every check, each as its own node."""
+    async def checks(self, *, baseline: bool | None = None, keep_changes: bool = False) -> list[CheckResult]:
+        """Run every check, each as its own node. With ``baseline`` (default: the setting), a
+        failure counts only if the run brought it (see baseline.py). A check reports, it does
+        not edit: files it changes are put back and listed in its ``changed``, unless
+        ``keep_changes``."""
+        baseline = self.settings.baseline if baseline is None else baseline
+        commands = self.check_commands()
+        if baseline:
+            self.baseline.start(commands, self._run_checks)
+        kind = NodeKind("check", lambda r: ("ok" if r.ok else "failed", describe_check(r, str(self.repo_path))),
+                        save=CheckResult.to_dict, load=lambda saved: CheckResult(**saved))
         results = []
-        kind = NodeKind(
-            "check",
-            lambda r: ("ok" if r.ok else "failed", "passed" if r.ok else f"exit {r.exit_code}: {_last_line(r.output)}"),
-            save=CheckResult.to_dict,
-            load=lambda saved: CheckResult(**saved),
-        )
-        for name, command in self.check_commands().items():
+        for name, command in commands.items():
 
             async def body(command=command, name=name):
-                started = time.monotonic()
-                out = await self.sandbox.run(command, timeout_s=self.settings.command_timeout)
-                return CheckResult(name, command, out.exit_code == 0 and not out.timed_out, out.exit_code,
-                                   out.output, round(time.monotonic() - started, 3), out.timed_out)
+                if keep_changes:
+                    result = await self._run_check(self.sandbox, name, command)
+                else:
+                    with put_back_changes(self.worktree, self.settings.max_commit_file_mb) as changed:
+                        result = await self._run_check(self.sandbox, name, command)
+                    result.changed = changed
+                before = await self.baseline.results() if baseline else None
+                return judge(result, (before or {}).get(name), str(self.repo_path), f"{self.task}\n{self.anchor_text}")
 
             results.append(await self.node(f"check: {name}", kind, body))
         self.last_checks = results
         return results
 
-    async def failing_checks(self) -> list[CheckResult]:
-        return [c for c in await self.checks() if not c.ok]
+    async def _run_check(self, sandbox: Sandbox, name: str, command: str) -> CheckResult:
+        started = time.monotonic()
+        out = await sandbox.run(command, timeout_s=self.settings.command_timeout)
+        failures = [f.to_dict() for f in parse_failures(out.output, str(self.repo_path))] if out.exit_code else []
+        return CheckResult(name, command, out.exit_code == 0 and not out.timed_out, out.exit_code, out.output,
+                           round(time.monotonic() - started, 3), out.timed_out, failures)
+
+    async def _run_checks(self, sandbox: Sandbox, commands: dict[str, str]) -> list[CheckResult]:
+        return [await self._run_check(sandbox, name, command) for name, command in commands.items()]
+
+    async def failing_checks(self, *, baseline: bool | None = None) -> list[CheckResult]:
+        """The checks whose failure is the run's doing (all failed ones without ``baseline``)."""
+        return [c for c in await self.checks(baseline=baseline) if c.counts]
 
     async def check_and_repair(self, rounds: int | None = None) -> list[CheckResult]:
-        """Run the checks; while some fail, let the agent repair (at most ``rounds`` times)."""
+        """Run the checks; while some fail, or the commit guard would leave files out, let the
+        agent repair (at most ``rounds`` times)."""
         failed = await self.failing_checks()
         for attempt in range(1, (self.settings.repair_rounds if rounds is None else rounds) + 1):
-            if not failed:
+            left_out = self.left_out()
+            if not failed and not left_out:
                 break
-            await self.agent(f"repair {attempt}", self.repair_prompt(failed))
+            await self.agent(f"repair {attempt}", self.repair_prompt(failed, left_out))
             failed = await self.failing_checks()
         return failed
 
@@ -313,11 +347,11 @@ class Run:
 
     def commit_message(self, status: str | None = None) -> str:
         if status is None:
-            status = "failed_checks" if any(not c.ok for c in self.last_checks or []) else "ok"
+            status = "failed_checks" if any(c.counts for c in self.last_checks or []) else "ok"
         title = self.task.strip().splitlines()[0][:72] if self.task.strip() else "minion run"
         checks = ""
         if self.last_checks:
-            checks = "\n\nChecks:\n" + "\n".join(f"- {c.name}: {'passed' if c.ok else 'FAILED'}" for c in self.last_checks)
+            checks = "\n\nChecks:\n" + "\n".join(f"- {c.name}: {_verdict(c)}" for c in self.last_checks)
         one_line_task = " ".join(self.task.split())[:500]
         return (
             f"minion: {title}\n\nStatus: {status}{checks}\n\n"
@@ -341,6 +375,15 @@ def _identifiers(text: str) -> list[str]:
     return sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", text)))
 
 
-def _last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1][:160] if lines else ""
+def _verdict(result: CheckResult) -> str:
+    return "passed" if result.ok else "failed before this run too" if result.preexisting else "FAILED"
+
+
+def describe_check(result: CheckResult, repo: str) -> str:
+    """One line: passed, or the first error it names, and whether it was already failing."""
+    if result.ok:
+        return "passed"
+    if result.preexisting:
+        return f"exit {result.exit_code}: {summary_line(result.output, repo, result.exit_code)} (already failing before this run)"
+    first = next(iter(brought(result, repo)), None) if result.baseline else None
+    return f"exit {result.exit_code}: {first or summary_line(result.output, repo, result.exit_code)}"

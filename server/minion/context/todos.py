@@ -7,9 +7,27 @@ to a line match: the marker must follow one of the well-known comment prefixes `
 string cannot be told from a comment without a parser). Prose files (Markdown, reST,
 plain text) are skipped, as `#` starts a heading there.
 
-A TODO's text runs on over the comment lines below it, up to a blank comment line,
-another marker or the end of the comment (consecutive line comments at the same column
-count as one comment).
+A TODO never takes a line of the user's. Its text is the rest of the marker's line plus
+the comment lines below it that are clearly part of it: lines of the same comment (a
+block comment, or one-line comments alone on consecutive lines at the same column) whose
+words start indented past the marker's column, counted in characters from the start of
+the line::
+
+    // TODO(minion): make xtob handle
+    //   upper case                      <- continues the TODO
+    // xtob converts hex characters...   <- the user's doc comment: not the TODO's
+
+Any other line ends it: one whose words start at or before the marker's column, a blank
+comment line, another marker, a one-line comment with another leader (so `///`, `//!`,
+`#'`, `#:`, `---` and `/** */` doc comments end a TODO written with `//`, `#` or `--`),
+code, or the end of the comment (Python docstrings are code). A marker that ends its line
+takes the next line of its comment as the first line of its text, wherever that line's
+words start.
+
+Removing a TODO deletes exactly its bytes (`Todo.start_byte` to `Todo.end_byte`): its own
+whole lines with their newline, or, where code shares a line with it, the comment but
+not the code. A block comment holding nothing but the TODO goes whole; one holding other
+text too keeps that text, its opener and its closer, and loses the TODO's lines only.
 """
 
 from __future__ import annotations
@@ -17,6 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import NamedTuple
 
 from tree_sitter import Node
 
@@ -27,11 +46,13 @@ from .symbols import end_row
 
 DEFAULT_PATTERNS = ("TODO(minion)", "TODO: minion")
 
-_FALLBACK_PREFIXES = ("#", "//", "--", ";")
+_FALLBACK_PREFIXES = (b"#", b"//", b"--", b";")
 _PROSE_SUFFIXES = frozenset({".md", ".markdown", ".rst", ".txt", ".adoc"})
-# Comment syntax around a line's words: openers and leaders, then closers.
-_LEADER = re.compile(r"^\s*(?:/\*+!?|//[/!]?|#+|--\[=*\[|-{2,}|;+|\*+(?!/)|=begin|=end)?")
-_CLOSER = re.compile(r"\s*(?:\*+/|-*\]=*\]|-->)?\s*$")
+# Comment syntax around a line's words: the indent and an opener or leader (captured, as
+# a one-line comment with another leader ends a TODO), then closers. ASCII, so that the
+# syntax's length in characters is its length in bytes.
+_LEADER = re.compile(r"^\s*(/\*+!?|//[/!]?|#+[':]?|--\[=*\[|-{2,}|;+|\*+(?!/)|=begin|=end)?", re.ASCII)
+_CLOSER = re.compile(r"\s*(?:\*+/|-*\]=*\]|-->)?\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -39,10 +60,21 @@ class Todo:
     path: str  # repo-relative, posix
     line: int  # 1-based line of the marker
     column: int  # 1-based column of the marker, in characters
-    start_line: int  # the whole comment, 1-based, inclusive
+    start_line: int  # the lines removing the TODO touches, 1-based, inclusive
     end_line: int
     text: str  # the task: the marker and comment syntax stripped
     pattern: str  # the marker that matched
+    start_byte: int  # removing the TODO deletes the file's bytes [start_byte, end_byte)
+    end_byte: int
+
+
+class _Row(NamedTuple):
+    """One line of a comment: its bytes from the comment's start (or the line's) to the
+    line's end (or the comment's)."""
+
+    piece: int  # which comment of the group
+    start: int
+    end: int
 
 
 def find_todos(
@@ -72,7 +104,7 @@ def todo_at(
     line: int,
     patterns: tuple[str, ...] | list[str] = DEFAULT_PATTERNS,
 ) -> Todo | None:
-    """The TODO whose comment covers the 0-based ``line`` (the language server's view)."""
+    """The TODO whose lines cover the 0-based ``line`` (the language server's view)."""
     data = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
     for todo in _scan(PurePath(path).as_posix(), data, patterns):
         if todo.start_line <= line + 1 <= todo.end_line:
@@ -128,12 +160,9 @@ def _scan_comments(path: str, spec: LanguageSpec, data: bytes, hits) -> list[Tod
         comment = _enclosing_comment(root, offset, len(pattern.encode()), spec.comment_types)
         if comment is None:
             continue
-        lines = _comment_lines(data, comment, offset + len(pattern.encode()), markers)
-        group = _comment_group(comment, spec.comment_types, data, markers)
-        lines += [_strip(_node_text(data, below)) for below in group[1:]]
-        todos.append(
-            _todo(path, data, offset, pattern, comment.start_point.row, end_row(group[-1]), lines)
-        )
+        group = _comment_group(comment, spec.comment_types)
+        pieces = [(node.start_byte, node.end_byte) for node in group]
+        todos.append(_todo(path, data, offset, pattern, pieces, markers))
     return todos
 
 
@@ -144,19 +173,9 @@ def _enclosing_comment(root: Node, offset: int, length: int, types) -> Node | No
     return node
 
 
-def _comment_lines(data: bytes, comment: Node, after: int, markers) -> list[str]:
-    """The marker's line after the marker, then the comment's own lines below it."""
-    first, *below = data[after : comment.end_byte].decode("utf-8", "replace").split("\n")
-    lines = [_after_marker(first)]
-    for raw in below:
-        if _has_marker(raw, markers):
-            break
-        lines.append(_strip(raw))
-    return lines
-
-
-def _comment_group(comment: Node, types, data: bytes, markers) -> list[Node]:
-    """A one-line comment and the one-line comments right below it at its column."""
+def _comment_group(comment: Node, types) -> list[Node]:
+    """A one-line comment and the one-line comments right below it at its column. (One
+    after code never continues a TODO: the code starts left of the marker.)"""
     group = [comment]
     while end_row(group[-1]) == group[-1].start_point.row:
         below = group[-1].next_sibling
@@ -168,56 +187,154 @@ def _comment_group(comment: Node, types, data: bytes, markers) -> list[Node]:
             or end_row(below) != below.start_point.row
         ):
             break
-        text = _node_text(data, below)
-        if not _strip(text) or _has_marker(text, markers):
-            break
         group.append(below)
     return group
 
 
 def _scan_lines(path: str, data: bytes, hits) -> list[Todo]:
-    """The fallback: markers after a well-known comment prefix that starts a line."""
-    rows = data.decode("utf-8", "replace").split("\n")
+    """The fallback: markers after a well-known comment prefix that starts a line; the
+    lines below with the same indent and prefix form its comment."""
     markers = [pattern for _, pattern in hits]
     todos = []
     for offset, pattern in hits:
-        row = data.count(b"\n", 0, offset)
-        lead = _comment_lead(rows[row])
-        column = len(data[data.rfind(b"\n", 0, offset) + 1 : offset].decode("utf-8", "replace"))
-        if lead is None or column < len(lead):
+        line_start = _line_start(data, offset)
+        lead = _comment_lead(data[line_start : _line_end(data, line_start)])
+        if lead is None or offset < line_start + len(lead):
             continue
-        lines = [_after_marker(rows[row][column + len(pattern) :])]
-        end = row
-        for below in rows[row + 1 :]:
-            if not below.startswith(lead) or not _strip(below) or _has_marker(below, markers):
-                break
-            lines.append(_strip(below))
-            end += 1
-        todos.append(_todo(path, data, offset, pattern, row, end, lines))
+        indent = len(lead) - len(lead.lstrip())
+        pieces = [(line_start + indent, _line_end(data, line_start))]
+        below = pieces[-1][1] + 1
+        while below < len(data) and data.startswith(lead, below):
+            pieces.append((below + indent, _line_end(data, below)))
+            below = pieces[-1][1] + 1
+        todos.append(_todo(path, data, offset, pattern, pieces, markers))
     return todos
 
 
-def _comment_lead(line: str) -> str | None:
+def _comment_lead(line: bytes) -> bytes | None:
     """The indent and comment prefix a line starts with, if it is a comment line."""
     words = line.lstrip()
     prefix = next((p for p in _FALLBACK_PREFIXES if words.startswith(p)), None)
     return None if prefix is None else line[: len(line) - len(words)] + prefix
 
 
-def _todo(path, data, offset, pattern, first_row, last_row, lines) -> Todo:
-    lines = lines[1:] if lines and not lines[0] else lines  # the task may start below the marker
-    if "" in lines:  # a blank comment line ends the task's paragraph
-        lines = lines[: lines.index("")]
-    line_start = data.rfind(b"\n", 0, offset) + 1
+def _todo(path: str, data: bytes, offset: int, pattern: str, pieces: list[tuple[int, int]], markers) -> Todo:
+    """The TODO at the marker ``offset`` in a comment made of ``pieces`` (byte ranges: a
+    block comment, or one-line comments on consecutive lines)."""
+    rows = _rows(data, pieces, offset)
+    marker_column = _column(data, offset)
+    first_words = _after_marker(_decode(data[offset + len(pattern.encode()) : rows[0].end]))
+    words = [first_words] if first_words else []
+    last = rows[0]
+    leader = _leader(_decode(data[pieces[0][0] : rows[0].end]))
+    for row in rows[1:]:
+        text = _decode(data[row.start : row.end])
+        if not _continues(data, row, text, pieces, leader, marker_column, markers, first_line=not words):
+            break
+        words.append(_strip(text))
+        last = row
+
+    words_end = _words_end(data, last)
+    comment_start, comment_end = pieces[0][0], pieces[last.piece][1]
+    if _only_syntax(data[comment_start:offset]) and _only_syntax(data[words_end:comment_end]):
+        # The TODO is all there is to these comments: they go, openers and closers too.
+        start, end = comment_start, comment_start + len(data[comment_start:comment_end].rstrip())
+        leader_before = False
+    else:
+        # It shares a comment: from the marker on. Its line's leader (` * `) goes with it
+        # unless the comment opens on that line (the opener stays, and any text before it).
+        start, end = offset, words_end
+        leader_before = comment_start < _line_start(data, offset)
+    start, end = _whole_lines_or_not(data, start, end, leader_before)
     return Todo(
         path=path,
         line=data.count(b"\n", 0, offset) + 1,
-        column=len(data[line_start:offset].decode("utf-8", "replace")) + 1,
-        start_line=first_row + 1,
-        end_line=last_row + 1,
-        text="\n".join(lines),
+        column=marker_column + 1,
+        start_line=data.count(b"\n", 0, start) + 1,
+        end_line=data.count(b"\n", 0, end - 1) + 1,
+        text="\n".join(words),
         pattern=pattern,
+        start_byte=start,
+        end_byte=end,
     )
+
+
+def _continues(data: bytes, row: _Row, text: str, pieces, leader: str, marker_column: int, markers, *,
+               first_line: bool) -> bool:
+    """Whether the comment ``row`` below a TODO's marker carries on its text (see the module
+    docstring); ``first_line``: the TODO has no words yet, its marker ended its line."""
+    if not _strip(text) or _has_marker(text, markers):
+        return False
+    if row.start == pieces[row.piece][0] and _leader(text) != leader:
+        return False  # another kind of one-line comment: a doc comment, say
+    return first_line or _words_column(_decode(data[_line_start(data, row.start) : row.end])) > marker_column
+
+
+def _rows(data: bytes, pieces: list[tuple[int, int]], offset: int) -> list[_Row]:
+    """The comment's rows from the marker's on."""
+    rows = []
+    for index, (start, end) in enumerate(pieces):
+        position = max(start, _line_start(data, offset)) if index == 0 else start
+        while position < end:
+            row_end = min(_line_end(data, position), end)
+            rows.append(_Row(index, position, row_end))
+            position = row_end + 1
+    return rows
+
+
+def _whole_lines_or_not(data: bytes, start: int, end: int, leader_before: bool) -> tuple[int, int]:
+    """Widen the TODO's bytes [start, end) to whole lines where nothing else is on them;
+    where code or comment text that stays shares a line, only the blanks between go.
+    ``leader_before``: what precedes ``start`` on its line may be a leader of the TODO's."""
+    line_start, line_end = _line_start(data, start), _line_end(data, end)
+    before, after = data[line_start:start], data[end:line_end]
+    before_goes = not before.strip() or (leader_before and not _strip(_decode(before)))
+    after_goes = not after.strip()
+    if before_goes and after_goes:
+        return line_start, min(line_end + 1, len(data))  # with the line's newline
+    if before_goes:  # what stays after it keeps the line's indent
+        return line_start + len(before) - len(before.lstrip()), end + len(after) - len(after.lstrip())
+    if after_goes:  # trailing blanks go, a CR of a CRLF line stays
+        return start - (len(before) - len(before.rstrip())), end + len(after.rstrip(b"\r"))
+    # Between two things that stay, the blanks of one side go: `f(/* TODO */ a)` is `f(a)`.
+    if before != before.rstrip():
+        return start - (len(before) - len(before.rstrip())), end
+    return start, end + len(after) - len(after.lstrip())
+
+
+def _leader(text: str) -> str:
+    return _LEADER.match(text).group(1) or ""
+
+
+def _words_column(line: str) -> int:
+    """Where a comment line's words start, in characters from the start of the line."""
+    rest = line[_LEADER.match(line).end() :]
+    return len(line) - len(rest.lstrip())
+
+
+def _words_end(data: bytes, row: _Row) -> int:
+    """The byte after a row's last word: before trailing blanks and a closer."""
+    text = _decode(data[row.start : row.end])
+    return row.end - (len(text) - _CLOSER.search(text).start())  # the tail is ASCII
+
+
+def _only_syntax(data: bytes) -> bool:
+    """Whether these comment bytes hold no words: openers, leaders, closers, blanks."""
+    return not any(_strip(line) for line in _decode(data).split("\n"))
+
+
+def _column(data: bytes, offset: int) -> int:
+    return len(_decode(data[_line_start(data, offset) : offset]))
+
+
+def _line_start(data: bytes, offset: int) -> int:
+    return data.rfind(b"\n", 0, offset) + 1
+
+
+def _line_end(data: bytes, offset: int) -> int:
+    """The offset of the newline ending the line at ``offset``, or the end of the data."""
+    end = data.find(b"\n", offset)
+    return len(data) if end < 0 else end
 
 
 def _after_marker(rest: str) -> str:
@@ -232,5 +349,5 @@ def _has_marker(text: str, markers) -> bool:
     return any(marker in text for marker in markers)
 
 
-def _node_text(data: bytes, node: Node) -> str:
-    return data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")

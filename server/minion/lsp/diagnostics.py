@@ -21,7 +21,8 @@ from .results import RunResult, Spot
 
 SOURCE = "minion"
 PREVIEW_LINES = 6
-_SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
+_SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
+             "information": types.DiagnosticSeverity.Information}
 
 
 def split_lines(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from ..errors import MinionError
 from ..git import GitError, git
 from ..runs.service import result_json
 from ..runs.store import NodeRecord, RunRecord
-from ..snapshot import diff
+from ..snapshot import diff, readable
 from ..state import state_dir
 
 MAX_DIFF_CHARS = 200_000
@@ -60,10 +60,10 @@ def render_report(record: RunRecord, nodes: list[NodeRecord], diff_text: str, li
         lines += ["", "## Error", "", fenced(record.error)]
     if record.sensitive:  # first: these run code on your machine once merged or opened
         lines += ["", "## Review these first", ""]
-        lines += [f"- `{ascii(c['path'])[1:-1]}`: {c['why']}" for c in record.sensitive]
+        lines += [f"- `{readable(c['path'])}`: {c['why']}" for c in record.sensitive]
     if record.refused:
         lines += ["", "## Left out of the branch", "", "(still in the run's worktree)", ""]
-        lines += [f"- `{ascii(r['path'])[1:-1]}`: {r['why']}" for r in record.refused]
+        lines += [f"- `{readable(r['path'])}`: {r['why']}" for r in record.refused]
     lines += ["", "## Steps", "", *_steps_table(nodes)]
     lines += ["", "## Checks", "", *_checks(result["checks"])]
     lines += ["", "## Files changed", ""]
@@ -93,9 +93,16 @@ def _checks(checks: list[dict]) -> list[str]:
     for check in checks:
         if check["ok"]:
             verdict = "passed"
+        elif check.get("preexisting"):
+            verdict = "already failing before this run (not the run's doing)"
         else:
             verdict = "timed out" if check["timed_out"] else f"failed (exit {check['exit_code']})"
         out += [f"### {check['name']}: {verdict}", "", f"`{check['command']}` in {check['duration_s']:.1f}s", ""]
+        if check.get("baseline") and not check["baseline"]["ok"]:
+            out += ["Failing before the run: " + ", ".join(f"`{f}`" for f in check["baseline"]["failures"]), ""]
+        if check.get("changed"):
+            out += ["The check changed " + ", ".join(f"`{readable(p)}`" for p in check["changed"])
+                    + "; minion put them back.", ""]
         if not check["ok"]:
             out += [fenced(check["output"][-MAX_CHECK_OUTPUT_CHARS:]), ""]
     return out

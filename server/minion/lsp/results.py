@@ -8,18 +8,16 @@ user's current text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ..blueprint.failures import Failure, parse_failures, summary_line
 from ..git import git
 from ..runs.store import RunRecord, RunStore, Status
 from ..snapshot import Hunk, hunks
 
 MAX_SPOTS_PER_CHECK = 3
-# `path:line` (pytest, ruff, mypy, tsc, go, cargo, gcc...) or a Python traceback frame.
-_LOCATION = re.compile(r'File "(?P<frame>[^"]+)", line (?P<frame_line>\d+)|(?P<path>[\w./@+-]*\w\.\w+):(?P<line>\d+)')
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class Spot:
     path: str  # repo-relative
     line: int  # 0-based, in the text it was found in
     message: str
-    severity: str  # "warning" | "error"
+    severity: str  # "information" | "warning" | "error"
     check: str | None = None  # the failed check it comes from
 
 
@@ -108,25 +106,22 @@ def _failure_messages(record: RunRecord) -> list[str]:
     return [f"minion run {record.id} {record.status.value}: {reason[0] if reason else 'no reason recorded'}"]
 
 
-def _check_locations(record: RunRecord) -> list[tuple[str, int, str, str]]:
-    """(path, 1-based line, check name, output line) for each location failed checks name."""
-    repo = str(Path(record.repo))
+def _failures(check: dict, repo: str) -> list[Failure]:
+    """The errors a failed check names: as the run stored them, else read from its output."""
+    if "failures" in check:
+        return [Failure(f.get("path"), f.get("line"), f.get("message", "")) for f in check["failures"]]
+    return parse_failures(check["output"], repo)
+
+
+def _check_locations(record: RunRecord) -> list[tuple[str, int, str, str, bool]]:
+    """(path, 1-based line, check name, message, already failing before the run) for each
+    line of the repo failed checks name."""
     found = []
     for check in record.checks:
-        if check["ok"]:
-            continue
-        seen = set()
-        for output_line in check["output"].splitlines():
-            for match in _LOCATION.finditer(output_line):
-                path = match["frame"] or match["path"]
-                line = int(match["frame_line"] or match["line"])
-                if path.startswith(repo + "/"):  # the sandbox shows the run's files at the repo's path
-                    path = path[len(repo) + 1 :]
-                path = path.removeprefix("./")
-                if path.startswith("/") or (path, line) in seen:
-                    continue
-                seen.add((path, line))
-                found.append((path, line, check["name"], output_line.strip()))
+        if not check["ok"]:
+            failures = _failures(check, record.repo)
+            old = bool(check.get("preexisting"))
+            found += [(f.path, f.line, check["name"], f.message, old) for f in failures if f.path and f.line]
     return found
 
 
@@ -134,11 +129,15 @@ def _place_checks(candidates, head_texts: dict[str, str]) -> list[Spot]:
     """Spots for the locations in the repo's own files, a few per check."""
     spots: list[Spot] = []
     per_check: dict[str, int] = {}
-    for path, line, check, output_line in candidates:
+    for path, line, check, message, old in candidates:
         if path not in head_texts or per_check.get(check, 0) >= MAX_SPOTS_PER_CHECK:
             continue
         per_check[check] = per_check.get(check, 0) + 1
-        spots.append(Spot(path, line - 1, f"check '{check}' failed: {output_line[:300]}", "error", check))
+        if old:  # not the run's doing: said, but not as the run's error
+            spots.append(Spot(path, line - 1, f"check '{check}' already failing before this run: {message}",
+                              "information", check))
+        else:
+            spots.append(Spot(path, line - 1, f"check '{check}' failed: {message}", "error", check))
     return spots
 
 
@@ -148,8 +147,11 @@ def _unplaced_checks(record: RunRecord, spots: list[Spot]) -> list[str]:
     messages = []
     for check in record.checks:
         if not check["ok"] and check["name"] not in placed:
-            tail = check["output"].strip().splitlines()[-1:] or ["no output"]
-            messages.append(f"check '{check['name']}' failed in minion run {record.id}: {tail[0][:300]}")
+            first = _failures(check, record.repo)[:1]
+            why = first[0].describe() if first else summary_line(check["output"], record.repo,
+                                                                 check.get("exit_code", 1))
+            verdict = "already failing before" if check.get("preexisting") else "failed in"
+            messages.append(f"check '{check['name']}' {verdict} minion run {record.id}: {why}")
     return messages
 
 

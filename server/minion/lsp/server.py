@@ -54,6 +54,12 @@ REPUBLISH_DELAY_S = 0.3  # diagnostics follow the user's typing after this pause
 CONFIG_FILES = {"config.toml", "pyproject.toml"}
 
 
+def check_verdict(check: dict) -> str:
+    if check["ok"]:
+        return "passed"
+    return "already failing before this run" if check.get("preexisting") else "failed"
+
+
 class MinionServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(
@@ -326,7 +332,7 @@ class MinionServer(LanguageServer):
         if record.status is Status.CANCELLED:  # the user's own doing: a note is enough
             self.message(f"minion run {record.id} cancelled; its work so far is on {record.branch}")
             return
-        checks = ", ".join(f"{c['name']} {'passed' if c['ok'] else 'failed'}" for c in record.checks) or "no checks"
+        checks = ", ".join(f"{c['name']} {check_verdict(c)}" for c in record.checks) or "no checks"
         cost = (record.usage or {}).get("cost_usd", 0)
         text = (f"minion run {record.id} {record.status.value}: {(record.summary or record.task[:80]).rstrip('.')}. "
                 f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")

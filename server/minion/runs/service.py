@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from ..agent.models import RecordingModel, model_from_spec
+from ..blueprint.checks import Detection, detect_checks
 from ..blueprint.events import EventLog
+from ..blueprint.python_env import PythonEnv, find_python_env
 from ..blueprint.registry import check_blueprint, get_blueprint
 from ..blueprint.run import Run, StopRun
 from ..config import Settings, load_settings, validate_settings
@@ -156,11 +158,12 @@ def snapshot_of(record: RunRecord) -> Snapshot:
     )
 
 
-def sandbox_for(snapshot: Snapshot, settings: Settings) -> Sandbox:
-    return Sandbox(policy_for(snapshot.run_id, snapshot.repo_root, snapshot.worktree, settings))
+def sandbox_for(snapshot: Snapshot, settings: Settings, python: PythonEnv | None = None) -> Sandbox:
+    return Sandbox(policy_for(snapshot.run_id, snapshot.repo_root, snapshot.worktree, settings, python))
 
 
-def policy_for(run_id: str, repo_root: Path, worktree: Path, settings: Settings) -> SandboxPolicy:
+def policy_for(run_id: str, repo_root: Path, worktree: Path, settings: Settings,
+               python: PythonEnv | None = None) -> SandboxPolicy:
     """What the run's sandbox is asked to be. Its HOME folder is made at the first command."""
     return SandboxPolicy(
         repo_path=repo_root,
@@ -173,6 +176,7 @@ def policy_for(run_id: str, repo_root: Path, worktree: Path, settings: Settings)
         allow=list(settings.sandbox_allow),
         git_history=settings.git_history,
         exclude=list(settings.exclude),
+        python_env=python.prefix if python is not None and python.outside_repo else None,
     )
 
 
@@ -181,9 +185,18 @@ def preview_sandbox(repo: Path, flags: Mapping[str, Any] | None = None) -> str:
     nothing: no snapshot, no worktree, no HOME."""
     root = find_repo_root(repo)
     settings = load_settings(root, flags={k: v for k, v in (flags or {}).items() if v is not None})
-    policy = policy_for("<run>", root, worktrees_dir() / "<run>", settings)
+    policy = policy_for("<run>", root, worktrees_dir() / "<run>", settings, find_python_env(root, settings.python))
     git_part, _ = git_mounts(policy, policy.git_store)
     return explain(policy, build_view(policy, git=git_part))
+
+
+def preview_checks(repo: Path, flags: Mapping[str, Any] | None = None) -> tuple[PythonEnv, Detection, dict | None]:
+    """``minion checks``: the interpreter, the detected checks (with why) and the configured
+    ones (None: detected), for the repo as it is now. Runs nothing of the repo."""
+    root = find_repo_root(repo)
+    settings = load_settings(root, flags={k: v for k, v in (flags or {}).items() if v is not None})
+    python = find_python_env(root, settings.python)
+    return python, detect_checks(root, python, network=settings.network), settings.checks
 
 
 async def execute_run(
@@ -202,6 +215,7 @@ async def execute_run(
     try:  # what can fail before any work: the run must not stay "running" for it
         model = model_from_spec(record.model, settings)
         blueprint = get_blueprint(record.blueprint, snapshot.repo_root)
+        python = find_python_env(snapshot.repo_root, settings.python)
     except MinionError as e:
         store.finish(run_id, status=Status.FAILED, summary=str(e).splitlines()[0], error=str(e), worker_pid=None)
         raise
@@ -221,9 +235,13 @@ async def execute_run(
     anchor = Anchor(**record.request["anchor"]) if record.request.get("anchor") else None
     run = Run(
         run_id=run_id, task=record.task, anchor=anchor, branch=record.branch or "", snapshot=snapshot,
-        settings=settings, sandbox=sandbox_for(snapshot, settings), model=model, store=store, events=events,
+        settings=settings, sandbox=sandbox_for(snapshot, settings, python), python=python, model=model,
+        store=store, events=events,
     )
-    status, summary, error = await _drive(run, blueprint.fn, store)
+    try:
+        status, summary, error = await _drive(run, blueprint.fn, store)
+    finally:
+        await run.baseline.stop()
 
     repo_gone = not snapshot.git_common_dir.is_dir()
     if repo_gone:  # deleted while the run worked: there is no branch to keep the work on
@@ -314,10 +332,12 @@ async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, 
         with _hard_deadline(cap + HARD_DEADLINE_GRACE_S):
             async with wall_clock:
                 await task
-        failed = [c.name for c in run.last_checks or [] if not c.ok]
+        failed = [c.name for c in run.last_checks or [] if c.counts]
         if failed:
             return Status.FAILED_CHECKS, f"checks failed: {', '.join(failed)}", None
-        return Status.OK, run.agent_summary or "done", None
+        already = [c.name for c in run.last_checks or [] if c.preexisting]
+        note = f" ({', '.join(already)} already failing before this run)" if already else ""
+        return Status.OK, (run.agent_summary or "done") + note, None
     except StopRun as stop:
         return stop.status, stop.summary, None
     except BlockedPastDeadline:
@@ -358,8 +378,9 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "refused": record.refused,  # what the commit guard left out of the branch: {path, why}
         "sensitive": record.sensitive,  # committed changes a reviewer must see first: {path, why}
         "checks": [
-            {k: c[k] for k in ("name", "command", "ok", "exit_code", "duration_s", "timed_out", "output")}
-            for c in record.checks
+            {k: c.get(k) for k in ("name", "command", "ok", "exit_code", "duration_s", "timed_out", "output",
+                                   "failures", "baseline", "preexisting", "changed")}
+            for c in record.checks  # a run from before the baseline has None for the newer keys
         ],
         "usage": record.usage,
         "summary": record.summary,

@@ -6,7 +6,8 @@ mechanism:
 
 * ``policy``: what a sandbox is asked to be (paths, limits, the environment allow-list);
 * ``view`` and ``toolchain``: the filesystem it sees, as data, with the reason for each
-  mount; ``home``: the private HOME's sanitized tool config;
+  mount; ``home``: the private HOME's sanitized tool config; ``layers``: the writable
+  places beside them (a run's ``node_modules/.cache``, a repository's tool caches);
 * ``mounts``: the view rendered to a bubblewrap command line;
 * ``limits``: rlimits, the process cap, the disk watch;
 * ``probe``: whether bubblewrap works on this host, and what to do when it does not;

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from . import seccomp
+from .layers import TOOL_CACHE_ENV
 from .limits import memory_cap, process_cap
 from .policy import SandboxPolicy, sandbox_env
-from .view import View
+from .view import TMPFS_MB, View
 
 _KIND_TEXT = {"ro": "read-only", "rw": "read-write", "dev-bind": "device", "tmpfs": "tmpfs", "proc": "proc",
               "dev": "dev", "data": "read-only file", "mask": "hidden", "symlink": "link"}
@@ -27,7 +31,8 @@ def explain(policy: SandboxPolicy, view: View) -> str:
         lines.append(f"  {m.target!s:<40} {what:<15} {m.why}{source}")
     if view.left_out:
         lines += ["", "Not shown:"] + [f"  {path}  {why}" for path, why in view.left_out]
-    env = sandbox_env(policy, view.env, view.path)
+    lines += ["", *_writable(policy, view), "", _python_env(policy, view)]
+    env = sandbox_env(policy, view.env, view.path, places=view.places)
     limits = policy.limits
     memory = ("for the whole run (a memory cgroup; /tmp and /dev/shm count)" if memory_cap().kind == "cgroup"
               else "per process only (RLIMIT_AS): no writable memory cgroup here")
@@ -53,3 +58,27 @@ def explain(policy: SandboxPolicy, view: View) -> str:
         *(f"  {line}" for line in seccomp.describe()),
     ]
     return "\n".join(lines)
+
+
+def _writable(policy: SandboxPolicy, view: View) -> list[str]:
+    """Where commands may write, and how long it lasts."""
+    lines = ["Writable (everything else is read-only):"]
+    lines += [f"  {m.target!s:<40} {m.why} (from {m.source})" for m in view.ordered() if m.kind == "rw"]
+    scratch = ", ".join(policy.limits.tmpfs_mb or TMPFS_MB)
+    lines.append(f"  {scratch}: private scratch space, empty at the start of every command")
+    caches = [f"{name}={view.places[name]}" for name in TOOL_CACHE_ENV]
+    lines.append(f"Tool caches (this repository's, kept across its runs): {', '.join(caches)}")
+    modules = view.places.get("GOMODCACHE")
+    lines.append(f"Go's module cache, read-only: GOMODCACHE={modules}" if modules else
+                 "Go's module cache: none found (GOMODCACHE, GOPATH/pkg/mod, ~/go/pkg/mod)")
+    return lines
+
+
+def _python_env(policy: SandboxPolicy, view: View) -> str:
+    if policy.python_env is None:
+        return "Python environment: none outside the repository (its own .venv, if any, is a dependency folder)"
+    if shown := view.places.get("VIRTUAL_ENV"):
+        return f"Python environment: {shown}, read-only (VIRTUAL_ENV; its bin first on PATH)"
+    real = Path(os.path.realpath(policy.python_env))
+    why = next(why for path, why in view.left_out if path == real)
+    return f"Python environment: {real}: {why}"

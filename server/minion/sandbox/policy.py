@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,12 @@ ENV_DENY = [
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 GIT_STORES, GIT_CACHE = "gitstores", "gitcache"  # folders of the state dir
+TOOL_CACHES = "caches"  # folder of the state dir: each repository's tool caches
+LAYERS = ".minion-layers"  # folder of the run's HOME: its writable layers over the dependency folders
 MB = 1024 * 1024
+
+# Without the network, tools fail at once instead of trying a download.
+OFFLINE_ENV = {"GOPROXY": "off", "CARGO_NET_OFFLINE": "true"}
 
 
 @dataclass
@@ -61,6 +67,9 @@ class SandboxPolicy:
     allow: list[str] = field(default_factory=list)  # extra read-only paths (sandbox_allow)
     git_history: int = 50  # first-parent commits of the snapshot that git inside sees
     exclude: list[str] = field(default_factory=list)  # gitignore patterns whose blobs git inside never has
+    # The project's Python environment the host found (a venv, perhaps outside the repo:
+    # poetry's, virtualenvwrapper's), shown read-only at its real path, its bin first on PATH.
+    python_env: Path | None = None
     # Seams beyond the contract: the home whose toolchain homes are found (tests pass a
     # fake one), and minion's state dir: the git stores live there, and it is hidden if a
     # shown folder holds it.
@@ -77,6 +86,19 @@ class SandboxPolicy:
         """The git stores' cache of history windows, shared by the runs."""
         return self.state_dir / GIT_CACHE
 
+    @property
+    def tool_cache(self) -> Path:
+        """This repository's tool caches (Go's build cache, pip's, npm's), shared by its
+        runs and kept across them: one folder per real repo path."""
+        key = hashlib.sha256(os.fsencode(os.path.realpath(self.repo_path))).hexdigest()[:16]
+        return self.state_dir / TOOL_CACHES / key
+
+    @property
+    def layers(self) -> Path:
+        """The run's writable layers over the dependency folders: in its HOME, so they go
+        when the run's HOME does."""
+        return self.home / LAYERS
+
 
 def _env_name_allowed(name: str, allow: list[str]) -> bool:
     if any(fnmatch.fnmatchcase(name.upper(), pattern) for pattern in ENV_DENY):
@@ -85,11 +107,16 @@ def _env_name_allowed(name: str, allow: list[str]) -> bool:
 
 
 def sandbox_env(policy: SandboxPolicy, toolchain_env: Mapping[str, str], path: str,
-                parent: Mapping[str, str] | None = None) -> dict[str, str]:
+                parent: Mapping[str, str] | None = None, places: Mapping[str, str] = {}) -> dict[str, str]:
     """The command's whole environment: allow-listed names from ``parent``, the toolchain's
-    variables and PATH (only folders the sandbox shows), plus our own."""
+    variables and PATH (only folders the sandbox shows), plus our own: ``places`` (where the
+    view put the tool caches and the project's Python), and no bytecode files (``__pycache__``
+    would end up in the run's commit), no downloads without the network."""
     parent = os.environ if parent is None else parent
     env = {k: v for k, v in parent.items() if _env_name_allowed(k, policy.env_allow)}
     env.update({k: v for k, v in toolchain_env.items() if _env_name_allowed(k, policy.env_allow)})
-    env.update(PATH=path, HOME=str(policy.home), TMPDIR="/tmp", MINION_SANDBOX="1")
+    env.update(places)
+    env.update(PATH=path, HOME=str(policy.home), TMPDIR="/tmp", MINION_SANDBOX="1", PYTHONDONTWRITEBYTECODE="1")
+    if not policy.network:
+        env.update(OFFLINE_ENV)
     return env

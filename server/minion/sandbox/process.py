@@ -18,6 +18,7 @@ from . import probe, seccomp
 from .gitstore import GitStore, build_store
 from .gitstore import sync as sync_git_store
 from .home import prepare_home
+from .layers import prepare_layers
 from .limits import (
     DiskBudget,
     MemoryCgroup,
@@ -30,7 +31,7 @@ from .limits import (
 )
 from .mounts import build_bwrap_argv, build_plain_argv, git_mounts, resolve_cwd
 from .policy import DEFAULT_PATH, MB, SandboxPolicy, sandbox_env
-from .view import View, build_view
+from .view import View, build_view, dependency_dirs
 
 log = logging.getLogger("minion.sandbox")
 
@@ -110,10 +111,12 @@ class Sandbox:
     check_available = staticmethod(probe.check_available)
 
     def view(self) -> View:
-        """What the commands see; made at the first command (the private HOME with it)."""
+        """What the commands see; made at the first command (the private HOME, the writable
+        layers and the tool cache folder with it)."""
         if self._view is None:
             policy = self.policy
             prepare_home(policy.home, policy.real_home)
+            prepare_layers(policy, dependency_dirs(policy))
             self._git = self._build_git_store()
             git, git_data = git_mounts(policy, self._git.path if self._git else None)
             self._view = build_view(policy, git=git, git_data=git_data)
@@ -156,7 +159,7 @@ class Sandbox:
         view = self.view()
         if self._git is not None:  # the host may have committed the run's work since
             sync_git_store(self._git)
-        env = sandbox_env(policy, view.env, view.path)
+        env = sandbox_env(policy, view.env, view.path, places=view.places)
         bwrap = shutil.which("bwrap") or "bwrap"
         with _data_fds(view.data) as fds, seccomp.filter_fd() as filter_fd:
             argv = build_bwrap_argv(

@@ -24,6 +24,7 @@ import errno
 import functools
 import os
 import socket
+import stat
 import termios
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ NAMESPACE_FLAGS = {  # clone()'s flags are its first argument on x86_64 and aarc
     "CLONE_NEWNET": 0x40000000,
 }
 SOCKET_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6)
+FILE_TYPE_BITS = 0o170000  # S_IFMT, the mask (Python's stat.S_IFMT is a function)
 
 # (syscall, matches, errno, why): denied when any one of the matches holds.
 DENIED_IF: list[tuple[str, tuple[Match, ...], int, str]] = [
@@ -111,6 +113,10 @@ DENIED_IF: list[tuple[str, tuple[Match, ...], int, str]] = [
      errno.EPERM, "TIOCSTI, TIOCLINUX: typing into a terminal outside"),
     ("clone", tuple(Match(0, "==", flag, flag) for flag in NAMESPACE_FLAGS.values()), errno.EPERM,
      "no new namespaces, as for unshare"),
+    # git on the host opens .gitignore and .gitattributes without O_NONBLOCK: a FIFO in
+    # their place would hang the host's commit for ever.
+    ("mknod", (Match(1, "==", stat.S_IFIFO, FILE_TYPE_BITS),), errno.EPERM, "no named pipes (FIFOs)"),
+    ("mknodat", (Match(2, "==", stat.S_IFIFO, FILE_TYPE_BITS),), errno.EPERM, "no named pipes (FIFOs)"),
 ]
 
 

@@ -3,7 +3,8 @@
 The sandbox shows the system (``/usr`` …) and nothing of the user's home, so every
 interpreter and build tool that lives elsewhere (pyenv, nvm, rustup, a venv's base
 install, /opt) must be found and shown read-only. What is found comes from the command
-PATH the sandbox gets, the toolchain homes the tools use, the repo's own venv, and minion's
+PATH the sandbox gets, the toolchain homes the tools use, Go's module cache, the project's
+Python environment (its venv, wherever the host found it), the repo's own venv, and minion's
 own Python. A folder that would show more than a toolchain (the home itself, or a folder
 that holds the repository and so its sibling projects) is never shown.
 """
@@ -57,13 +58,15 @@ class Toolchain:
     path: str  # the PATH the sandbox gets: only folders it can see
     env: dict[str, str]  # toolchain variables pointing at the shown homes
     left_out: list[Found]  # PATH entries and homes not shown, and why
+    places: dict[str, str]  # variables naming what the tools look for and is shown: VIRTUAL_ENV, GOMODCACHE
 
 
 def find_toolchain(*, parent_env: Mapping[str, str], real_home: Path, repo_path: Path,
-                   dependency_dirs: list[Path], default_path: str) -> Toolchain:
+                   dependency_dirs: list[Path], default_path: str, python_env: Path | None = None) -> Toolchain:
     """Everything the checks need from outside the system folders."""
     finder = _Finder(real_home, repo_path)
     env: dict[str, str] = {}
+    places: dict[str, str] = {}
     masks: list[Found] = []
     for name, rel in TOOLCHAIN_HOMES.items():
         value = parent_env.get(name)
@@ -77,13 +80,21 @@ def find_toolchain(*, parent_env: Mapping[str, str], real_home: Path, repo_path:
             env[name] = str(folder)
             masks += [Found(folder / secret, f"{name} registry token") for secret in TOOLCHAIN_SECRETS.get(name, ())
                       if (folder / secret).exists()]
+    # Go reads modules from its cache, and without the network it can fetch none (read-only
+    # here: a run's downloads would land in the user's cache).
+    modules = _go_module_cache(parent_env, real_home)
+    if modules.is_dir() and finder.add(modules, "GOMODCACHE: Go's module cache", private_ok=True):
+        places["GOMODCACHE"] = str(modules)
+    venv = finder.add_python_env(python_env) if python_env else None
+    if venv:
+        places["VIRTUAL_ENV"] = str(venv)
     for dep in dependency_dirs:  # the repo's own: a hostile repo commits what it likes here
         if base := _venv_base(repo_path, dep):
             finder.add(base, f"the base Python of {dep}", anywhere=False)
     for prefix in {Path(sys.prefix), Path(sys.base_prefix)}:  # wherever minion lives (a CI clone in /tmp)
         finder.add(prefix, "minion's own Python (checks may run it)", private_ok=True)
 
-    kept = []
+    kept = [str(venv / "bin")] if venv else []  # the project's tools first, as an activated venv has them
     for entry in (parent_env.get("PATH") or default_path).split(os.pathsep):
         if not entry or not os.path.isabs(entry):
             continue
@@ -93,7 +104,7 @@ def find_toolchain(*, parent_env: Mapping[str, str], real_home: Path, repo_path:
     for tool in PREFIX_TOOLS:
         if found := shutil.which(tool, path=search_path):
             finder.add(_prefix_of(Path(os.path.realpath(found)).parent), f"{tool} ({found})", anywhere=False)
-    return Toolchain(finder.mounts, masks, search_path, env, finder.left_out)
+    return Toolchain(finder.mounts, masks, search_path, env, finder.left_out, places)
 
 
 _GOPATH_PARTS = ("pkg/mod", "bin")
@@ -134,18 +145,64 @@ class _Finder:
         self.mounts.append(Found(real, why))
         return True
 
+    def add_python_env(self, venv: Path) -> Path | None:
+        """Show the project's Python environment and its base Python; its real path, or None
+        (left out, and why) when it would show more than an environment.
+
+        It may lie in the home (``~/.virtualenvs/x``) or under /tmp (a CI's venv), as the
+        toolchain homes the user names may. Its base is shown as the repo venv's is: never
+        from the home.
+        """
+        real = Path(os.path.realpath(venv))
+        if why := _not_only_an_environment(real, self.home, self.repo):
+            self.left_out.append(Found(real, f"the project's Python environment, not shown: {why}"))
+            return None
+        self.add(real, "the project's Python environment (VIRTUAL_ENV)", private_ok=True)
+        if base := _venv_base(real, real):
+            self.add(base, f"the base Python of {real}", anywhere=False)
+        return real
+
+
+def _not_only_an_environment(real: Path, home: Path, repo: Path) -> str | None:
+    """Why showing the folder ``real`` would show more than a venv, if it would: a folder
+    that is, or holds, the home, the repository, a project or a private root of the sandbox
+    holds what no mask covers."""
+    def holds(inner: Path) -> bool:
+        return real == inner or real in inner.parents
+
+    if holds(home):
+        return "it is, or holds, your home"
+    if holds(repo) or repo in real.parents:
+        return "it is inside the repository, or holds it (list a venv of the repo in dependency_dirs)"
+    if any(holds(root) for root in PRIVATE_ROOTS):
+        return "it is, or holds, a folder the sandbox keeps private (/tmp, /proc, /run …)"
+    if not ((real / "pyvenv.cfg").is_file() and (real / "bin" / "python").exists()):
+        return "it is not a virtualenv (no pyvenv.cfg and bin/python)"
+    if (real / ".git").exists():
+        return "it holds a project (.git), not only an environment"
+    return None
+
 
 def _prefix_of(bin_dir: Path) -> Path:
     """``/opt/node/bin`` -> ``/opt/node``: tools find their libraries beside their bin/."""
     return bin_dir.parent if bin_dir.name == "bin" else bin_dir
 
 
-def _venv_base(repo_path: Path, venv: Path) -> Path | None:
+def _go_module_cache(parent_env: Mapping[str, str], real_home: Path) -> Path:
+    """Where Go keeps downloaded modules: ``$GOMODCACHE``, else ``pkg/mod`` of the first
+    GOPATH entry (default ``~/go``)."""
+    if value := parent_env.get("GOMODCACHE"):
+        return Path(value)
+    gopath = (parent_env.get("GOPATH") or "").split(os.pathsep)[0]
+    return Path(gopath or real_home / "go") / "pkg" / "mod"
+
+
+def _venv_base(root: Path, venv: Path) -> Path | None:
     """The install a venv was made from (``home =`` in pyvenv.cfg is its bin folder), if it
-    is one: a folder with a Python in it. The file is the repo's, so it is read as a hostile
-    file: a regular file inside the repo, not through a link, at most a few KB."""
+    is one: a folder with a Python in it. The file may be a hostile repo's, so it is read as
+    one: a regular file inside ``root``, not through a link, at most a few KB."""
     try:
-        text = pathguard.read_text(repo_path, venv / "pyvenv.cfg", max_bytes=64 * 1024)
+        text = pathguard.read_text(root, venv / "pyvenv.cfg", max_bytes=64 * 1024)
     except pathguard.PathRefused:
         return None
     for line in text.splitlines():

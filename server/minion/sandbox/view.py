@@ -9,8 +9,12 @@ an entry here shows it:
 * sized private tmpfs for ``/tmp``, ``/var/tmp``, ``/dev/shm`` and ``/run``;
 * the toolchain the checks need (see ``toolchain.py``), read-only;
 * the run's worktree, read-write, at the user's repo path; the user's dependency folders
-  read-only at their places; the run-private git store;
+  read-only at their places, each ``node_modules`` with a run-private writable ``.cache``
+  (see ``layers.py``); the run-private git store;
 * the run's private, empty HOME;
+* the repository's tool caches (Go's build cache, pip's, npm's),
+  read-write, kept across its runs;
+* the project's Python environment, read-only at its real path;
 * what the user's own config adds (``sandbox_allow``), read-only.
 
 Entries are applied shallowest first, so a deeper path always wins: the worktree shows
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .layers import CACHE, TOOL_CACHE_ENV, TOOL_CACHE_MOUNT, layers_of
 from .policy import DEFAULT_PATH, SandboxPolicy
 from .toolchain import Toolchain, find_toolchain
 
@@ -74,6 +79,9 @@ class View:
     env: dict[str, str]  # toolchain variables
     left_out: list[tuple[Path, str]] = field(default_factory=list)
     data: dict[str, bytes] = field(default_factory=dict)  # the content of "data" mounts, by name
+    # Variables naming the view's own places (the tool caches, the project's Python
+    # environment, Go's module cache): set as they are, not subject to the allow-list.
+    places: dict[str, str] = field(default_factory=dict)
 
     def ordered(self) -> list[Mount]:
         """Shallowest first (stable): a deeper mount is applied later and wins."""
@@ -95,17 +103,20 @@ def build_view(policy: SandboxPolicy, *, git: list[Mount], git_data: Mapping[str
     parent_env = os.environ if parent_env is None else parent_env
     deps = dependency_dirs(policy)
     tools = find_toolchain(parent_env=parent_env, real_home=policy.real_home, repo_path=policy.repo_path,
-                           dependency_dirs=deps, default_path=DEFAULT_PATH)
+                           dependency_dirs=deps, default_path=DEFAULT_PATH, python_env=policy.python_env)
     mounts = [*_system(policy), *_tmpfs(policy), *_toolchain(tools), *_allowed(policy)]
     mounts.append(Mount("rw", policy.repo_path, "the run's worktree, at the repository's own path",
                         policy.worktree))
     mounts += git
-    mounts += [Mount("ro", dep, "a dependency folder of your repository (read-only)", dep) for dep in deps]
+    mounts += _dependencies(policy, deps)
     mounts.append(Mount("rw", policy.home, "the run's private HOME (empty but for sanitized tool config)",
                         policy.home))
+    mounts.append(Mount("rw", TOOL_CACHE_MOUNT, "this repository's tool caches, shared by its runs and kept "
+                        "across them", policy.tool_cache))
     mounts += _state_mask(policy, mounts)
     left_out = [(f.path, f.why) for f in tools.left_out]
-    return View(mounts, tools.path, tools.env, left_out, dict(git_data))
+    places = {**tools.places, **{name: str(TOOL_CACHE_MOUNT / sub) for name, sub in TOOL_CACHE_ENV.items()}}
+    return View(mounts, tools.path, tools.env, left_out, dict(git_data), places)
 
 
 def _system(policy: SandboxPolicy) -> list[Mount]:
@@ -153,6 +164,28 @@ def _allowed(policy: SandboxPolicy) -> list[Mount]:
         if path.exists():
             found.append(Mount("ro", path, "sandbox_allow in your config", path))
     return found
+
+
+def _dependencies(policy: SandboxPolicy, deps: list[Path]) -> list[Mount]:
+    """The user's dependency folders, read-only; a ``node_modules`` as links to its entries
+    beside the run's own ``.cache`` (layers.py says why)."""
+    layers = layers_of(policy, deps)
+    mounts = []
+    for layer in layers:
+        mounts += [
+            Mount("ro", layer.lower, f"a dependency folder of your repository (read-only), which {layer.folder} "
+                  "links into", layer.folder),
+            Mount("ro", layer.folder, "a dependency folder of your repository: links to its entries (read-only) "
+                  "and a writable .cache", layer.links),
+            Mount("rw", layer.folder / CACHE, "tools' caches in a dependency folder: run-private, gone with "
+                  "the run", layer.cache),
+        ]
+    if layers:
+        mounts.append(Mount("mask", policy.layers, "the host side of the run's layers"))
+    shown = [layer.folder for layer in layers]
+    mounts += [Mount("ro", dep, "a dependency folder of your repository (read-only)", dep) for dep in deps
+               if not any(dep == outer or outer in dep.parents for outer in shown)]
+    return mounts
 
 
 def _state_mask(policy: SandboxPolicy, mounts: list[Mount]) -> list[Mount]:

@@ -4,16 +4,20 @@
 -- It does what a user does with the plugin: delegate a line range with an instruction,
 -- hand off a TODO, apply each result's quick fix through the code-action menu, open a
 -- run's report from :MinionRuns, and pick "Delegate to minion…" on a range (the plugin
--- asks for the instruction). Any failure exits with `cquit 1` and a message on stderr.
+-- asks for the instruction). With MINION_E2E_ONE_RUN it only delegates a line and waits for
+-- the run to end: the test then reads what the run got. Any failure exits with `cquit 1`
+-- and a message on stderr.
 -- Environment: MINION_E2E_PLUGIN (editors/nvim), MINION_E2E_PYTHON, MINION_E2E_MODEL (the
--- scripted model) and MINION_E2E_SUMMARY (what it says when done).
+-- scripted model), MINION_E2E_SUMMARY (what it says when done), and when set,
+-- MINION_E2E_PROJECT_PYTHON (settings.python) and MINION_E2E_HOST_PROG (g:python3_host_prog).
 
 vim.opt.runtimepath:prepend(os.getenv("MINION_E2E_PLUGIN"))
 vim.opt.swapfile = false
+vim.g.python3_host_prog = os.getenv("MINION_E2E_HOST_PROG")
 
 require("minion").setup({
   python = os.getenv("MINION_E2E_PYTHON"),
-  settings = { model = os.getenv("MINION_E2E_MODEL") },
+  settings = { model = os.getenv("MINION_E2E_MODEL"), python = os.getenv("MINION_E2E_PROJECT_PYTHON") },
 })
 
 local lsp = require("minion.lsp")
@@ -136,17 +140,31 @@ local function checkhealth()
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, true), "\n")
   vim.cmd("bwipeout")
   check(not report:find("ERROR"), "checkhealth reports an error:\n%s", report)
-  for _, expected in ipairs({ "git: ", "bwrap: ", "(minion ", "scripted: no API key needed", "server running for " }) do
+  local expected_lines = {
+    "git: ", "bwrap: ", "(minion ", "project's Python: ", "scripted: no API key needed", "server running for ",
+  }
+  for _, expected in ipairs(expected_lines) do
     check(report:find(expected, 1, true), "checkhealth lacks %q:\n%s", expected, report)
   end
 end
 
-local function main()
-  local bufnr = vim.api.nvim_get_current_buf()
-  wait_for("the minion client", function()
+local function attached_client(bufnr)
+  return wait_for("the minion client", function()
     local attached = lsp.client(bufnr)
     return attached and attached.initialized and attached
   end)
+end
+
+local function one_run()
+  attached_client(vim.api.nvim_get_current_buf())
+  vim.cmd("2MinionDelegate fix it")
+  local run_id, run = finished_run(nil)
+  log(("run %s ended %s"):format(run_id, run.status))
+end
+
+local function main()
+  local bufnr = vim.api.nvim_get_current_buf()
+  attached_client(bufnr)
   checkhealth()
 
   -- 1. A line range with an instruction.
@@ -198,7 +216,7 @@ end
 vim.api.nvim_create_autocmd("VimEnter", {
   once = true,
   callback = function()
-    local ok, err = xpcall(main, debug.traceback)
+    local ok, err = xpcall(os.getenv("MINION_E2E_ONE_RUN") and one_run or main, debug.traceback)
     if not ok then
       log("FAILED: " .. tostring(err))
       vim.cmd("cquit! 1")

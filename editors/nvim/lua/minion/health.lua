@@ -35,6 +35,16 @@ local function server_python(options)
   ok(("server: %s (minion %s)"):format(table.concat(cmd, " "), vim.trim(out)))
 end
 
+-- What the plugin sends as the `python` setting: worth seeing, it may be a guess.
+local function project_python(options)
+  local python, source = require("minion.lsp").project_python(options.settings)
+  if python then
+    ok(("project's Python: %s (from %s)"):format(python, source))
+  else
+    ok("project's Python: found by the server (the repository's .venv, Poetry, Pipenv, else python3)")
+  end
+end
+
 local function model(options)
   local spec = options.settings.model
   if type(spec) == "string" and spec:match("^scripted:") then
@@ -68,6 +78,7 @@ function M.check()
   executable("git", "minion works on git repositories")
   executable("bwrap", "every command of a run goes through bubblewrap")
   server_python(options)
+  project_python(options)
   model(options)
   clients()
 end

@@ -8,9 +8,11 @@ local lsp = require("minion.lsp")
 local M = {}
 
 local defaults = {
-  python = "python3", -- the interpreter that has minion installed
+  python = "python3", -- the interpreter that has minion installed and runs the server
   cmd = nil, -- the whole server command, instead of { python, "-m", "minion.cli", "serve" }
-  settings = {}, -- server settings, with the config file's keys (model, blueprint, checks, max_cost_usd…)
+  -- Server settings, with the config file's keys (model, blueprint, checks, max_cost_usd…);
+  -- settings.python is the project's interpreter (else see lsp.project_python).
+  settings = {},
   filetypes = nil, -- nil: every filetype
 }
 

@@ -119,16 +119,34 @@ local function on_exit(code, signal)
   end
 end
 
+--- The project's Python for the server's `python` setting (the checks run with it), and
+--- where it came from: settings.python, else the active virtualenv, else Neovim's python3
+--- provider; nil leaves it to the server to find.
+function M.project_python(settings)
+  if settings.python then
+    return settings.python, "settings.python"
+  end
+  local venv = vim.env.VIRTUAL_ENV
+  if venv and venv ~= "" then
+    return venv .. "/bin/python", "VIRTUAL_ENV"
+  end
+  local host_prog = vim.g.python3_host_prog
+  if type(host_prog) == "string" and host_prog ~= "" then
+    return vim.fn.expand(host_prog), "g:python3_host_prog" -- often written with ~ or $HOME
+  end
+end
+
 --- The client configuration for the options given to setup().
 function M.config(opts)
   local capabilities = vim.lsp.protocol.make_client_capabilities()
   capabilities.window = capabilities.window or {}
   capabilities.window.showDocument = { support = true } -- see show_document
+  local settings = vim.tbl_extend("force", opts.settings, { python = M.project_python(opts.settings) })
   return {
     name = M.NAME,
     cmd = opts.cmd or { opts.python, "-m", "minion.cli", "serve" },
-    init_options = { settings = opts.settings, promptForInstruction = true },
-    settings = { minion = opts.settings }, -- answers workspace/configuration
+    init_options = { settings = settings, promptForInstruction = true },
+    settings = { minion = settings }, -- answers workspace/configuration
     capabilities = capabilities,
     handlers = handlers(),
     on_exit = on_exit,

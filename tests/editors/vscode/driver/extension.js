@@ -4,9 +4,10 @@
 //      instruction is typed into the extension's input box by the browser (browser.mjs);
 //   2. waits for the run's diagnostics, opens the quick-fix menu for the screenshot, and
 //      applies "Apply this change";
-//   3. turns the TODO's marker on in the settings (it starts as "FIXME(minion)" only), waits
-//      for the server to offer the hand-off, then "Minion: Hand Off TODOs in File" and the
-//      same again for the TODO's run;
+//   3. turns the TODO's marker on in the settings (it starts as "FIXME(minion)" only) and
+//      points minion.projectPython elsewhere ($MINION_E2E_PROJECT_PYTHON), waits for the
+//      server to offer the hand-off, then "Minion: Hand Off TODOs in File" and the same
+//      again for the TODO's run;
 //   4. "Minion: Delegate…" from the palette, with the instruction as its argument (as a
 //      keybinding gives it): the run starts with that task.
 // It talks to the browser and the test through files in $MINION_E2E_OUT: it asks with
@@ -146,8 +147,11 @@ async function scenario() {
   await applyThisChange(editor, fix.run.id, fix.diagnostic);
   report.fix = describe(fix.run, fix.diagnostic, editor.document);
 
-  // 2. The TODO, once its marker is in the settings (workspace/configuration, section minion).
-  await vscode.workspace.getConfiguration("minion").update("todoPatterns", ["TODO(minion)"], vscode.ConfigurationTarget.Global);
+  // 2. The TODO, once its marker is in the settings (workspace/configuration, section minion);
+  // the project's Python changes with it, for the TODO's run.
+  const settings = vscode.workspace.getConfiguration("minion");
+  await settings.update("projectPython", process.env.MINION_E2E_PROJECT_PYTHON, vscode.ConfigurationTarget.Global);
+  await settings.update("todoPatterns", ["TODO(minion)"], vscode.ConfigurationTarget.Global);
   await waitFor("the TODO's hand-off after the setting changed", handOff);
   const known = new Set((await runs()).map((r) => r.id));
   await vscode.commands.executeCommand("minion.handOffTodos");
