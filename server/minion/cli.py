@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 
 from . import __version__
+from .agent.models import preload_sdk
 from .errors import MinionError
 from .runs.service import RunRequest, create_run, execute_run, log_path, pid_alive, prepare_resume, result_json
 from .runs.store import RunRecord, RunStore, Status
@@ -62,6 +63,8 @@ def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, rec
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if not (args.model or "").startswith("scripted:"):
+        preload_sdk()  # beside the snapshot, off the critical path
     request = RunRequest(
         task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_run_flags(args)
     )

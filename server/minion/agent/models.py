@@ -13,6 +13,7 @@ import contextvars
 import json
 import os
 import random
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -354,6 +355,12 @@ def _model_error(e: Exception, base_url: Any) -> ModelError:
     if isinstance(e, anthropic.APIConnectionError):
         return ModelError(redact_text(f"cannot reach the Anthropic API at {base_url}: {e}"))
     return ModelError(redact_text(f"the Anthropic API failed: {type(e).__name__}: {e}"))
+
+
+def preload_sdk() -> None:
+    """Import the SDK in the background: it takes about a second, as long as the snapshot,
+    which mostly waits on git. A later ``import anthropic`` waits for this one to finish."""
+    threading.Thread(target=__import__, args=("anthropic",), name="minion-sdk-import", daemon=True).start()
 
 
 def model_from_spec(spec: str, settings: Settings) -> Model:
