@@ -23,7 +23,7 @@ from ..sandbox import Sandbox
 from ..snapshot import Snapshot, add_worktree, remove_worktree
 from ..state import state_dir
 from .checks import CheckResult
-from .failures import parse_failures, summary_line
+from .failures import Failure, summary_line
 from .python_env import PythonEnv
 
 RunChecks = Callable[[Sandbox, dict[str, str]], Awaitable[list[CheckResult]]]
@@ -133,12 +133,12 @@ def _names_check(result: CheckResult, words: set[str]) -> bool:
 
 
 def _keys(result: CheckResult, repo: str) -> dict[str, str]:
-    """Each failure of a failed check by its key; the whole summary when no failure can be
-    told apart."""
+    """Each failure of a failed check (as parsed when it ran) by its key; the whole summary
+    when no failure can be told apart."""
     if result.ok:
         return {}
-    found = parse_failures(result.output, repo)
-    described = [f.describe() for f in found] or [summary_line(result.output, repo, result.exit_code)]
+    described = [Failure(**f).describe() for f in result.failures] or [
+        summary_line(result.output, repo, result.exit_code)]
     return {_key(d): d for d in described}
 
 
