@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from minion.git import git
-from minion.snapshot import remove_worktree, take_snapshot
+from minion.snapshot import take_snapshot
+from minion.worktrees import remove_worktree
 
 SIZES = (1_000, 10_000)
 REPS = 3
@@ -88,7 +89,7 @@ def measure(repo: Path, buffers: dict[str, str], scratch: Path) -> tuple[float, 
         snapshots = []
         minion.append(timed(lambda: snapshots.append(take_snapshot(
             repo, f"bench-{rep}", buffers=buffers, worktrees_dir=scratch))))
-        remove_worktree(snapshots[0], repo)
+        remove_worktree(snapshots[0].worktree, repo)
     return statistics.median(baseline), statistics.median(minion)
 
 

@@ -264,6 +264,15 @@ def test_repo_map_parses_in_worker_processes_on_a_cold_start(polyglot, monkeypat
     assert parallel.parsed == serial.parsed == 12  # the files with a grammar
 
 
+def test_repo_map_breaks_ties_by_path_then_line(tmp_path):
+    repo = make_repo(tmp_path / "ties", {
+        "a.py": "\n\n\ndef late_in_a():\n    pass\n\n\ndef later_in_a():\n    pass\n",
+        "b.py": "def early_in_b():\n    pass\n\n\ndef next_in_b():\n    pass\n",
+    })
+    text = build_repo_map(repo, budget_tokens=4096)
+    assert text == "a.py:\n4 def late_in_a():\n8 def later_in_a():\n\nb.py:\n1 def early_in_b():\n5 def next_in_b():\n"
+
+
 def test_repo_map_is_deterministic(polyglot):
     texts = {build_repo_map(polyglot, focus_idents=["Point"], cache=RepoMapCache()) for _ in range(3)}
     assert len(texts) == 1

@@ -27,10 +27,10 @@ from minion.snapshot import (
     diffstat,
     find_repo_root,
     hunks,
-    remove_worktree,
     slugify,
     take_snapshot,
 )
+from minion.worktrees import remove_worktree
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import make_repo, run_git, write_files
 
@@ -604,7 +604,7 @@ def test_no_user_hook_runs(repo, tmp_path, worktrees):
     write_files(s.worktree, {"calc/ops.py": "agent\n"})
     before = fingerprint(repo)
     commit_result(s, branch="minion/hooks-r1", message="m")
-    remove_worktree(s, repo)
+    remove_worktree(s.worktree, repo)
     assert_unchanged(before, fingerprint(repo))
     assert not marker.exists(), marker.read_text()
 
@@ -924,11 +924,11 @@ def test_applying_all_hunks_turns_old_into_new(repo, old, new, final_newline):
 # --- remove_worktree -----------------------------------------------------------------------
 
 
-def test_remove_worktree_by_snapshot_keeps_the_snapshot_ref(repo, worktrees):
+def test_remove_worktree_keeps_the_snapshot_ref(repo, worktrees):
     s = snap(repo, worktrees)
     write_files(s.worktree, {"agent-left.txt": "dirty\n", "junk.log": "ignored\n"})
     before = fingerprint(repo)
-    remove_worktree(s, repo)
+    remove_worktree(s.worktree, repo)
     assert_unchanged(before, fingerprint(repo))
     assert not s.worktree.exists()
     assert str(s.worktree) not in run_git(repo, "worktree", "list")
@@ -945,7 +945,7 @@ def test_remove_worktree_by_path_and_twice(repo, worktrees):
 def test_remove_worktree_after_its_folder_was_deleted_by_hand(repo, worktrees):
     s = snap(repo, worktrees)
     shutil.rmtree(s.worktree)
-    remove_worktree(s, repo)
+    remove_worktree(s.worktree, repo)
     assert run_git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
@@ -954,7 +954,7 @@ def test_remove_worktree_keeps_the_users_other_stale_worktrees(repo, tmp_path, w
     run_git(repo, "worktree", "add", "-q", "--detach", str(other))
     shutil.rmtree(other)
     s = snap(repo, worktrees)
-    remove_worktree(s, repo)
+    remove_worktree(s.worktree, repo)
     assert str(other) in run_git(repo, "worktree", "list")
 
 

@@ -18,6 +18,7 @@ from .agent.models import preload_sdk
 from .errors import MinionError
 from .runs.service import RunRequest, create_run, execute_run, log_path, pid_alive, prepare_resume, result_json
 from .runs.store import RunRecord, RunStore, Status
+from .runs.warm import warm_for_next_run
 from .snapshot import diff, diffstat
 from . import ui
 
@@ -40,7 +41,8 @@ def _run_flags(args: argparse.Namespace) -> dict:
 def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None = None) -> RunRecord:
     """Create the run, execute it with live progress, print the result; returns the exit code."""
     store = RunStore()
-    return execute_and_report(create_run(request, store), store, as_json=as_json, record_to=record_to)
+    record = create_run(request, store, prefetch_context=True)
+    return execute_and_report(record, store, as_json=as_json, record_to=record_to)
 
 
 def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, record_to: Path | None = None) -> RunRecord:
@@ -54,6 +56,7 @@ def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, rec
             return await execute_run(record.id, store, listeners=[view.on_event], record_to=record_to)
 
     final = asyncio.run(execute())
+    warm_for_next_run(Path(final.repo))
     if as_json:
         print(json.dumps(result_json(final), indent=2))
     else:
@@ -197,6 +200,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     report = clean(RunStore(), delete_branches=args.branch)
     for line in report:
+        out.print(escape(line))
+    return 0
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .runs.warm import lower_priority, warm
+    from .snapshot import find_repo_root
+    from .standby import spawn_standbys
+
+    repo = find_repo_root(Path(args.repo))
+    settings = load_settings(repo)
+    if not args.map_only:  # before lowering the priority, which a standby's run would inherit
+        spawn_standbys(settings.standby, wait=args.wait)
+    lower_priority()
+    for line in warm(repo, settings, pool=not args.map_only, wait=args.wait):
         out.print(escape(line))
     return 0
 
@@ -365,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="remove finished runs' worktrees (branches are kept)")
     p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")
     p.set_defaults(fn=cmd_clean)
+
+    p = sub.add_parser("warm", help="get ready for fast runs: a standby process, the repository's worktree pool and repo map")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--map-only", action="store_true", help="only the repo map, not the standby or the worktree pool")
+    p.add_argument("--wait", action="store_true", help="wait for a warm-up already at work, then do this one")
+    p.set_defaults(fn=cmd_warm)
     return parser
 
 

@@ -66,6 +66,16 @@ class Settings(BaseModel):
     repo_map_tokens: int = Field(2048, ge=0)
     todo_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS))
     max_concurrent_runs: int = Field(2, gt=0)
+    # Ready worktrees kept per repository, so a run starts without a full checkout
+    # (worktrees.py), and the disk they may take per repository.
+    pool_size: int = Field(2, ge=0, le=32)
+    pool_disk_mb: int = Field(4096, ge=0)
+    # Start `minion warm` in the background (the pool, the repo map's cache) when the editor
+    # opens a repository, after each run and after a save. Off: only when asked for.
+    warm: bool = True
+    # minion processes `minion warm` keeps ready, their imports done, for the next `minion
+    # run` (standby.py); 0: every command starts from nothing.
+    standby: int = Field(1, ge=0, le=16)
     push: bool = False
     resume: bool = False
 
@@ -80,8 +90,9 @@ class Settings(BaseModel):
 
 
 # A cloned repository is not trusted with these: they could send the API key elsewhere,
-# turn the sandbox or the network on, make runs free, or push code.
-USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow", "python"}
+# turn the sandbox or the network on, make runs free, push code, or fill the disk.
+USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow", "python",
+                  "pool_size", "pool_disk_mb", "warm", "standby"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
             "command_timeout", "command_memory_mb", "git_history",

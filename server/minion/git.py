@@ -47,6 +47,15 @@ class GitError(MinionError):
         super().__init__(f"`{command}` failed in {cwd} (exit {returncode}): {stderr.strip()}")
 
 
+def git_command(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment `git` runs ``git -C cwd *args`` with, for a caller that needs
+    the process itself (a long-lived `cat-file --batch`)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _REPO_LOCATION_VARS}
+    full_env.update(_FIXED_ENV)
+    full_env.update(env or {})
+    return ["git", *_NO_HOOKS, "-C", str(cwd), *args], full_env
+
+
 def git(
     *args: str,
     cwd: Path,
@@ -55,11 +64,9 @@ def git(
     check: bool = True,
 ) -> str:
     """Run ``git -C cwd *args``; return stdout without its final newline."""
-    full_env = {k: v for k, v in os.environ.items() if k not in _REPO_LOCATION_VARS}
-    full_env.update(_FIXED_ENV)
-    full_env.update(env or {})
+    argv, full_env = git_command(*args, cwd=cwd, env=env)
     proc = subprocess.run(
-        ["git", *_NO_HOOKS, "-C", str(cwd), *args],
+        argv,
         env=full_env,
         input=input,
         # Never inherit stdin: the language server's stdin is the LSP stream.

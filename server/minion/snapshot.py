@@ -7,7 +7,6 @@ are never touched; only new objects, refs/minion/*, minion's branches and git's 
 bookkeeping are written.
 """
 
-import fcntl
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from minion import pathguard
 from minion.errors import MinionError, NotAGitRepository
 from minion.git import GitError, git
 from minion.redact import secret_matches
+from minion.worktrees import check_out, remove_worktree
 
 SNAPSHOT_REF_PREFIX = "refs/minion/snapshots/"
 
@@ -104,15 +104,6 @@ def _inspect_repo(path: Path) -> _Repo:
     return _Repo(Path(root), Path(common_dir), Path(index_file), head or None)
 
 
-@contextmanager
-def _repo_lock(common_dir: Path) -> Iterator[None]:
-    """Serialise minion's worktree bookkeeping on one repo: concurrent `git worktree add`
-    calls race on the shared gitdir."""
-    with open(common_dir / "minion.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 # --- the snapshot ----------------------------------------------------------------------
 
 
@@ -123,8 +114,12 @@ def take_snapshot(
     buffers: Mapping[Path | str, str] = {},
     worktrees_dir: Path,
     exclude: Sequence[str] = (),
+    on_commit: Callable[[str], object] = lambda commit: None,
 ) -> Snapshot:
     """Record the user's work as commit S and check it out in a new worktree.
+
+    ``on_commit(S)`` is called once S exists, before the checkout: what needs only S can
+    start beside it.
 
     S = HEAD + index + working files + untracked-not-ignored files + ``buffers`` (path ->
     unsaved text; absolute or repo-relative paths; they win over the file on disk). Its
@@ -154,10 +149,15 @@ def take_snapshot(
                  tree, cwd=info.root, env=IDENTITY)
     ref = SNAPSHOT_REF_PREFIX + run_id
     git("update-ref", ref, commit, "", cwd=info.root)  # "": the ref must not exist yet
-    worktree = Path(worktrees_dir).resolve() / run_id
-    _add_worktree(info, ref, commit, worktree)
-    _hide_excluded(worktree, excluded)
-    return Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref, worktree)
+    on_commit(commit)
+    snapshot = Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref,
+                        Path(worktrees_dir).resolve() / run_id)
+    try:
+        add_worktree(snapshot, snapshot.worktree, exclude)
+    except GitError:
+        git("update-ref", "-d", ref, commit, cwd=info.root)  # no snapshot without its worktree
+        raise
+    return snapshot
 
 
 def _buffer_blobs(root: Path, buffers: Mapping[Path | str, str]) -> dict[str, bytes]:
@@ -182,13 +182,15 @@ def _exclude_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     return spec.match_file
 
 
-def _hide_excluded(worktree: Path, excluded: Callable[[str], bool]) -> None:
+def _hide_excluded(worktree: Path, exclude: Sequence[str]) -> None:
     """Hide the tracked files matching the exclude list from everything that runs in the
     worktree: mark them skip-worktree in its own index (so `git status` and `git add -A`
-    ignore their absence) and delete them."""
-    listing = git("ls-files", "-z", "--format=%(objectmode) %(path)", cwd=worktree)
-    hidden = [rel for mode, rel in (r.split(" ", 1) for r in _split_z(listing))
-              if mode != GITLINK and excluded(rel)]
+    ignore their absence) and delete them. git matches the patterns (gitignore rules)."""
+    if not exclude:
+        return
+    listing = git("ls-files", "-z", "--cached", "--ignored", *(f"--exclude={p}" for p in exclude),
+                  "--format=%(objectmode) %(path)", cwd=worktree)
+    hidden = [rel for mode, rel in (r.split(" ", 1) for r in _split_z(listing)) if mode != GITLINK]
     if not hidden:
         return
     git("update-index", "--skip-worktree", "-z", "--stdin", cwd=worktree,
@@ -362,48 +364,18 @@ def raw_changes(output: str) -> list[RawChange]:
             for meta, path in zip(fields[::2], fields[1::2], strict=True)]
 
 
-def _add_worktree(info: _Repo, ref: str, commit: str, worktree: Path) -> None:
-    worktree.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with _repo_lock(info.common_dir):
-            git("worktree", "add", "--detach", str(worktree), commit, cwd=info.root)
-    except GitError:
-        git("update-ref", "-d", ref, commit, cwd=info.root)  # no snapshot without its worktree
-        raise
-
-
-def add_worktree(snapshot: Snapshot, worktree: Path, exclude: Sequence[str] = ()) -> None:
-    """Another worktree of the snapshot, as the run's was before the agent touched it."""
-    worktree.parent.mkdir(parents=True, exist_ok=True)
-    with _repo_lock(snapshot.git_common_dir):
-        git("worktree", "add", "--detach", str(worktree), snapshot.commit, cwd=snapshot.repo_root)
-    _hide_excluded(worktree, _exclude_matcher(exclude))
-
-
-def remove_worktree(snapshot_or_path: Snapshot | Path, repo_root: Path) -> None:
-    """Remove the run's worktree and git's record of it; the snapshot ref stays.
-
-    `worktree remove --force` also drops the record of a folder deleted by hand, so no
-    `worktree prune` is needed; a prune would also drop the records of the user's own
-    worktrees that are missing for a while (an unmounted disk).
-    """
-    if isinstance(snapshot_or_path, Snapshot):
-        worktree = snapshot_or_path.worktree
-    else:
-        worktree = Path(snapshot_or_path)
-    common_dir = Path(git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=repo_root))
-    with _repo_lock(common_dir):
-        try:
-            git("worktree", "remove", "--force", str(worktree), cwd=repo_root)
-        except GitError:
-            if worktree.exists():
-                raise  # else it was removed already
+def add_worktree(snapshot: Snapshot, worktree: Path, exclude: Sequence[str] = ()) -> bool:
+    """A worktree of the snapshot, as the run's was before the agent touched it (from the
+    pool when one is ready; returns whether it was)."""
+    pooled = check_out(snapshot.repo_root, snapshot.commit, worktree, common_dir=snapshot.git_common_dir)
+    _hide_excluded(worktree, exclude)
+    return pooled
 
 
 def discard_snapshot(snapshot: Snapshot) -> None:
     """Undo `take_snapshot`: remove the worktree and the snapshot ref (for a run that could
     not be recorded)."""
-    remove_worktree(snapshot, snapshot.repo_root)
+    remove_worktree(snapshot.worktree, snapshot.repo_root, common_dir=snapshot.git_common_dir)
     git("update-ref", "-d", snapshot.ref, snapshot.commit, cwd=snapshot.repo_root)
 
 

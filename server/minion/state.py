@@ -37,3 +37,8 @@ def logs_dir() -> Path:
     path = state_dir() / "logs"
     path.mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+def tags_cache() -> Path:
+    """The repo map's cache of parsed definitions, shared by every run and repository."""
+    return state_dir() / "cache" / "tags.sqlite"

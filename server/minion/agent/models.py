@@ -14,6 +14,7 @@ import json
 import os
 import random
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -191,28 +192,48 @@ class StreamBroke(Exception):
 
 
 class AnthropicModel:
-    """Claude through the official SDK, streamed: long turns stay alive and show progress."""
+    """Claude through the official SDK, streamed: long turns stay alive and show progress.
+
+    The SDK's import and its HTTP client take about a second: they are made in the
+    background from the start, while the run takes its snapshot and gathers its context;
+    the first request waits for them only if they are not ready yet."""
 
     def __init__(self, model_id: str, settings: Settings):
-        import anthropic
+        self.check(model_id, settings)
+        install_log_redaction()
+        self.name = model_id
+        self.context_window = settings.context_window
+        self.stream_retries = settings.stream_retries
+        self.retry_backoff = settings.retry_backoff
+        self._client: Future[Any] = Future()
+        threading.Thread(target=self._make_client, args=(settings,), name="minion-sdk-client", daemon=True).start()
 
+    @staticmethod
+    def check(model_id: str, settings: Settings) -> None:
+        """What can be wrong with this model before any request: no key, a bad price table."""
         if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
             raise ConfigError(
                 "ANTHROPIC_API_KEY is not set. Set it to use Claude, or use a scripted model "
                 "(--model scripted:FILE)."
             )
         price_per_mtok(model_id, settings.prices)  # a bad price table fails before the run starts
-        install_log_redaction()
-        self.name = model_id
-        self.context_window = settings.context_window
-        self.stream_retries = settings.stream_retries
-        self.retry_backoff = settings.retry_backoff
-        self.client = anthropic.AsyncAnthropic(
-            base_url=settings.base_url or None,  # None: ANTHROPIC_BASE_URL, else the public API
-            timeout=settings.request_timeout,
-            max_retries=settings.max_retries,
-            middleware=[self._report_sdk_retries],
-        )
+
+    def _make_client(self, settings: Settings) -> None:
+        try:
+            import anthropic
+
+            self._client.set_result(anthropic.AsyncAnthropic(
+                base_url=settings.base_url or None,  # None: ANTHROPIC_BASE_URL, else the public API
+                timeout=settings.request_timeout,
+                max_retries=settings.max_retries,
+                middleware=[self._report_sdk_retries],
+            ))
+        except BaseException as e:  # raised again where the client is first used
+            self._client.set_exception(e)
+
+    @property
+    def client(self) -> Any:
+        return self._client.result()
 
     async def reply(self, request: ModelRequest, listener: Listener) -> ModelReply:
         import anthropic
@@ -365,11 +386,25 @@ def preload_sdk() -> None:
 
 def model_from_spec(spec: str, settings: Settings) -> Model:
     """``anthropic:<model-id>`` or ``scripted:<path-to-json>``."""
-    kind, _, rest = spec.partition(":")
-    if kind == "scripted" and rest:
+    kind, rest = _parse_spec(spec)
+    if kind == "scripted":
         return ScriptedModel(Path(rest).expanduser().resolve())
-    if kind == "anthropic" and rest:
-        return AnthropicModel(rest, settings)
+    return AnthropicModel(rest, settings)
+
+
+def check_model_spec(spec: str, settings: Settings) -> None:
+    """Fail now on what `model_from_spec` would fail on later, without making the model."""
+    kind, rest = _parse_spec(spec)
+    if kind == "scripted":
+        ScriptedModel(Path(rest).expanduser().resolve())  # reads the script: cheap
+    else:
+        AnthropicModel.check(rest, settings)
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    kind, _, rest = spec.partition(":")
+    if kind in ("scripted", "anthropic") and rest:
+        return kind, rest
     raise MinionError(
         f"unknown model spec '{spec}': use anthropic:<model-id> or scripted:<path-to-json>"
     )

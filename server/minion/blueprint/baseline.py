@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..git import git
 from ..sandbox import Sandbox
-from ..snapshot import Snapshot, add_worktree, remove_worktree
+from ..snapshot import Snapshot, add_worktree
+from ..worktrees import remove_worktree
 from ..state import state_dir
 from .checks import CheckResult
 from .failures import Failure, summary_line

@@ -11,7 +11,7 @@ import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .. import pathguard
@@ -102,8 +102,8 @@ def detect_checks(worktree: Path, python: PythonEnv, *, network: bool = False) -
     found = Detection()
     has = lambda name: (worktree / name).exists()  # noqa: E731
     # git's listing, not a walk: it skips ignored folders (.venv, node_modules, build output)
-    names = [PurePosixPath(rel).name for rel in git("ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                                                    cwd=worktree).split("\0") if rel]
+    names = [rel.rpartition("/")[2] for rel in git("ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                                   cwd=worktree).split("\0") if rel]
     if any(name.endswith(".py") for name in names):
         _python_checks(worktree, python, found, has, names)
     scripts = _npm_scripts(_read(worktree, "package.json"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,14 +21,14 @@ from ..agent.models import Model, ScriptedModel
 from ..agent.tools import Toolset
 from ..agent.usage import Usage, price_per_mtok
 from ..config import Settings
-from ..context import Anchor, build_repo_map, load_rules, render_anchor
+from ..context import Anchor, load_rules, render_anchor
 from ..git import git
 from ..runs.sensitive import forbidden_by_path
 from ..runs.store import NodeRecord, RunStore, Status
 from ..sandbox import Sandbox
 from ..snapshot import Refusal, Snapshot, commit_result, guard_preview, put_back_changes
-from ..state import state_dir
 from .baseline import Baseline, brought, judge
+from .repo_map import repo_map as build_map
 from .checks import CheckResult, detect_checks
 from .failures import parse_failures, summary_line
 from .python_env import PythonEnv
@@ -179,13 +178,9 @@ class Run:
             rules = load_rules(self.worktree, anchor_file)
             for warning in rules.warnings:
                 self.events.emit("log", level="warning", message=warning)
-            repo_map = build_repo_map(
-                self.worktree,
-                focus_files=[self.anchor.path] if self.anchor and self.anchor.path else [],
-                focus_idents=_identifiers(self.task),
-                budget_tokens=self.settings.repo_map_tokens,
-                cache=state_dir() / "cache" / "tags.sqlite",
-            ) if self.settings.repo_map_tokens else ""
+            anchor_path = self.anchor.path if self.anchor else None
+            repo_map = await asyncio.to_thread(build_map, self.repo_path, self.snapshot.commit, self.settings,
+                                               self.task, anchor_path)
             anchor_text = render_anchor(self.worktree, self.anchor) if self.anchor else ""
             return {
                 "system": prompts.system_blocks(self.repo_path, rules.render(), repo_map),
@@ -369,10 +364,6 @@ class Run:
     @property
     def usage(self) -> Usage:
         return self.budget.usage
-
-
-def _identifiers(text: str) -> list[str]:
-    return sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", text)))
 
 
 def _verdict(result: CheckResult) -> str:

@@ -7,35 +7,51 @@ definitions. The best definitions are rendered with their signatures, grouped pe
 as many as fit the budget.
 
 Parsing is the cost, so each file's definitions and reference counts are cached by
-content (git blob id): a repo is parsed once, then only the files that changed.
+content (git blob id): a repo is parsed once, then only the files that changed. The map
+of a git tree (rather than of the work tree) is read from git's object store alone, so
+it can be built while that tree is being checked out, and is cached whole: a tree id
+names its content exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import math
 import os
 import re
 import sqlite3
 import stat
+import struct
 import subprocess
 import sys
 import threading
-from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from os import PathLike
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, NamedTuple
 
-from ..git import git
+from pathspec import GitIgnoreSpec
+
+from ..git import git, git_command
 from .languages import language_for
 from .symbols import Symbol, analyze
 
+if TYPE_CHECKING:
+    import numpy as np
+
 DEFAULT_BUDGET_TOKENS = 2048
 DEFAULT_MAX_FILE_BYTES = 512 * 1024
-# Bump when extraction changes: old cache entries are then never read again.
-_EXTRACTOR_VERSION = 3
+# Bump when extraction or the tags' format changes: old cache entries are then never read
+# again. Rendered maps are keyed by it too, and by _MAP_VERSION: bump that when ranking or
+# rendering changes.
+_EXTRACTOR_VERSION = 4
+_MAP_VERSION = 1
+_MAX_STORED_MAPS = 1000  # rendered maps kept, the newest (a few KB each)
 
 _MINIFIED_NAMES = re.compile(r"[.-]min\.(js|mjs|cjs|css)$|\.bundle\.js$")
 _GENERATED_MARKERS = re.compile(rb"Code generated .{0,200}DO NOT EDIT|@generated")
@@ -65,25 +81,33 @@ _FOCUS_SHARE = 0.9
 _DAMPING = 0.85
 _MAX_ITERATIONS = 100
 _TOLERANCE = 1e-4  # L1 change of the rank vector; finer does not reorder the top
+_PRIVATE, _SPECIFIC, _OWN = 1, 2, 4  # a used name's flags
+_HASH, _INT = "<u8", "<i4"  # the packed tags' arrays, see _FileTags
 
 
-@dataclass(frozen=True)
-class _Definition:
-    name: str
-    kind: str
-    line: int  # 1-based
-    parent: int  # index of the enclosing definition in the file's list, -1 at top level
-    signature: str
+class _FileTags(NamedTuple):
+    """One file's tags, packed so that a repo's tags load in milliseconds: marshal makes a
+    few objects per file, numpy reads the arrays in place (little-endian: _HASH, _INT).
 
+    Names are compared by their 64-bit hashes: two of a million names share one with a
+    chance below 1e-7. The definitions are those other files can reach, in file order;
+    the names used are sorted, with their counts.
+    """
 
-@dataclass
-class _FileTags:
-    definitions: list[_Definition]
-    references: dict[str, tuple[int, int]]  # name -> (uses, mentions), see symbols.analyze
+    defined: bytes  # _HASH of each definition's name
+    defines: bytes  # 1 per definition that defines its name for the ranking, see _extract, else 0
+    lines: bytes  # _INT per definition, 1-based
+    parents: bytes  # _INT per definition: the enclosing one's index, -1 at top level
+    signatures: str  # one line per definition
+    referenced: bytes  # _HASH per name used
+    flags: bytes  # per name used: _PRIVATE or _SPECIFIC (see _name_flags), and _OWN
+    uses: bytes  # _INT per name used: calls and type references, see symbols.analyze
+    mentions: bytes  # _INT per name used: any other identifier
 
 
 class RepoMapCache:
-    """Extracted tags (as JSON) per (blob id, language), in SQLite at ``path`` (in memory if None).
+    """Tags per (extractor version, language, blob id) and rendered maps per their inputs,
+    in SQLite at ``path`` (in memory if None); processes share the file.
 
     ``parsed`` counts the files this cache had to parse, so callers (and tests) can see
     that unchanged files are never parsed twice.
@@ -95,21 +119,35 @@ class RepoMapCache:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
 
-    def get_many(self, keys: list[str]) -> dict[str, str]:
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
         found = {}
         with self._lock:
             db = self._connect()
             for chunk in range(0, len(keys), 500):  # SQLite's bound-variable limit
                 part = keys[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
-                found.update(db.execute(f"SELECT key, data FROM tags WHERE key IN ({marks})", part))
+                found.update(db.execute(f"SELECT key, data FROM file_tags WHERE key IN ({marks})", part))
         return found
 
-    def put_many(self, entries: dict[str, str]) -> None:
+    def put_many(self, entries: dict[str, bytes]) -> None:
         with self._lock:
             db = self._connect()
             with db:
-                db.executemany("INSERT OR REPLACE INTO tags (key, data) VALUES (?, ?)", entries.items())
+                db.executemany("INSERT OR REPLACE INTO file_tags (key, data) VALUES (?, ?)", entries.items())
+
+    def get_map(self, key: str) -> str | None:
+        with self._lock:
+            row = self._connect().execute("SELECT text FROM maps WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put_map(self, key: str, text: str) -> None:
+        with self._lock:
+            db = self._connect()
+            with db:
+                db.execute("INSERT OR REPLACE INTO maps (key, text) VALUES (?, ?)", (key, text))
+                db.execute(
+                    "DELETE FROM maps WHERE rowid <= (SELECT max(rowid) FROM maps) - ?", (_MAX_STORED_MAPS,)
+                )
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -121,21 +159,31 @@ class RepoMapCache:
                 timeout=30,
                 check_same_thread=False,
             )
+            self._db.execute("PRAGMA page_size=16384")  # a new file's: a repo's tags load faster
             self._db.execute("PRAGMA journal_mode=WAL")  # concurrent runs read while one writes
-            self._db.execute("CREATE TABLE IF NOT EXISTS tags (key TEXT PRIMARY KEY, data TEXT NOT NULL)")
+            # (Versions before 4 kept JSON in a table `tags`, never read now.)
+            self._db.execute("CREATE TABLE IF NOT EXISTS file_tags (key TEXT PRIMARY KEY, data BLOB NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS maps (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
         return self._db
 
 
 def build_repo_map(
     repo_root: Path,
     *,
-    focus_files: list[str | PathLike[str]] = (),
-    focus_idents: list[str] = (),
+    tree: str | None = None,
+    exclude: Sequence[str] = (),
+    focus_files: Sequence[str | PathLike[str]] = (),
+    focus_idents: Sequence[str] = (),
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     cache: RepoMapCache | str | PathLike[str] | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> str:
     """The map of ``repo_root``'s tracked files, at most ``budget_tokens`` (chars / 4).
+
+    With ``tree`` (a commit or tree in ``repo_root``'s object store), the map is of that
+    tree's files, read from the object store and never from the work tree; it is cached
+    whole, and the same inputs give the stored text at once. ``exclude`` holds
+    gitignore-style patterns of paths (secrets) that are never read nor mapped.
 
     ``focus_files`` (the anchor file, files the task names; absolute or repo-relative)
     and files whose stem is one of ``focus_idents`` get most of the PageRank teleport
@@ -145,34 +193,124 @@ def build_repo_map(
     root = Path(repo_root)
     if not isinstance(cache, RepoMapCache):
         cache = RepoMapCache(cache)
-    files = _load_tags(root, cache, max_file_bytes)
+    named = {repo_relative(root, f) for f in focus_files}
     idents = set(focus_idents)
-    focus = {repo_relative(root, f) for f in focus_files}
-    focus |= {path for path in files if Path(path).stem in idents}
-    ranked = _rank_definitions(files, focus & files.keys(), idents)
+    if tree is None:
+        return _build(root, None, cache, named, idents, budget_tokens, max_file_bytes, exclude)
+    tree_id = git("rev-parse", "--verify", "--end-of-options", f"{tree}^{{tree}}", cwd=root)
+    key = _map_key(tree_id, named, idents, budget_tokens, max_file_bytes, exclude)
+    text = cache.get_map(key)
+    if text is None:
+        text = _build(root, tree_id, cache, named, idents, budget_tokens, max_file_bytes, exclude)
+        cache.put_map(key, text)
+    return text
+
+
+def _build(
+    root: Path,
+    tree_id: str | None,
+    cache: RepoMapCache,
+    named: set[str],
+    idents: set[str],
+    budget_tokens: int,
+    max_file_bytes: int,
+    exclude: Sequence[str],
+) -> str:
+    files = _load_tags(root, tree_id, cache, max_file_bytes, _excluder(exclude))
+    focus = (named & files.keys()) | {path for path in files if _stem_and_suffix(path)[0] in idents}
+    # No more than budget_tokens definitions fit: each takes 4 characters at the least.
+    ranked = _rank_definitions(files, focus, idents, limit=budget_tokens)
     return _fit(ranked, files, budget_tokens)
+
+
+def _map_key(
+    tree_id: str, named: set[str], idents: set[str], budget: int, max_file_bytes: int, exclude: Sequence[str]
+) -> str:
+    inputs = [_EXTRACTOR_VERSION, _MAP_VERSION, tree_id, sorted(named), sorted(idents), budget,
+              max_file_bytes, list(exclude)]
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+
+
+def _excluder(patterns: Sequence[str]) -> Callable[[str], bool]:
+    if not patterns:
+        return lambda path: False
+    return GitIgnoreSpec.from_lines(patterns).match_file
+
+
+def _stem_and_suffix(path: str) -> tuple[str, str]:
+    """A posix path's ``stem`` and ``suffix`` as pathlib has them, without its cost (2 us a path)."""
+    name = path[path.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
 
 # Which files, and their tags
 
 
-def _load_tags(root: Path, cache: RepoMapCache, max_file_bytes: int) -> dict[str, _FileTags]:
-    """Tags of every mappable tracked file, parsing only what the cache lacks."""
-    keys = {}
-    for path, blob in _tracked_blobs(root).items():
-        spec = language_for(path)
-        if spec is None or _MINIFIED_NAMES.search(path) or _size(root / path) > max_file_bytes:
-            continue
-        keys[path] = f"{_EXTRACTOR_VERSION}:{spec.name}:{blob}"
+def _load_tags(
+    root: Path, tree_id: str | None, cache: RepoMapCache, max_file_bytes: int, excluded: Callable[[str], bool]
+) -> dict[str, _FileTags]:
+    """Tags of every mappable file, sorted by path, parsing only what the cache lacks."""
+    languages: dict[str, str | None] = {}  # by suffix: language_for costs 2 us a path
+
+    def language(path: str) -> str | None:
+        """The file's language; None when it is not to be mapped (nor read)."""
+        suffix = _stem_and_suffix(path)[1]
+        if suffix not in languages:
+            spec = language_for(path)
+            languages[suffix] = spec.name if spec else None
+        if languages[suffix] is None or _MINIFIED_NAMES.search(path) or excluded(path):
+            return None
+        return languages[suffix]
+
+    listed = _work_tree_blobs(root, language) if tree_id is None else _tree_blobs(root, tree_id, language)
+    keys = {
+        path: f"{_EXTRACTOR_VERSION}:{lang}:{blob}"
+        for path, (lang, blob, size) in sorted(listed.items())
+        if size <= max_file_bytes
+    }
     stored = cache.get_many(sorted(set(keys.values())))
-    missing = {key: path for path, key in keys.items() if key not in stored}
+    missing = {key: (path, listed[path][1]) for path, key in keys.items() if key not in stored}
     if missing:
-        fresh = dict(zip(missing, _extract_many([root / path for path in missing.values()])))
+        fresh = dict(zip(missing, _extract_many(root, list(missing.values()), from_tree=tree_id is not None)))
         cache.parsed += len(fresh)
         cache.put_many(fresh)
         stored.update(fresh)
-    tags = {path: _decode_tags(stored[key]) for path, key in sorted(keys.items())}
-    return {path: t for path, t in tags.items() if t is not None}
+    tags = {path: marshal.loads(stored[key]) for path, key in keys.items()}
+    return {path: _FileTags._make(raw) for path, raw in tags.items() if raw is not None}
+
+
+def _tree_blobs(
+    root: Path, tree_id: str, language: Callable[[str], str | None]
+) -> dict[str, tuple[str, str, int]]:
+    """The tree's regular files that have a ``language`` -> (language, blob id, size);
+    links and submodules never."""
+    blobs = {}
+    for entry in git("ls-tree", "-r", "-l", "-z", tree_id, cwd=root).split("\0"):
+        if not entry:
+            continue
+        meta, path = entry.split("\t", 1)
+        mode, _type, blob, size = meta.split()
+        if mode in ("100644", "100755") and (lang := language(path)):
+            blobs[path] = (lang, blob, int(size))
+    return blobs
+
+
+def _work_tree_blobs(root: Path, language: Callable[[str], str | None]) -> dict[str, tuple[str, str, float]]:
+    """Tracked regular files that have a ``language`` -> (language, content id, size) as the
+    work tree has them: the index's blob id, or a hash of a modified file."""
+    blobs = {}
+    for entry in git("ls-files", "-s", "-z", cwd=root).split("\0"):
+        if not entry:
+            continue
+        meta, path = entry.split("\t", 1)
+        mode, blob, _stage = meta.split()
+        if mode in ("100644", "100755") and (lang := language(path)):
+            blobs[path] = (lang, blob)
+    for path in git("diff-files", "-z", "--name-only", cwd=root).split("\0"):
+        if path in blobs:
+            blobs[path] = (blobs[path][0], _hash_file(root / path))
+    return {path: (lang, blob, _size(root / path)) for path, (lang, blob) in blobs.items() if blob}
 
 
 def _size(path: Path) -> float:
@@ -185,102 +323,155 @@ def _size(path: Path) -> float:
     return info.st_size if stat.S_ISREG(info.st_mode) else math.inf
 
 
-def _extract_many(paths: list[Path]) -> list[str]:
-    """Encoded tags of each file; a cold start on a big repo parses on every core.
+def _hash_file(path: Path) -> str:
+    """Git's blob id of a regular file on disk ('' when it is gone or is something else)."""
+    data = _read(path)
+    return "" if data is None else hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _read(path: Path) -> bytes | None:
+    if _size(path) == math.inf:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _extract_many(root: Path, entries: list[tuple[str, str]], *, from_tree: bool) -> list[bytes]:
+    """Encoded tags of each (path, blob id); a cold start on a big repo parses on every core.
 
     The workers are plain `python -c` processes (tree-sitter holds the GIL while it
     parses), not multiprocessing's: its spawn mode re-imports the caller's __main__.
     """
     workers = min(os.cpu_count() or 1, _MAX_WORKERS)
-    if len(paths) < _PARALLEL_MIN_FILES or workers < 2:
-        return [_extract(path) for path in paths]
-    shares = [paths[i::workers] for i in range(workers)]  # round robin: even sizes
+    if len(entries) < _PARALLEL_MIN_FILES or workers < 2:
+        return _extract_all(root, entries, from_tree)
+    shares = [entries[i::workers] for i in range(workers)]  # round robin: even sizes
     with ThreadPoolExecutor(workers) as threads:
-        outputs = list(threads.map(_extract_in_worker, shares))
-    return [outputs[i % workers][i // workers] for i in range(len(paths))]
+        outputs = list(threads.map(_extract_in_worker, repeat(root), shares, repeat(from_tree)))
+    return [outputs[i % workers][i // workers] for i in range(len(entries))]
 
 
-def _extract_in_worker(paths: list[Path]) -> list[str]:
+def _extract_in_worker(root: Path, entries: list[tuple[str, str]], from_tree: bool) -> list[bytes]:
     code = f"import sys; sys.path.insert(0, {_IMPORT_ROOT!r}); import {__name__} as m; m.serve_extract()"
     done = subprocess.run(
         [sys.executable, "-c", code],
-        input=b"\0".join(os.fsencode(path) for path in paths),
+        check=False,
+        input=marshal.dumps((os.fsdecode(root), entries, from_tree)),
         capture_output=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"repo map worker failed: {done.stderr.decode(errors='replace')}")
-    return done.stdout.decode().split("\n")[:-1]
+    return marshal.loads(done.stdout)
 
 
 def serve_extract() -> None:
-    """A worker's main: NUL-separated paths on stdin, one line of encoded tags each on stdout."""
-    for raw in sys.stdin.buffer.read().split(b"\0"):
-        sys.stdout.buffer.write(_extract(Path(os.fsdecode(raw))).encode() + b"\n")
+    """A worker's main: (root, [(path, blob id)], from_tree) on stdin, their encoded tags
+    on stdout (marshal, both: the worker runs the same Python)."""
+    root, entries, from_tree = marshal.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(marshal.dumps(_extract_all(Path(root), entries, from_tree)))
 
 
-def _tracked_blobs(root: Path) -> dict[str, str]:
-    """Tracked regular files -> content id: the index's blob id, or a hash of a modified file."""
-    blobs = {}
-    for entry in git("ls-files", "-s", "-z", cwd=root).split("\0"):
-        if not entry:
-            continue
-        meta, path = entry.split("\t", 1)
-        mode, blob, _stage = meta.split()
-        if mode in ("100644", "100755"):
-            blobs[path] = blob
-    for path in git("diff-files", "-z", "--name-only", cwd=root).split("\0"):
-        if path in blobs:
-            blobs[path] = _hash_file(root / path)
-    return {path: blob for path, blob in blobs.items() if blob}
+def _extract_all(root: Path, entries: list[tuple[str, str]], from_tree: bool) -> list[bytes]:
+    if from_tree:
+        contents = _blob_contents(root, [blob for _, blob in entries])
+    else:
+        contents = (_read(root / path) for path, _ in entries)
+    return [_extract(path, data) for (path, _), data in zip(entries, contents, strict=True)]
 
 
-def _hash_file(path: Path) -> str:
-    """Git's blob id of a regular file on disk ('' when it is gone or is something else)."""
-    if _size(path) == math.inf:
-        return ""
+def _blob_contents(root: Path, blobs: list[str]) -> Iterator[bytes]:
+    """The blobs' contents, streamed from one `git cat-file --batch` (a thread writes the
+    ids, so that neither pipe waits for the other to drain)."""
+    argv, env = git_command("cat-file", "--batch", "--buffer", cwd=root)
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    ) as proc:
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, blobs), daemon=True)
+        feeder.start()
+        for blob in blobs:
+            header = proc.stdout.readline().split()
+            if len(header) != 3 or header[1] != b"blob":
+                raise RuntimeError(f"git cat-file in {root} answered {header!r} for blob {blob}")
+            yield proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)  # the newline after each object
+        feeder.join()
+
+
+def _feed(pipe: IO[bytes], blobs: list[str]) -> None:
     try:
-        data = path.read_bytes()
-    except OSError:
-        return ""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        with pipe:
+            pipe.write("".join(f"{blob}\n" for blob in blobs).encode())
+    except (OSError, ValueError):  # git stopped reading, or the reader gave up: it says why
+        pass
 
 
-def _extract(path: Path) -> str:
-    """One file's tags, encoded; "null" when it is binary, generated or minified (never mapped)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return _encode_tags(None)
-    if b"\0" in data[:8192] or _GENERATED_MARKERS.search(data[:_GENERATED_HEAD_BYTES]):
-        return _encode_tags(None)
+def _extract(path: str, data: bytes | None) -> bytes:
+    """One file's tags, encoded; None when it is unreadable, binary, generated or minified
+    (never mapped)."""
+    if data is None or b"\0" in data[:8192] or _GENERATED_MARKERS.search(data[:_GENERATED_HEAD_BYTES]):
+        return marshal.dumps(None)
     if len(data) / (data.count(b"\n") + 1) > _MAX_AVERAGE_LINE:
-        return _encode_tags(None)
+        return marshal.dumps(None)
     symbols, references = analyze(language_for(path), data)
-    return _encode_tags(_FileTags(_api(symbols), references))
+    definitions = _api(symbols)
+    names, kinds, lines, parents, signatures = zip(*definitions) if definitions else ((),) * 5
+    # A file defines a name once, however often it does. An impl block extends a type
+    # defined elsewhere; it does not define it.
+    first: dict[str, int] = {}
+    for i, (name, kind) in enumerate(zip(names, kinds)):
+        if kind != "impl":
+            first.setdefault(name, i)
+    # A file's uses of names it defines itself are no edges: they most likely mean its
+    # own, and the map is about what the other files offer.
+    own = set(names)
+    counts = references.values()
+    tags = _FileTags(
+        _hashes(names),
+        bytes(first.get(name) == i for i, name in enumerate(names)),
+        _ints(lines),
+        _ints(parents),
+        "\n".join(signatures),
+        _hashes(references),
+        bytes(_name_flags(name) | (_OWN if name in own else 0) for name in references),
+        _ints([uses for uses, _ in counts]),
+        _ints([mentions for _, mentions in counts]),
+    )
+    return marshal.dumps(tuple(tags))
 
 
-def _api(symbols: list[Symbol], parent: int = -1, into: list[_Definition] | None = None) -> list[_Definition]:
-    """The definitions other files can reach: not the ones local to a function body."""
+def _api(symbols: list[Symbol], parent: int = -1, into: list[tuple] | None = None) -> list[tuple]:
+    """The definitions other files can reach, as (name, kind, line, parent, signature):
+    not the ones local to a function body."""
     into = [] if into is None else into
     for symbol in symbols:
-        into.append(_Definition(symbol.name, symbol.kind, symbol.line, parent, symbol.signature))
+        into.append((symbol.name, symbol.kind, symbol.line, parent, symbol.signature))
         if symbol.kind not in ("function", "method"):
             _api(symbol.children, len(into) - 1, into)
     return into
 
 
-def _encode_tags(tags: _FileTags | None) -> str:
-    if tags is None:
-        return "null"
-    rows = [[d.name, d.kind, d.line, d.parent, d.signature] for d in tags.definitions]
-    return json.dumps({"d": rows, "r": tags.references}, ensure_ascii=False, separators=(",", ":"))
+def _hashes(names: Iterable[str]) -> bytes:
+    """The names' _HASH values, packed (blake2b: the same in every process)."""
+    return b"".join(hashlib.blake2b(n.encode(errors="surrogatepass"), digest_size=8).digest() for n in names)
 
 
-def _decode_tags(data: str) -> _FileTags | None:
-    raw = json.loads(data)
-    if raw is None:
-        return None
-    return _FileTags([_Definition(*row) for row in raw["d"]], raw["r"])
+def _ints(values: Sequence[int]) -> bytes:
+    return struct.pack(f"<{len(values)}i", *values)
+
+
+def _name_flags(name: str) -> int:
+    """What the ranking weighs a name by (part of the tags: bump _EXTRACTOR_VERSION on a change)."""
+    if name.startswith("_"):
+        return _PRIVATE
+    if len(name) >= 8 and ("_" in name or name != name.lower()):
+        return _SPECIFIC
+    return 0
 
 
 def repo_relative(root: Path, path: str | PathLike[str]) -> str:
@@ -298,132 +489,155 @@ def repo_relative(root: Path, path: str | PathLike[str]) -> str:
 
 
 def _rank_definitions(
-    files: dict[str, _FileTags], focus: set[str], idents: set[str]
-) -> list[tuple[float, str, int]]:
-    """(score, path, definition index), best first, ties broken by path and line.
+    files: dict[str, _FileTags], focus: set[str], idents: set[str], limit: int
+) -> list[tuple[str, int]]:
+    """The best ``limit`` definitions as (path, index), ties broken by path and line.
 
     A definition scores the rank that flows to its name (split among the files defining
     it), plus an even share of its file's own teleport mass so that definitions nobody
     uses still place, below the used ones; names the task mentions count ten times.
     """
-    graph = _Graph(files, idents)
-    teleport = _teleport(graph.paths, focus)
-    inflow = graph.name_inflow(_pagerank(graph, teleport))
-    flowed = {name: inflow[i] / len(graph.definers[i]) for i, name in enumerate(graph.names)}
-    ranked = []
-    for node, (path, tags) in enumerate(files.items()):
-        own = (1 - _DAMPING) * teleport[node] / max(1, len(tags.definitions))
-        for index, d in enumerate(tags.definitions):
-            score = flowed.get(d.name, 0.0) + own
-            ranked.append((score * (_FOCUS_BOOST if d.name in idents else 1.0), path, index))
-    ranked.sort(key=lambda r: (-r[0], r[1], files[r[1]].definitions[r[2]].line))
-    return ranked
+    if not files:
+        return []
+    import numpy as np  # here: a map served from the cache never pays for the import (0.1 s)
+
+    paths = list(files)
+    idents_hashed = np.frombuffer(_hashes(sorted(idents)), _HASH)
+    graph = _Graph(list(files.values()), idents_hashed)
+    teleport = _teleport(paths, focus)
+    flowed = graph.name_inflow(graph.pagerank(teleport)) / graph.n_definers
+    flowed = np.append(flowed, 0.0)  # at number -1: a definition whose name no file uses
+    own = (1 - _DAMPING) * teleport / np.maximum(1, graph.def_count)
+    score = flowed[graph.def_name] + own[graph.def_node]
+    score = np.where(np.isin(graph.def_hash, idents_hashed), score * _FOCUS_BOOST, score)
+    # The sort is stable: definitions on one line keep their file order.
+    best = np.lexsort((graph.def_line, graph.def_node, -score))[:limit]
+    nodes = graph.def_node[best]
+    index = best - (np.cumsum(graph.def_count) - graph.def_count)[nodes]
+    return [(paths[node], i) for node, i in zip(nodes.tolist(), index.tolist())]
 
 
 class _Graph:
-    """Files and the names they use, as integer-indexed lists (the ranking's hot loops).
+    """Files and the names they use, as numpy arrays: ranking a repo costs a few passes
+    over them, with no Python loop per name or use.
 
     The edges go from a file to a name it uses and on to the name's definers, split
     evenly: a use of `get` does not say which of twenty `get`s it means. Keeping the
     names between files keeps the graph linear in size (uses + definitions) rather than
-    uses x definers, which is what makes ranking a large repo fast.
+    uses x definers.
     """
 
-    def __init__(self, files: dict[str, _FileTags], idents: set[str]):
-        self.paths = list(files)
-        defined = _defined_by(files)
-        self.names = sorted({n for tags in files.values() for n in tags.references} & defined.keys())
-        self.definers = [defined[name] for name in self.names]
-        referrers = Counter(name for tags in files.values() for name in tags.references)
-        weight = {
-            name: _name_weight(name, len(defined[name]), referrers[name] / len(files), idents)
-            for name in self.names
-        }
-        name_of = {name: i for i, name in enumerate(self.names)}
-        # Per file: (name index, share of the file's out-weight), shares summing to 1.
-        self.uses: list[list[tuple[int, float]]] = []
-        for tags in files.values():
-            # A file's uses of names it defines itself are no edges: they most likely
-            # mean its own, and the map is about what the other files offer.
-            own = {d.name for d in tags.definitions}
-            weights = [
-                (name_of[name], weight[name] * math.sqrt(uses + _MENTION_WEIGHT * mentions))
-                for name, (uses, mentions) in tags.references.items()
-                if name in weight and name not in own
-            ]
-            total = sum(w for _, w in weights)
-            self.uses.append([(i, w / total) for i, w in weights] if total else [])
+    def __init__(self, tags: list[_FileTags], idents_hashed: np.ndarray):
+        import numpy as np
 
-    def name_inflow(self, rank: list[float]) -> list[float]:
+        def joined(field: str, dtype: str) -> np.ndarray:
+            return np.frombuffer(b"".join(map(attrgetter(field), tags)), dtype)
+
+        def owners(field: str) -> np.ndarray:  # the file of each item of the joined field
+            counts = np.fromiter(map(len, map(attrgetter(field), tags)), np.intp, len(tags))
+            return np.repeat(np.arange(len(tags)), counts)
+
+        self.n_nodes = len(tags)
+        # Every definition, in file order: its file, line, and its name's number (below).
+        self.def_node, self.def_line = owners("defines"), joined("lines", _INT)
+        self.def_count = np.bincount(self.def_node, minlength=len(tags))
+        defines = joined("defines", np.bool_)
+        used, use_node, flags = joined("referenced", _HASH), owners("flags"), joined("flags", np.uint8)
+
+        # One sort of all the hashes, used and defined, groups the names; those that files
+        # use and define are numbered, the others are -1 (a stable sort is the faster here).
+        hashes = np.concatenate([used, joined("defined", _HASH)])
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        starts = np.ones(len(hashes), bool)
+        starts[1:] = ordered[1:] != ordered[:-1]
+        group = np.empty(len(hashes), np.intp)
+        group[order] = np.cumsum(starts) - 1
+        use_group, def_group = group[: len(used)], group[len(used) :]
+        n_groups = int(starts.sum())
+        referrers = np.bincount(use_group, minlength=n_groups)
+        named = (referrers > 0) & (np.bincount(def_group[defines], minlength=n_groups) > 0)
+        number = np.where(named, np.cumsum(named) - 1, -1)
+        use_name, self.def_name = number[use_group], number[def_group]
+        self.n_names = int(named.sum())
+        self.def_hash = hashes[len(used) :]
+
+        definer = defines & (self.def_name >= 0)  # each file once per name, in file order
+        self.definer_node, self.definer_name = self.def_node[definer], self.def_name[definer]
+        self.n_definers = np.bincount(self.definer_name, minlength=self.n_names).astype(float)
+
+        edge = (use_name >= 0) & (flags & _OWN == 0)  # a file's uses of what others define
+        self.edge_node, self.edge_name = use_node[edge], use_name[edge]
+        name_flags = np.zeros(self.n_names, np.uint8)
+        name_flags[self.edge_name] = flags[edge] & (_PRIVATE | _SPECIFIC)
+        focused = np.isin(ordered[starts][named], idents_hashed)
+        weight = _name_weights(name_flags, self.n_definers, referrers[named] / len(tags), focused)
+        strength = weight[self.edge_name] * np.sqrt(
+            joined("uses", _INT)[edge] + _MENTION_WEIGHT * joined("mentions", _INT)[edge]
+        )
+        # Each file's out-weight sums to 1 over its edges; a file with none restarts.
+        total = np.bincount(self.edge_node, strength, minlength=len(tags))
+        self.share = strength / total[self.edge_node]
+        self.dangling = total == 0
+
+    def name_inflow(self, rank: np.ndarray) -> np.ndarray:
         """How much rank flows into each name from the files that use it."""
-        inflow = [0.0] * len(self.names)
-        for node, used in enumerate(self.uses):
-            flow = _DAMPING * rank[node]
-            for name, share in used:
-                inflow[name] += flow * share
-        return inflow
+        import numpy as np
+
+        flow = (_DAMPING * rank)[self.edge_node] * self.share
+        return np.bincount(self.edge_name, flow, minlength=self.n_names)
+
+    def pagerank(self, teleport: np.ndarray) -> np.ndarray:
+        """Personalised PageRank by power iteration; files that use no name restart by ``teleport``."""
+        import numpy as np
+
+        rank = teleport
+        for _ in range(_MAX_ITERATIONS):
+            restart = (1 - _DAMPING) + _DAMPING * rank[self.dangling].sum()
+            share = (self.name_inflow(rank) / self.n_definers)[self.definer_name]
+            new = restart * teleport + np.bincount(self.definer_node, share, minlength=self.n_nodes)
+            delta = np.abs(new - rank).sum()
+            rank = new
+            if delta < _TOLERANCE:
+                break
+        return rank
 
 
-def _defined_by(files: dict[str, _FileTags]) -> dict[str, list[int]]:
-    """name -> the files (node numbers) defining it."""
-    defined: dict[str, list[int]] = defaultdict(list)
-    for node, tags in enumerate(files.values()):
-        # An impl block extends a type defined elsewhere; it does not define it.
-        for name in sorted({d.name for d in tags.definitions if d.kind != "impl"}):
-            defined[name].append(node)
-    return defined
+def _name_weights(
+    flags: np.ndarray, n_definers: np.ndarray, referred_share: np.ndarray, focused: np.ndarray
+) -> np.ndarray:
+    import numpy as np
+
+    weight = np.where(focused, _FOCUS_BOOST, 1.0)
+    weight *= np.where(flags == _PRIVATE, _PRIVATE_DAMPING, np.where(flags == _SPECIFIC, _SPECIFIC_BOOST, 1.0))
+    weight *= np.where(n_definers > _COMMON_DEFINERS, _COMMON_DAMPING, 1.0)
+    return weight * np.log(1 + _IDF_SCALE / referred_share)
 
 
-def _name_weight(name: str, n_definers: int, referred_share: float, idents: set[str]) -> float:
-    weight = _FOCUS_BOOST if name in idents else 1.0
-    if name.startswith("_"):
-        weight *= _PRIVATE_DAMPING
-    elif len(name) >= 8 and ("_" in name or name != name.lower()):
-        weight *= _SPECIFIC_BOOST
-    if n_definers > _COMMON_DEFINERS:
-        weight *= _COMMON_DAMPING
-    return weight * math.log(1 + _IDF_SCALE / referred_share)
-
-
-def _teleport(paths: list[str], focus: set[str]) -> list[float]:
+def _teleport(paths: list[str], focus: set[str]) -> np.ndarray:
     """Where a random walk restarts: mostly at the focus files, else anywhere."""
-    uniform = 1.0 / len(paths) if paths else 0.0
+    import numpy as np
+
+    uniform = np.full(len(paths), 1.0 / len(paths))
     if not focus:
-        return [uniform] * len(paths)
-    focused = _FOCUS_SHARE / len(focus)
-    return [(1 - _FOCUS_SHARE) * uniform + (focused if p in focus else 0.0) for p in paths]
-
-
-def _pagerank(graph: _Graph, teleport: list[float]) -> list[float]:
-    """Personalised PageRank by power iteration; files that use no name restart by ``teleport``."""
-    rank = list(teleport)
-    dangling_nodes = [node for node, used in enumerate(graph.uses) if not used]
-    for _ in range(_MAX_ITERATIONS):
-        restart = (1 - _DAMPING) + _DAMPING * sum(rank[node] for node in dangling_nodes)
-        new = [restart * t for t in teleport]
-        for amount, targets in zip(graph.name_inflow(rank), graph.definers):
-            share = amount / len(targets)
-            for node in targets:
-                new[node] += share
-        delta = sum(abs(a - b) for a, b in zip(new, rank))
-        rank = new
-        if delta < _TOLERANCE:
-            break
-    return rank
+        return uniform
+    focused = np.fromiter((p in focus for p in paths), bool, len(paths))
+    return (1 - _FOCUS_SHARE) * uniform + np.where(focused, _FOCUS_SHARE / len(focus), 0.0)
 
 
 # Rendering
 
 
-def _fit(ranked: list[tuple[float, str, int]], files: dict[str, _FileTags], budget_tokens: int) -> str:
+def _fit(ranked: list[tuple[str, int]], files: dict[str, _FileTags], budget_tokens: int) -> str:
     """The longest prefix of ``ranked`` whose rendering fits the budget (binary search)."""
     budget_chars = budget_tokens * 4
     # A rendered definition takes 4 characters at the very least ("1 x\n").
     low, high = 0, min(len(ranked), budget_chars // 4)
+    unpacked = {path: _unpack(files[path]) for path in dict.fromkeys(path for path, _ in ranked[:high])}
     best = ""
     while low < high:
         middle = (low + high + 1) // 2
-        text = _render(ranked[:middle], files)
+        text = _render(ranked[:middle], unpacked)
         if len(text) <= budget_chars:
             low, best = middle, text
         else:
@@ -431,33 +645,37 @@ def _fit(ranked: list[tuple[float, str, int]], files: dict[str, _FileTags], budg
     return best
 
 
-def _render(chosen: list[tuple[float, str, int]], files: dict[str, _FileTags]) -> str:
+def _unpack(tags: _FileTags) -> list[tuple[int, int, str]]:
+    """A file's definitions as (line, parent, signature)."""
+    lines = struct.unpack(f"<{len(tags.lines) // 4}i", tags.lines)
+    parents = struct.unpack(f"<{len(tags.parents) // 4}i", tags.parents)
+    return list(zip(lines, parents, tags.signatures.split("\n")))
+
+
+def _render(chosen: list[tuple[str, int]], files: dict[str, list[tuple[int, int, str]]]) -> str:
     """Chosen definitions (with their enclosing ones, for context) grouped per file.
 
     Files come in the order of their best definition; definitions in line order.
     """
     per_file: dict[str, set[int]] = {}
-    for _, path, index in chosen:
+    for path, index in chosen:
         shown = per_file.setdefault(path, set())
-        definitions = files[path].definitions
+        definitions = files[path]
         while index >= 0 and index not in shown:
             shown.add(index)
-            index = definitions[index].parent
+            index = definitions[index][1]
     blocks = []
     for path, shown in per_file.items():
-        definitions = files[path].definitions
-        rows = []
-        for index in sorted(shown):
-            d = definitions[index]
-            rows.append((d.line, _depth(definitions, index), d.signature))
+        definitions = files[path]
+        rows = [(definitions[i][0], _depth(definitions, i), definitions[i][2]) for i in sorted(shown)]
         width = len(str(rows[-1][0]))
         lines = [f"{line:>{width}} {'  ' * depth}{sig}" for line, depth, sig in rows]
         blocks.append(path + ":\n" + "\n".join(lines))
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
-def _depth(definitions: list[_Definition], index: int) -> int:
+def _depth(definitions: list[tuple[int, int, str]], index: int) -> int:
     depth = 0
-    while (index := definitions[index].parent) >= 0:
+    while (index := definitions[index][1]) >= 0:
         depth += 1
     return depth

@@ -16,8 +16,10 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from ..errors import ConfigError, MinionError
 from ..trust import trust_repo
 from ..runs.service import RESUMABLE, RunRequest, create_run, prepare_resume
 from ..runs.store import RunRecord, RunStore, Status
+from ..runs.warm import spawn_warm
 from ..snapshot import delete_branch as delete_run_branch, find_repo_root
 from ..state import state_dir
 from .capabilities import ClientSupport
@@ -52,6 +55,7 @@ log = logging.getLogger("minion.lsp")
 RECENT_RUNS = 20  # finished runs shown again after a restart
 REPUBLISH_DELAY_S = 0.3  # diagnostics follow the user's typing after this pause
 CONFIG_FILES = {"config.toml", "pyproject.toml"}
+WARM_AFTER_SAVE_S = 30  # saves come in bursts; the map's cache needs one refresh
 
 
 def check_verdict(check: dict) -> str:
@@ -79,6 +83,7 @@ class MinionServer(LanguageServer):
         self._published: set[str] = set()  # uris that have minion diagnostics
         self._republish: dict[Path, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._map_warmed: dict[Path, float] = {}  # repo -> when its map was last warmed
 
     # --- small shared services ------------------------------------------------------------
 
@@ -114,12 +119,30 @@ class MinionServer(LanguageServer):
         return self.settings_for(None).max_concurrent_runs
 
     def repo_root_of(self, path: Path) -> Path | None:
-        """The work tree holding ``path``, found by looking for `.git` (no subprocess: this
+        """The work tree holding the file ``path``."""
+        return self._repo_of_folder(path.parent)
+
+    def _repo_of_folder(self, folder: Path) -> Path | None:
+        """The work tree holding ``folder``, found by looking for `.git` (no subprocess: this
         runs on the code-action path)."""
-        folder = path.parent
         if folder not in self._repo_roots:
             self._repo_roots[folder] = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
         return self._repo_roots[folder]
+
+    def warm(self, repo: Path | None, *, pool: bool = True) -> None:
+        """Get ``repo`` ready for its next run in the background (`minion warm`, a process of
+        its own at low priority: no request waits for it). After a save only the repo map is
+        refreshed, at most once every WARM_AFTER_SAVE_S."""
+        if repo is None or not self.settings_for(repo).warm:
+            return
+        now = time.monotonic()
+        if not pool and now - self._map_warmed.get(repo, -math.inf) < WARM_AFTER_SAVE_S:
+            return
+        self._map_warmed[repo] = now
+        try:
+            spawn_warm(repo, pool=pool)
+        except OSError as e:  # the next run starts cold, that is all
+            log.warning("could not start minion warm for %s: %s", repo, e)
 
     def open_document(self, path: Path):
         """The open document for a file, if the client has it open."""
@@ -156,6 +179,11 @@ class MinionServer(LanguageServer):
             self.live[run_id] = self._progress_for(records[run_id], Status.RUNNING)
         await self._resume_interrupted(records.values())
         await self._show_recent_results()
+        folders = [file_path(f.uri) for f in self.workspace.folders.values()]
+        if not folders and self.workspace.root_path:
+            folders = [Path(self.workspace.root_path)]
+        for repo in {self._repo_of_folder(folder) for folder in folders if folder}:
+            self.warm(repo)
 
     async def _resume_interrupted(self, before_recovery) -> None:
         """With `resume = true`, runs whose worker died while no server watched continue."""
@@ -252,6 +280,7 @@ class MinionServer(LanguageServer):
             progress.end(record)
         result = await self.show_result(record, just_ended=True)
         self.spawn(self.announce(record, result))
+        self.warm(self._repo_of_folder(Path(record.repo)))  # the pool lent it a worktree
 
     async def cancel(self, run_id: str | None = None) -> dict[str, Any]:
         """Cancel a run (default: the newest active one); says "cancelling" while a worker
@@ -535,6 +564,7 @@ def create_server() -> MinionServer:
     def on_save(ls: MinionServer, params: types.DidSaveTextDocumentParams) -> None:
         if path := file_path(params.text_document.uri):
             ls.config_file_saved(path)
+            ls.warm(ls.repo_root_of(path), pool=False)
 
     actions.register(ls)
     commands.register(ls)

@@ -1,4 +1,4 @@
-"""`minion clean`: remove worktrees of runs that ended; delete branches only when named."""
+"""`minion clean`: remove worktrees of runs that ended and the worktree pools; delete branches only when named."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..errors import MinionError
 from ..git import git
-from ..snapshot import delete_branch, remove_worktree
+from ..snapshot import delete_branch
+from ..worktrees import forget_pools_of_gone_repos, pooled_repos, pools_dir, remove_worktree
 from ..sandbox.policy import GIT_CACHE, GIT_STORES
 from ..state import homes_dir, state_dir, worktrees_dir
 from .store import RunStore
@@ -42,6 +43,10 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
             shutil.rmtree(entry, ignore_errors=True)
             report.append(f"removed cached git history {entry.name}")
 
+    for pool in pooled_repos():
+        report += pool.empty()
+    report += forget_pools_of_gone_repos()
+
     for repo in sorted(repos):
         report += _forget_missing_worktrees(repo)
         for branch in delete_branches:
@@ -55,12 +60,12 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
 
 def _forget_missing_worktrees(repo: Path) -> list[str]:
     """Drop git's records of minion worktrees whose folder is gone (never the user's own)."""
-    ours = worktrees_dir()
+    ours = (worktrees_dir(), *pools_dir().iterdir())
     listing = git("worktree", "list", "--porcelain", cwd=repo)
     report = []
     for line in listing.splitlines():
         path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
-        if path and path.parent == ours and not path.exists():
+        if path and path.parent in ours and not path.exists():
             remove_worktree(path, repo)
             report.append(f"forgot missing worktree {path}")
     return report

@@ -15,15 +15,17 @@ import signal
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from ..agent.models import RecordingModel, model_from_spec
+from ..agent.models import RecordingModel, check_model_spec, model_from_spec
 from ..blueprint.checks import Detection, detect_checks
 from ..blueprint.events import EventLog
 from ..blueprint.python_env import PythonEnv, find_python_env
+from ..blueprint.repo_map import prefetch as prefetch_map
 from ..blueprint.registry import check_blueprint, get_blueprint
 from ..blueprint.run import Run, StopRun
 from ..config import Settings, load_settings, validate_settings
@@ -57,21 +59,34 @@ def log_path(run_id: str) -> Path:
     return logs_dir() / f"{run_id}.jsonl"
 
 
-def create_run(request: RunRequest, store: RunStore) -> RunRecord:
-    """Validate, snapshot and store a queued run. Raises MinionError on bad input."""
+def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool = False) -> RunRecord:
+    """Validate, snapshot and store a queued run. Raises MinionError on bad input.
+
+    ``prefetch_context``: this process executes the run, so its repo map starts building
+    as soon as the snapshot commit exists, beside the worktree's checkout."""
     if not request.task.strip():
         raise MinionError("the task is empty: say what minion should do")
     repo_root = find_repo_root(request.repo)
     flags = {**request.flags, "model": request.model, "blueprint": request.blueprint}
     settings = load_settings(repo_root, editor=request.editor_settings, flags=flags)
     check_blueprint(settings.blueprint, repo_root)
-    model_from_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
-    if settings.sandbox == "bwrap":
-        Sandbox.check_available()
+    check_model_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
 
     run_id = secrets.token_hex(4)
-    snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir(),
-                             exclude=settings.exclude)
+    with ThreadPoolExecutor(1) as beside:  # the sandbox probe starts a process: not on the critical path
+        probe = beside.submit(Sandbox.check_available) if settings.sandbox == "bwrap" else None
+        def on_commit(commit: str) -> None:
+            if prefetch_context:
+                prefetch_map(repo_root, commit, settings, request.task, request.anchor.path if request.anchor else None)
+
+        snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir(),
+                                 exclude=settings.exclude, on_commit=on_commit)
+        try:
+            if probe:
+                probe.result()
+        except MinionError:
+            discard_snapshot(snapshot)
+            raise
     now = time.time()
     record = RunRecord(
         id=run_id,
