@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
@@ -106,7 +107,7 @@ def todo_at(
 ) -> Todo | None:
     """The TODO whose lines cover the 0-based ``line`` (the language server's view)."""
     data = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
-    for todo in _scan(PurePath(path).as_posix(), data, patterns):
+    for todo in _scan_document(PurePath(path).as_posix(), data, tuple(patterns)):
         if todo.start_line <= line + 1 <= todo.end_line:
             return todo
     return None
@@ -125,6 +126,13 @@ def _files_mentioning(root: Path, paths, patterns) -> list[str]:
             return []
         raise
     return [path for path in out.split("\0") if path]
+
+
+@lru_cache(maxsize=64)
+def _scan_document(path: str, data: bytes, patterns: tuple[str, ...]) -> tuple[Todo, ...]:
+    """`_scan` of an open document: the editor asks again for every cursor move and
+    keystroke, and a parse of a long file takes a millisecond or more."""
+    return tuple(_scan(path, data, patterns))
 
 
 def _scan(path: str, data: bytes, patterns) -> list[Todo]:

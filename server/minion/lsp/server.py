@@ -602,4 +602,7 @@ def serve() -> None:
     logging.basicConfig(level=os.environ.get("MINION_LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)
+    # A run starting takes its snapshot in a thread; the editor's requests must not wait the
+    # default 5 ms for the GIL each time that thread holds it.
+    sys.setswitchinterval(0.001)
     create_server().start_io(sys.stdin.buffer, protocol_out)
