@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,23 @@ def test_the_cli_warms_a_repository(rich_repo):
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert len(Pool(rich_repo).slots()) == 2  # the default pool size
+
+
+def test_minion_run_refills_the_pool_after_its_run(rich_repo, tmp_path):
+    user_config = Path(os.environ["XDG_CONFIG_HOME"]) / "minion" / "config.toml"
+    user_config.write_text("warm = true\nstandby = 0\npool_size = 1\nchecks = {}\n")
+    Pool(rich_repo).fill(size=1, disk_mb=100)
+    (before,) = Pool(rich_repo).slots()
+    model = tmp_path / "script.json"
+    model.write_text('[[{"type": "text", "text": "Nothing to do."}]]')
+
+    done = subprocess.run([sys.executable, "-m", "minion.cli", "run", "--repo", str(rich_repo), "--model",
+                           f"scripted:{model}", "--sandbox", "none", "look around"],
+                          capture_output=True, text=True, check=False)
+
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 60
+    while not [s for s in Pool(rich_repo).slots() if s.ready() and s.folder != before.folder]:
+        assert time.monotonic() < deadline, "the pool was not refilled"
+        time.sleep(0.1)
+    assert not before.folder.exists()  # the run took it

@@ -56,7 +56,6 @@ def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, rec
             return await execute_run(record.id, store, listeners=[view.on_event], record_to=record_to)
 
     final = asyncio.run(execute())
-    warm_for_next_run(Path(final.repo))
     if as_json:
         print(json.dumps(result_json(final), indent=2))
     else:
@@ -71,14 +70,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     request = RunRequest(
         task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_run_flags(args)
     )
-    return run_and_report(request, as_json=args.json, record_to=args.record).status.exit_code
+    final = run_and_report(request, as_json=args.json, record_to=args.record)
+    warm_for_next_run(Path(final.repo))
+    return final.status.exit_code
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     store = RunStore()
     record = prepare_resume(args.id, store, flags=_run_flags(args))
     err.print(f"resuming run {record.id} at its first unfinished node")
-    return execute_and_report(record, store, as_json=args.json).status.exit_code
+    final = execute_and_report(record, store, as_json=args.json)
+    warm_for_next_run(Path(final.repo))
+    return final.status.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -132,6 +135,7 @@ def cmd_todo(args: argparse.Namespace) -> int:
         print(json.dumps([result_json(f) for f in finals], indent=2))
     else:
         out.print(ui.runs_table(finals))
+    warm_for_next_run(repo)
     return max(f.status.exit_code for f in finals)
 
 

@@ -1,9 +1,9 @@
 """Getting a repository ready for its next run, in the background, at low priority.
 
-`minion warm` fills the worktree pool (worktrees.py) and parses what the repo map's cache
-lacks, so that a run starts with neither a full checkout nor a cold parse on its critical
-path. The language server starts it when it opens a workspace, after each run and (map
-only) after a save; `minion run` after its run.
+`minion warm` leaves a standby (standby.py), fills the worktree pool (worktrees.py) and
+parses what the repo map's cache lacks, so that a run starts with neither a second of
+imports, nor a full checkout, nor a cold parse on its critical path. The language server starts it when it opens a workspace, after each run and (map
+only) after a save; `minion run`, `resume` and `todo` after their runs.
 """
 
 from __future__ import annotations
