@@ -195,9 +195,8 @@ class Pool:
                 if not locked:
                     continue  # being taken
                 marker = slot.ready()
-                keep = (marker is not None and ready < size and marker["fingerprint"] == fingerprint
-                        and not _touches_attributes(self.repo_root, marker["commit"], head))
-                if not keep:
+                if (marker is None or ready == size or marker["fingerprint"] != fingerprint
+                        or _touches_attributes(self.repo_root, marker["commit"], head)):
                     self._retire(slot)
                     done.append(f"retired {slot.folder.name}")
                     continue
