@@ -364,12 +364,11 @@ def raw_changes(output: str) -> list[RawChange]:
             for meta, path in zip(fields[::2], fields[1::2], strict=True)]
 
 
-def add_worktree(snapshot: Snapshot, worktree: Path, exclude: Sequence[str] = ()) -> bool:
+def add_worktree(snapshot: Snapshot, worktree: Path, exclude: Sequence[str] = ()) -> None:
     """A worktree of the snapshot, as the run's was before the agent touched it (from the
-    pool when one is ready; returns whether it was)."""
-    pooled = check_out(snapshot.repo_root, snapshot.commit, worktree, common_dir=snapshot.git_common_dir)
+    pool when one is ready)."""
+    check_out(snapshot.repo_root, snapshot.commit, worktree, common_dir=snapshot.git_common_dir)
     _hide_excluded(worktree, exclude)
-    return pooled
 
 
 def discard_snapshot(snapshot: Snapshot) -> None:

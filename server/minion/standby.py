@@ -111,8 +111,8 @@ def _umask() -> int:
     return mask
 
 
-def _read_line(sock: socket.socket) -> str | None:
-    data = b""
+def _read_line(sock: socket.socket, data: bytes = b"") -> str | None:
+    """One line from ``sock`` (after ``data``, already received); None if it closes first."""
     while not data.endswith(b"\n"):
         chunk = sock.recv(4096)
         if not chunk:
@@ -205,14 +205,10 @@ def _accept(listener: socket.socket) -> tuple[socket.socket | None, dict, list[i
         fds: list[int] = []
         try:
             connection.sendall(json.dumps({"pid": os.getpid(), "identity": _identity()}).encode() + b"\n")
-            message, fds, _flags, _address = socket.recv_fds(connection, _MAX_REQUEST_BYTES, 3)
-            while not message.endswith(b"\n"):
-                more = connection.recv(_MAX_REQUEST_BYTES)
-                if not more:
-                    raise ConnectionError("the launcher left")
-                message += more
+            start, fds, _flags, _address = socket.recv_fds(connection, _MAX_REQUEST_BYTES, 3)
+            message = _read_line(connection, start)
             connection.settimeout(None)
-            if len(fds) == 3:
+            if message is not None and len(fds) == 3:
                 return connection, json.loads(message), fds
         except (OSError, ValueError):
             pass

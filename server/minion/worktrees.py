@@ -294,9 +294,10 @@ def pooled_repos() -> Iterator[Pool]:
     """The pools of every repository that still exists."""
     for folder in sorted(pools_dir().iterdir()):
         repo = folder / "repo"
-        if repo.is_file() and Path(repo.read_text()).is_dir():
+        root = Path(repo.read_text()) if repo.is_file() else None
+        if root is not None and root.is_dir():
             try:
-                yield Pool(Path(repo.read_text()))
+                yield Pool(root)
             except GitError:
                 continue
 

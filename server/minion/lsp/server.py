@@ -280,7 +280,7 @@ class MinionServer(LanguageServer):
             progress.end(record)
         result = await self.show_result(record, just_ended=True)
         self.spawn(self.announce(record, result))
-        self.warm(self._repo_of_folder(Path(record.repo)))  # the pool lent it a worktree
+        self.warm(Path(record.repo))  # the pool lent it a worktree
 
     async def cancel(self, run_id: str | None = None) -> dict[str, Any]:
         """Cancel a run (default: the newest active one); says "cancelling" while a worker

@@ -2,8 +2,9 @@
 
 `minion warm` leaves a standby (standby.py), fills the worktree pool (worktrees.py) and
 parses what the repo map's cache lacks, so that a run starts with neither a second of
-imports, nor a full checkout, nor a cold parse on its critical path. The language server starts it when it opens a workspace, after each run and (map
-only) after a save; `minion run`, `resume` and `todo` after their runs.
+imports, nor a full checkout, nor a cold parse on its critical path. The language server
+starts it when it opens a workspace, after each run and (map only) after a save;
+`minion run`, `resume` and `todo` after their runs.
 """
 
 from __future__ import annotations
