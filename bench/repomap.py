@@ -5,14 +5,17 @@
    cold (empty tag cache), warm (a new cache object on the same file, as a new process
    would see it), and after one file changed. Prints times, files/second and warm/cold.
 2. A generated repo of 10,000 Python files (16 definitions and 74 names used a file; the
-   standard library's have 21 and 83) is mapped as a git tree: cold; with its tags cached
-   but not the map (a new task: other focus identifiers), split into loading the tags and
-   ranking; after a commit changed one file (a new tree, one file parsed); and with the
-   same inputs again (the rendered map, from a new cache object). Each is the median of
-   --rounds, printed beside `git ls-tree -r` of the same tree, timed in between (these
-   machines are noisy).
+   standard library's have 21 and 83) is mapped as a git tree: cold (the median of
+   --cold-rounds, each with an empty cache); with its tags cached but not the map (a new
+   task: other focus identifiers), split into loading the tags and ranking; after a commit
+   changed one file (a new tree, one file parsed); and with the same inputs again (the
+   rendered map, from a new cache object). Each is the median of --rounds, printed beside
+   `git ls-tree -r` of the same tree, timed in between (these machines are noisy). Last,
+   what one file costs on one core: its tags, and tree-sitter's parse alone, which bounds
+   any cold start from below.
 
     .venv/bin/python bench/repomap.py [--stdlib DIR] [--budget TOKENS] [--files N] [--rounds N]
+        [--cold-rounds N]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from minion.context import RepoMapCache, build_repo_map, repomap
+from minion.context import RepoMapCache, build_repo_map, language_for, repomap
 
 GIT_ENV = {
     **os.environ,
@@ -184,6 +187,12 @@ def bench_tree(args: argparse.Namespace, tmp: Path) -> None:
 
     cold_cache = RepoMapCache(cache_path)
     cold, text = timed(build, tree, ["task0"], cold_cache)
+    colds = [cold]
+    for round_ in range(1, args.cold_rounds):
+        empty = RepoMapCache(tmp / "cache" / f"cold{round_}.sqlite")
+        seconds, again = timed(build, tree, ["task0"], empty)
+        assert again == text and empty.parsed == cold_cache.parsed
+        colds.append(seconds)
     print(f"\n== git tree: {args.files} generated files, {cold_cache.parsed} parsed, "
           f"{megabytes(cache_path):.1f} MB cache")
 
@@ -206,7 +215,7 @@ def bench_tree(args: argparse.Namespace, tmp: Path) -> None:
     floor = statistics.median(baseline)
     print(f"git ls-tree -r of the tree: {floor * 1000:.1f} ms (the baseline, x1)")
     for label, seconds in [
-        ("cold (empty cache)", [cold]),
+        ("cold (empty cache)", colds),
         ("warm tags, new task (load + rank + render)", warm),
         ("  load the tags", load),
         ("  rank", rank),
@@ -215,9 +224,32 @@ def bench_tree(args: argparse.Namespace, tmp: Path) -> None:
     ]:
         median = statistics.median(seconds)
         print(f"{label}: {median * 1000:.1f} ms (x{median / floor:.1f})")
+    parse, extract = per_file(repo, 500)
+    cores = min(os.cpu_count() or 1, repomap._MAX_WORKERS)
+    print(f"per file, one core: {extract * 1000:.2f} ms to extract its tags, of which tree-sitter's parse "
+          f"{parse * 1000:.2f} ms (x {args.files} files / {cores} cores: {args.files * parse / cores:.1f} s "
+          f"of any cold start)")
     numpy = timed(subprocess.run, [sys.executable, "-c", "import numpy"])[0]
     bare = timed(subprocess.run, [sys.executable, "-c", "pass"])[0]
     print(f"(a process's first ranking also imports numpy: ~{(numpy - bare) * 1000:.0f} ms)")
+
+
+def per_file(repo: Path, count: int) -> tuple[float, float]:
+    """CPU seconds a file of ``repo`` takes on one core: tree-sitter's parse alone, and
+    its whole tag extraction; the best of five passes over ``count`` files, the two taking
+    turns (these machines are noisy)."""
+    files = [(path.relative_to(repo).as_posix(), path.read_bytes()) for path in sorted(repo.rglob("*.py"))[:count]]
+    spec = language_for("a.py")
+    steps = [lambda path, data: spec.parse(data), repomap._extract]
+    passes: list[list[float]] = [[], []]
+    for _ in range(5):
+        for step, seconds in zip(steps, passes):
+            start = time.process_time()
+            for path, data in files:
+                step(path, data)
+            seconds.append(time.process_time() - start)
+    parse, extract = (min(seconds) / len(files) for seconds in passes)
+    return parse, extract
 
 
 def main() -> None:
@@ -227,6 +259,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=2048)
     parser.add_argument("--files", type=int, default=10_000, help="of the generated repo")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cold-rounds", type=int, default=3, help="of the generated repo's cold map")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="minion-bench-") as tmp:

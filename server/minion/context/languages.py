@@ -47,6 +47,16 @@ class LanguageSpec:
     def references_query(self) -> Query:
         return _query(self.name, "references")
 
+    @property
+    def tags(self) -> str:
+        """Both queries' source in one: the repo map walks a tree once, and a query costs
+        mostly its walk."""
+        return self.definitions + self.references
+
+    @property
+    def tags_query(self) -> Query:
+        return _query(self.name, "tags")
+
     def parse(self, source: bytes) -> Tree:
         return _parser(self.name).parse(source)
 

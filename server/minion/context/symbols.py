@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -45,8 +45,8 @@ def outline(path: PurePath | str, source: bytes | str) -> list[Symbol]:
     if parsed is None:
         return []
     spec, tree, data = parsed
-    symbols, _ = _symbols(spec, tree, data)
-    return symbols
+    matches = QueryCursor(spec.definitions_query).matches(tree.root_node)
+    return _symbols(_definitions(matches), data)[0]
 
 
 def render_outline(path: PurePath | str, source: bytes | str) -> str:
@@ -74,23 +74,25 @@ def definitions_and_references(
     if parsed is None:
         return [], []
     spec, tree, data = parsed
-    symbols, name_starts = _symbols(spec, tree, data)
+    tagged, captures = _tagged(spec, tree)
+    symbols, name_starts = _symbols(tagged, data)
     definitions = [
         Tag(s.name, s.kind, s.line) for s, _ in walk(symbols) if s.kind != "impl"
     ]
-    found = sorted(_references(spec, tree, name_starts), key=lambda found: found[0].start_byte)
+    found = sorted(_references(captures, name_starts), key=lambda found: found[0].start_byte)
     references = [Tag(_text(data, node), kind, node.start_point.row + 1) for node, kind in found]
     return definitions, references
 
 
 def analyze(spec: LanguageSpec, source: bytes) -> tuple[list[Symbol], dict[str, tuple[int, int]]]:
-    """One parse for the repo map: the nested symbols, and per referenced name how often
-    it is used (called, or named as a type) and merely mentioned (any other identifier)."""
-    tree = spec.parse(source)
-    symbols, name_starts = _symbols(spec, tree, source)
+    """One parse and one walk for the repo map: the nested symbols, and per referenced name
+    how often it is used (called, or named as a type) and merely mentioned (any other
+    identifier)."""
+    definitions, captures = _tagged(spec, spec.parse(source))
+    symbols, seen = _symbols(definitions, source)
     uses: Counter[bytes] = Counter()
     mentions: Counter[bytes] = Counter()
-    for node, kind in _references(spec, tree, name_starts):
+    for node, kind in _references(captures, seen):
         (mentions if kind == "identifier" else uses)[source[node.start_byte : node.end_byte]] += 1
     # Sorted, so that a file's tags (and the map) never depend on capture order.
     return symbols, {
@@ -113,9 +115,8 @@ def _parse(path, source) -> tuple[LanguageSpec, Tree, bytes] | None:
     return spec, spec.parse(data), data
 
 
-def _symbols(spec: LanguageSpec, tree: Tree, source: bytes) -> tuple[list[Symbol], set[int]]:
+def _symbols(definitions: list[tuple[str, Node, Node]], source: bytes) -> tuple[list[Symbol], set[int]]:
     """Nested symbols, and the start bytes of their name nodes (which are no references)."""
-    definitions = _definitions(spec, tree)
     roots: list[Symbol] = []
     stack: list[tuple[int, Symbol]] = []  # (end byte, symbol) of the open containers
     for kind, node, name in definitions:
@@ -136,10 +137,23 @@ def _symbols(spec: LanguageSpec, tree: Tree, source: bytes) -> tuple[list[Symbol
     return roots, {name.start_byte for _, _, name in definitions}
 
 
-def _definitions(spec: LanguageSpec, tree: Tree) -> list[tuple[str, Node, Node]]:
-    """(kind, definition node, name node), outer definitions before the ones they contain."""
+def _tagged(spec: LanguageSpec, tree: Tree) -> tuple[list[tuple[str, Node, Node]], dict[str, list[Node]]]:
+    """The definitions (see _definitions) and the references' captures, from one walk of
+    the tree: the tags query finds the definition nodes, and the definitions query run at
+    each of them alone (no match starting deeper) pairs it with its name, as a walk would."""
+    captures = QueryCursor(spec.tags_query).captures(tree.root_node)
+    roots = dict.fromkeys(
+        node for capture, nodes in captures.items() if capture.startswith("definition.") for node in nodes
+    )
+    cursor = QueryCursor(spec.definitions_query).set_max_start_depth(0)
+    return _definitions(match for node in roots for match in cursor.matches(node)), captures
+
+
+def _definitions(matches: Iterable[tuple[int, dict[str, list[Node]]]]) -> list[tuple[str, Node, Node]]:
+    """(kind, definition node, name node) of the definitions query's ``matches``, outer
+    definitions before the ones they contain."""
     found: dict[tuple[int, int], tuple[int, str, Node, Node]] = {}
-    for pattern, captures in QueryCursor(spec.definitions_query).matches(tree.root_node):
+    for pattern, captures in matches:
         kind = next(c.split(".", 1)[1] for c in captures if c.startswith("definition."))
         node, name = captures[f"definition.{kind}"][0], _last_name(captures["name"][0])
         key = (node.start_byte, -node.end_byte)
@@ -149,10 +163,9 @@ def _definitions(spec: LanguageSpec, tree: Tree) -> list[tuple[str, Node, Node]]
     return [found[key][1:] for key in sorted(found)]
 
 
-def _references(spec: LanguageSpec, tree: Tree, seen: set[int]) -> Iterator[tuple[Node, str]]:
+def _references(captures: dict[str, list[Node]], seen: set[int]) -> Iterator[tuple[Node, str]]:
     """Name nodes that refer to something, each once with its first kind in _REFERENCE_KINDS,
     in no particular order. ``seen`` holds start bytes to skip (definition names); it grows."""
-    captures = QueryCursor(spec.references_query).captures(tree.root_node)
     for kind in _REFERENCE_KINDS:
         for node in captures.get(kind, ()):
             if node.start_byte not in seen:
