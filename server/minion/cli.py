@@ -16,8 +16,10 @@ from rich.syntax import Syntax
 from . import __version__
 from .agent.models import preload_sdk
 from .errors import MinionError
-from .runs.service import RunRequest, create_run, execute_run, log_path, pid_alive, prepare_resume, result_json
-from .runs.store import RunRecord, RunStore, Status
+from .runs.service import (RunRequest, create_run, execute_run, log_path, node_json, pid_alive, prepare_resume,
+                           result_json)
+from .runs.model import RunRecord, Status
+from .runs.store import RunStore
 from .runs.warm import warm_for_next_run
 from .snapshot import diff, diffstat
 from . import ui
@@ -155,7 +157,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = store.get(args.id)
     if args.json:
         data = result_json(record)
-        data["nodes"] = [n.__dict__ for n in store.nodes(record.id)]
+        data["nodes"] = [node_json(n) for n in store.nodes(record.id)]
         print(json.dumps(data, indent=2))
         return 0
     out.print(f"[bold]{record.id}[/] {escape(record.task)}")

@@ -27,7 +27,6 @@ from minion.git import GitError, git
 from minion.redact import secret_matches
 from minion.worktrees import check_out, remove_worktree
 
-SNAPSHOT_REF_PREFIX = "refs/minion/snapshots/"
 
 # A fixed identity: snapshots and results must work where no git identity is configured.
 IDENTITY = {
@@ -40,6 +39,11 @@ IDENTITY = {
 REGULAR, EXECUTABLE, SYMLINK, GITLINK = "100644", "100755", "120000", "160000"
 
 
+def snapshot_ref(run_id: str) -> str:
+    """The ref that keeps a run's snapshot commit (and so its objects) alive."""
+    return f"refs/minion/snapshots/{run_id}"
+
+
 @dataclass(frozen=True)
 class Snapshot:
     run_id: str
@@ -47,7 +51,7 @@ class Snapshot:
     git_common_dir: Path  # the user's .git directory (shared by all worktrees)
     base_head: str | None  # the user's HEAD commit at snapshot time; None when unborn
     commit: str  # the snapshot commit S
-    ref: str  # "refs/minion/snapshots/<run_id>"
+    ref: str  # snapshot_ref(run_id)
     worktree: Path  # <state>/worktrees/<run_id>, detached at S
 
 
@@ -147,7 +151,7 @@ def take_snapshot(
     parents = ("-p", info.head) if info.head else ()
     commit = git("commit-tree", "--no-gpg-sign", *parents, "-m", f"minion snapshot {run_id}",
                  tree, cwd=info.root, env=IDENTITY)
-    ref = SNAPSHOT_REF_PREFIX + run_id
+    ref = snapshot_ref(run_id)
     git("update-ref", ref, commit, "", cwd=info.root)  # "": the ref must not exist yet
     on_commit(commit)
     snapshot = Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref,
@@ -385,8 +389,9 @@ DEFAULT_MAX_FILE_MB = 50  # GitHub refuses files over 100 MB; a review wants far
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """A change the commit guard left out of the run's branch, and why."""
+class FlaggedFile:
+    """A file of the run's change a reviewer must know about, and why: one the commit guard
+    left out of the branch, or one committed that runs code on the reviewer's machine."""
 
     path: str
     why: str
@@ -406,7 +411,7 @@ _UNREADABLE_NAME = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\
 
 
 def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb: int = DEFAULT_MAX_FILE_MB,
-                  refused: list[Refusal] | None = None,
+                  refused: list[FlaggedFile] | None = None,
                   forbid: Callable[[str], str | None] | None = None) -> str | None:
     """Commit the run's worktree on top of its HEAD and point refs/heads/<branch> at it.
 
@@ -446,7 +451,7 @@ def commit_result(snapshot: Snapshot, *, branch: str, message: str, max_file_mb:
 
 
 def guard_preview(snapshot: Snapshot, *, max_file_mb: int = DEFAULT_MAX_FILE_MB,
-                  forbid: Callable[[str], str | None] | None = None) -> list[Refusal]:
+                  forbid: Callable[[str], str | None] | None = None) -> list[FlaggedFile]:
     """What the commit guard would leave out if the run committed now, so the agent can still
     fix it. Stages into a throwaway index and object folder: the worktree's index and the
     user's .git stay as they are (no blob of a version the agent later drops lands there)."""
@@ -503,7 +508,7 @@ def _scratch_git(worktree: Path) -> Iterator[Callable[[str], dict[str, str]]]:
 
 
 def _stage(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None] | None,
-           env: dict[str, str] | None = None) -> list[Refusal]:
+           env: dict[str, str] | None = None) -> list[FlaggedFile]:
     """Stage the worktree's changes (into ``env``'s index, else the worktree's) except what the
     commit guard refuses; return the refusals."""
     # Gitlinks stay as they are. Staging one runs `git status` inside the nested repository,
@@ -514,7 +519,7 @@ def _stage(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None]
     # no commit yet): it is left out.
     untracked = git("ls-files", "-z", "--others", "--directory", "--exclude-standard", cwd=worktree, env=env)
     nested = [rel.rstrip("/") for rel in _split_z(untracked) if rel.endswith("/") and (worktree / rel / ".git").exists()]
-    found = [Refusal(rel, "a nested git repository: commit its files without its .git") for rel in nested]
+    found = [FlaggedFile(rel, "a nested git repository: commit its files without its .git") for rel in nested]
     # Huge files and secrets are left out before staging: staging writes into the user's .git.
     found += _before_staging(worktree, max_file_mb, forbid, env)
     pathspecs = [".", *(f":(exclude,literal){rel}" for rel in gitlinks + [r.path for r in found])]
@@ -524,7 +529,7 @@ def _stage(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None]
 
 
 def _before_staging(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None] | None,
-                    env: dict[str, str] | None) -> list[Refusal]:
+                    env: dict[str, str] | None) -> list[FlaggedFile]:
     """The changed or new files (git lists them) that are over ``max_file_mb``, or hold a
     secret new since HEAD: a secret environment variable's value (plain, base64, hex or
     URL-encoded) or a known secret shape. A refusal names what it is, never the secret."""
@@ -536,16 +541,16 @@ def _before_staging(worktree: Path, max_file_mb: int, forbid: Callable[[str], st
         except OSError:
             continue  # deleted
         if forbid and (why := forbid(rel)):
-            found.append(Refusal(rel, why))
+            found.append(FlaggedFile(rel, why))
         elif stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
             continue  # links are for _guard_staged, nested repositories were found above
         elif not stat.S_ISREG(st.st_mode):
-            found.append(Refusal(rel, "not a file git can hold (a FIFO, socket or device)"))
+            found.append(FlaggedFile(rel, "not a file git can hold (a FIFO, socket or device)"))
         elif st.st_size > max_file_mb * 1024 * 1024:
-            found.append(Refusal(rel, f"{st.st_size / 1024 / 1024:.0f} MB, over the {max_file_mb} MB "
+            found.append(FlaggedFile(rel, f"{st.st_size / 1024 / 1024:.0f} MB, over the {max_file_mb} MB "
                                       "a run may commit per file"))
         elif why := _new_secrets(worktree, rel, st.st_size):
-            found.append(Refusal(rel, why))
+            found.append(FlaggedFile(rel, why))
     return found
 
 
@@ -565,7 +570,7 @@ def _new_secrets(worktree: Path, rel: str, size: int) -> str | None:
     return "it holds " + ", and ".join(dict.fromkeys(hits.values())) if hits else None
 
 
-def _guard_staged(worktree: Path, env: dict[str, str] | None) -> list[Refusal]:
+def _guard_staged(worktree: Path, env: dict[str, str] | None) -> list[FlaggedFile]:
     """Unstage what must not reach the user's repository: symlinks whose target leaves the
     repository, tracked files turned into symlinks, names with control or bidi characters,
     and new gitlinks. The files stay in the worktree."""
@@ -585,12 +590,12 @@ def _guard_staged(worktree: Path, env: dict[str, str] | None) -> list[Refusal]:
                                                                           cwd=worktree, env=env)):
             why = "a symlink that leads out of the repository"
         if why:
-            found.append(Refusal(change.path, why))
+            found.append(FlaggedFile(change.path, why))
     _unstage(worktree, found, env)
     return found
 
 
-def _unstage(worktree: Path, refusals: list[Refusal], env: dict[str, str] | None) -> None:
+def _unstage(worktree: Path, refusals: list[FlaggedFile], env: dict[str, str] | None) -> None:
     """Back to HEAD's version in the index (or out of it, for a new file); the files stay."""
     if refusals:
         git("reset", "-q", "HEAD", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=worktree, env=env,

@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.status import Status as Spinner
 from rich.table import Table
 
-from .runs.store import NodeRecord, RunRecord
+from .agent.usage import Usage
+from .runs.model import NodeRecord, RunRecord
 from .snapshot import readable
 
 STATUS_STYLE = {
@@ -132,7 +133,7 @@ def runs_table(records: list[RunRecord]) -> Table:
         table.add_column(column, overflow="fold" if column in ("task", "branch") else "ellipsis")
     for r in records:
         table.add_row(
-            r.id, styled(r.status.value), age(r.created_at), f"${r.usage.get('cost_usd', 0):.2f}",
+            r.id, styled(r.status.value), age(r.created_at), f"${r.usage.cost_usd:.2f}",
             escape(r.branch or ""), escape(r.task.splitlines()[0][:60] if r.task else ""),
         )
     return table
@@ -145,27 +146,26 @@ def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -
         console.print("[bold]changes[/]")
         console.print(escape(diffstat), highlight=False)
     for change in record.sensitive:
-        console.print(f"[bold yellow]review first[/] {escape(change['path'])}: {escape(change['why'])}")
+        console.print(f"[bold yellow]review first[/] {escape(change.path)}: {escape(change.why)}")
     for refusal in record.refused:
-        console.print(f"[bold yellow]left out[/] {escape(readable(refusal['path']))}: {escape(refusal['why'])}")
+        console.print(f"[bold yellow]left out[/] {escape(readable(refusal.path))}: {escape(refusal.why)}")
     for check in record.checks:
-        if check["ok"]:
-            console.print(f"[bold]check[/]   {escape(check['name'])}: [green]passed[/]")
-        elif check.get("preexisting"):
-            console.print(f"[bold]check[/]   {escape(check['name'])}: [yellow]already failing before this run[/]: "
-                          f"{escape(', '.join(check['baseline']['failures']) or check['baseline']['summary'])}")
+        if check.ok:
+            console.print(f"[bold]check[/]   {escape(check.name)}: [green]passed[/]")
+        elif check.preexisting and check.baseline:
+            console.print(f"[bold]check[/]   {escape(check.name)}: [yellow]already failing before this run[/]: "
+                          f"{escape(', '.join(check.baseline['failures']) or check.baseline['summary'])}")
         else:
-            console.print(f"[bold]check[/]   {escape(check['name'])}: [red]FAILED[/]")
-            tail = "\n".join(check["output"].strip().splitlines()[-12:])
+            console.print(f"[bold]check[/]   {escape(check.name)}: [red]FAILED[/]")
+            tail = "\n".join(check.output.strip().splitlines()[-12:])
             console.print(f"[dim]{escape(tail)}[/]", highlight=False)
-        if check.get("changed"):
-            console.print(f"[dim]          it changed {escape(', '.join(check['changed']))}; put back[/]")
+        if check.changed:
+            console.print(f"[dim]          it changed {escape(', '.join(check.changed))}; put back[/]")
     usage = record.usage
-    if usage.get("input_tokens") or usage.get("output_tokens"):
+    if usage.input_tokens or usage.output_tokens:
         console.print(
-            f"[bold]usage[/]   {usage['input_tokens']} in, {usage['output_tokens']} out, "
-            f"cache {usage['cache_read_tokens']} read / {usage['cache_write_tokens']} written, "
-            f"${usage['cost_usd']:.4f}"
+            f"[bold]usage[/]   {usage.input_tokens} in, {usage.output_tokens} out, "
+            f"cache {usage.cache_read_tokens} read / {usage.cache_write_tokens} written, ${usage.cost_usd:.4f}"
         )
     if record.error:
         console.print(f"[bold red]error[/]   {escape(record.error.strip().splitlines()[-1])}")
@@ -183,9 +183,8 @@ def nodes_table(nodes: list[NodeRecord]) -> Table:
     return table
 
 
-def _node_usage(usage: dict[str, Any]) -> tuple[str, str]:
+def _node_usage(usage: Usage) -> tuple[str, str]:
     """An agent node's tokens (all input, cached or not / output) and cost; blank for other nodes."""
-    if not usage:
+    if not (usage.total_input_tokens or usage.output_tokens):
         return "", ""
-    tokens_in = usage["input_tokens"] + usage["cache_write_tokens"] + usage["cache_read_tokens"]
-    return f"{tokens_in}/{usage['output_tokens']}", f"${usage['cost_usd']:.4f}"
+    return f"{usage.total_input_tokens}/{usage.output_tokens}", f"${usage.cost_usd:.4f}"

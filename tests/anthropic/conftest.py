@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from minion.runs.service import RunRequest, create_run, execute_run
-from minion.runs.store import RunRecord, RunStore
+from minion.runs.model import RunRecord
+from minion.runs.store import RunStore
 from support.claude import API_KEY, FAST, MODEL
 from support.fake_anthropic import FakeAnthropic
 

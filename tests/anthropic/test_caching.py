@@ -1,6 +1,6 @@
 """Prompt caching, judged on the bytes the server received."""
 
-from minion.runs.store import Status
+from minion.runs.model import Status
 from support.claude import FIX_ADD
 from support.fake_anthropic import Received
 from support.gitrepo import write_files

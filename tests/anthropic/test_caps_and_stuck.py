@@ -9,7 +9,7 @@ from minion import cli
 from minion.agent.loop import IDLE_TURNS
 from minion.agent.usage import Usage, price_per_mtok
 from minion.runs.service import execute_run, prepare_resume
-from minion.runs.store import Status
+from minion.runs.model import Status
 from support.claude import FIX_ADD, MODEL, on_branch
 from support.fake_anthropic import Turn
 from support.script import bash, text, tool
@@ -40,7 +40,7 @@ async def test_cost_cap_stops_before_a_turn_that_would_cross_it(api, run, repo, 
     assert final.status is status, final.summary
     assert len(api.requests) == turns and on_branch(repo, final) == FIXED
     expected = Usage(100_000 * turns, 100 * turns).priced(price_per_mtok("claude-sonnet-5-5", prices))
-    assert final.usage["cost_usd"] == round(expected.cost_usd, 6) <= 0.5
+    assert final.usage.cost_usd == round(expected.cost_usd, 6) <= 0.5
     if status is Status.CAPPED_COST:
         assert "cost cap of $0.50" in final.summary
 
@@ -64,7 +64,7 @@ async def test_a_cap_crossed_by_a_surprise_stops_the_run_before_the_next_turn(ap
                [text("Done.")])
     final, _ = await run(max_input_tokens=150_000)
     assert final.status is Status.CAPPED_TOKENS
-    assert len(api.requests) == 2 and final.usage["input_tokens"] == 210_000
+    assert len(api.requests) == 2 and final.usage.input_tokens == 210_000
 
 
 async def test_wall_clock_cap_stops_a_busy_run_and_keeps_its_work(api, run, repo):
@@ -105,12 +105,12 @@ async def test_a_resumed_run_keeps_counting_what_it_spent(api, run, repo):
     api.script(Turn([FIX_ADD], usage=BIG_TURN), Turn([view(1)], usage=BIG_TURN), Turn([text("Done.")], usage=BIG_TURN))
     capped, store = await run(max_cost_usd=0.5)
     assert capped.status is Status.CAPPED_COST
-    spent = capped.usage["cost_usd"]
+    spent = capped.usage.cost_usd
     assert spent == pytest.approx(0.3015, abs=1e-4)
 
     prepare_resume(capped.id, store, flags={"max_cost_usd": 0.7})
     final = await execute_run(capped.id, store)
     # $0.30 before the resume + one more turn = $0.60; a third would cross $0.70.
     assert final.status is Status.CAPPED_COST
-    assert final.usage["cost_usd"] == pytest.approx(2 * 0.3015, abs=1e-4)
-    assert final.usage["turns"] == 2 and len(api.requests) == 2
+    assert final.usage.cost_usd == pytest.approx(2 * 0.3015, abs=1e-4)
+    assert final.turns == 2 and len(api.requests) == 2

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from minion.runs.store import Status
+from minion.runs.model import Status
 from support.claude import FIX_ADD, events, on_branch
 from support.fingerprint import assert_unchanged, fingerprint
 from support.fake_anthropic import (
@@ -54,8 +54,8 @@ async def test_a_broken_stream_counts_what_it_used(api, run, repo):
                Turn([text("Done.")], usage={"input_tokens": 700, "output_tokens": 10}))
     final, _ = await run()
     # The dropped attempt reported its input (message_start) before it broke: it is billed too.
-    assert final.usage["input_tokens"] == 500 + 700 + 700
-    assert final.usage["output_tokens"] == 30 + 1 + 10
+    assert final.usage.input_tokens == 500 + 700 + 700
+    assert final.usage.output_tokens == 30 + 1 + 10
 
 
 async def test_when_the_sdk_gives_up_the_run_fails_with_its_work_committed(api, run, repo):

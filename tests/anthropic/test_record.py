@@ -2,7 +2,7 @@
 
 import json
 
-from minion.runs.store import Status
+from minion.runs.model import Status
 from support.claude import events, on_branch
 from support.fake_anthropic import Turn
 from support.gitrepo import make_repo, run_git

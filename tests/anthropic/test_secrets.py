@@ -4,7 +4,7 @@ import logging
 import sqlite3
 
 from minion.runs.service import log_path, result_json
-from minion.runs.store import Status
+from minion.runs.model import Status
 from minion.state import state_dir
 from support.claude import API_KEY, FIX_ADD
 from support.fake_anthropic import Fault, Turn

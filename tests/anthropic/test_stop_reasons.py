@@ -5,7 +5,7 @@ import json
 from minion import cli
 from minion.agent.conversation import CLEARED
 from minion.agent.usage import Usage, price_per_mtok
-from minion.runs.store import Status
+from minion.runs.model import Status
 from support.claude import FIX_ADD, events, on_branch
 from support.fake_anthropic import Turn, prompt_too_long
 from support.gitrepo import write_files
@@ -30,9 +30,9 @@ async def test_tool_use_then_end_turn_records_the_usage_the_server_reported(api,
     assert final.status is Status.OK, final.summary
     assert on_branch(repo, final) == "def add(a, b):\n    return a + b"
     expected = Usage(1350, 120, 3200, 3000).priced(price_per_mtok("claude-sonnet-5-5")).to_dict()
-    assert final.usage == {**expected, "turns": 2}
+    assert final.usage.to_dict() == expected and final.turns == 2
     [implement] = [n for n in store.nodes(final.id) if n.kind == "agent"]
-    assert implement.usage == expected
+    assert implement.usage.to_dict() == expected
 
     assert cli.main(["show", final.id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)

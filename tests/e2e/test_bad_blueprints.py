@@ -5,7 +5,8 @@ import pytest
 from minion.blueprint.events import read_events
 from minion.errors import MinionError
 from minion.runs.service import RunRequest, create_run, execute_run, log_path
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from minion.trust import trust_repo
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import write_files

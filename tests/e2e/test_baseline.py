@@ -6,7 +6,8 @@ import sys
 
 from minion.blueprint.events import read_events
 from minion.runs.service import RunRequest, create_run, execute_run, log_path
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import make_repo, run_git
 from support.script import PYTEST, done, replace, write_script
@@ -39,8 +40,8 @@ async def test_a_failure_that_was_there_before_does_not_fail_the_run(tmp_path):
     assert final.status is Status.OK, (final.status, final.summary)
     assert nodes == ["context", "implement", "check: tests", "commit"]  # no repair chased it
     check = final.checks[0]
-    assert not check["ok"] and check["preexisting"] and check["baseline"]["ok"] is False
-    assert any("test_legacy_format" in f for f in check["baseline"]["failures"]), check["baseline"]
+    assert not check.ok and check.preexisting and check.baseline["ok"] is False
+    assert any("test_legacy_format" in f for f in check.baseline["failures"]), check.baseline
     assert "tests already failing before this run" in final.summary
     # The baseline ran beside the agent's first node, not after it.
     starts = {e["type"]: e["ts"] for e in events if e["type"] in ("baseline.start", "baseline.end")}
@@ -48,7 +49,7 @@ async def test_a_failure_that_was_there_before_does_not_fail_the_run(tmp_path):
     assert starts["baseline.start"] < implement_end
     shown = subprocess.run([sys.executable, "-m", "minion.cli", "show", final.id], capture_output=True, text=True)
     assert "already failing before this run" in shown.stdout and "test_legacy_format" in shown.stdout
-    assert "failed before this run too" in run_git(repo, "log", "-1", "--format=%B", final.branch)
+    assert "already failing before this run" in run_git(repo, "log", "-1", "--format=%B", final.branch)
     assert_unchanged(before, fingerprint(repo))
 
 
@@ -57,7 +58,7 @@ async def test_a_failure_the_run_brings_counts_and_is_repaired(tmp_path):
     fix_add = replace("calc/ops.py", "return a - b", "return a + b")
     final, nodes, _ = await run(repo, tmp_path, [[DOCUMENT_MUL, BREAK_ADD], done("Done."), [fix_add], done("Fixed.")])
     assert nodes == ["context", "implement", "check: tests", "repair 1", "check: tests", "commit"]
-    assert final.status is Status.OK and final.checks[0]["preexisting"]
+    assert final.status is Status.OK and final.checks[0].preexisting
     # The first check's summary is the failure the run brought, not the older one listed first.
     summaries = [e["summary"] for e in read_events(log_path(final.id))
                  if e["type"] == "node.end" and e["name"] == "check: tests"]
@@ -68,7 +69,7 @@ async def test_a_failure_the_run_does_not_fix_ends_failed_checks(tmp_path):
     repo = make_repo(tmp_path / "repo", FILES)
     final, _, _ = await run(repo, tmp_path, [[BREAK_ADD], done("Done."), done("No."), done("No.")])
     assert final.status is Status.FAILED_CHECKS
-    assert not final.checks[0]["preexisting"]
+    assert not final.checks[0].preexisting
 
 
 async def test_a_task_about_the_failing_tests_is_judged_by_them(tmp_path):
@@ -93,7 +94,7 @@ async def test_a_check_that_rewrites_files_is_reported_and_put_back(tmp_path):
     rewrite = "sed -i 's/Product/PRODUCT/' calc/ops.py && echo junk > generated.txt && rm tests/test_legacy.py"
     final, _, _ = await run(repo, tmp_path, [[DOCUMENT_MUL], done("Documented.")], checks={"format": rewrite})
     assert final.status is Status.OK
-    assert sorted(final.checks[0]["changed"]) == ["calc/ops.py", "generated.txt", "tests/test_legacy.py"]
+    assert sorted(final.checks[0].changed) == ["calc/ops.py", "generated.txt", "tests/test_legacy.py"]
     assert '"""Product."""' in run_git(repo, "show", f"{final.branch}:calc/ops.py")
     tree = run_git(repo, "ls-tree", "-r", "--name-only", final.branch).splitlines()
     assert "generated.txt" not in tree and "tests/test_legacy.py" in tree

@@ -10,7 +10,8 @@ import pytest
 
 from minion.blueprint.events import read_events
 from minion.runs.service import RunRequest, create_run, log_path
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from support.driver import drive
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git

@@ -19,7 +19,8 @@ import pytest
 from minion.blueprint.events import read_events
 from minion.errors import StateUnwritable
 from minion.runs.service import RunRequest, create_run, execute_run, log_path
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git, write_files
 from support.script import bash, done, write_script

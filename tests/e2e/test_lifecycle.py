@@ -10,7 +10,8 @@ from minion.runs.cleanup import clean
 from minion.errors import MinionError
 from minion.runs.service import RunRequest, create_run, execute_run, log_path, prepare_resume
 from minion.snapshot import delete_branch
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from minion.state import worktrees_dir
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git

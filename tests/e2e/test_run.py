@@ -9,7 +9,8 @@ from pathlib import Path
 
 from minion.blueprint.events import read_events
 from minion.runs.service import RunRequest, create_run, execute_run, log_path
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from minion.trust import trust_repo
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git, write_files
@@ -37,7 +38,7 @@ async def test_fixing_a_failing_test_ends_ok_with_exactly_the_scripted_edit(repo
     diff = run_git(repo, "diff", final.base, final.branch)
     changed = [l for l in diff.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---"))]
     assert changed == ["-    return a - b", "+    return a + b"]
-    assert [c["ok"] for c in final.checks] == [True]
+    assert [c.ok for c in final.checks] == [True]
     message = run_git(repo, "log", "-1", "--format=%an%n%B", final.branch)
     assert message.startswith("minion\nminion: make the tests pass") and f"Minion-Run: {final.id}" in message
     assert [n.name for n in store.nodes(final.id)] == ["context", "implement", "check: tests", "commit"]
@@ -52,7 +53,7 @@ async def test_checks_that_keep_failing_end_failed_checks_after_two_repairs(repo
     assert final.status is Status.FAILED_CHECKS
     names = [n.name for n in store.nodes(final.id)]
     assert names == ["context", "implement", "check: tests", "repair 1", "check: tests", "repair 2", "check: tests", "commit"]
-    assert not final.checks[0]["ok"] and "assert" in final.checks[0]["output"]
+    assert not final.checks[0].ok and "assert" in final.checks[0].output
     # Nothing changed, so the branch is the snapshot itself.
     assert run_git(repo, "rev-parse", final.branch) == final.base
     assert_unchanged(before, fingerprint(repo))

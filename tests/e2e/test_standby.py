@@ -12,7 +12,8 @@ import time
 
 from minion.blueprint.events import read_events
 from minion.runs.service import log_path
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from minion.standby import standbys_dir
 from support.fake_anthropic import FakeAnthropic, Turn
 from support.fingerprint import assert_unchanged, fingerprint

@@ -17,7 +17,8 @@ import pytest
 from minion.blueprint.registry import check_blueprint, declared_names
 from minion.errors import MinionError, UntrustedBlueprint
 from minion.runs.service import RunRequest, create_run, execute_run
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from minion.state import state_dir
 from minion.trust import trust_repo, untrusted
 from support.gitrepo import run_git, write_files

@@ -1,7 +1,8 @@
 """With `resume = true`, a server that starts finds runs whose worker died and continues them."""
 
 from minion.runs.service import RunRequest, create_run
-from minion.runs.store import RunStore, Status
+from minion.runs.model import Status
+from minion.runs.store import RunStore
 from support.driver import drive
 from support.gitrepo import run_git
 from support.script import done, replace, text, write_script

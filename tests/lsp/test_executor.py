@@ -6,7 +6,8 @@ import subprocess
 import time
 
 from minion.lsp.workers import Executor, worker_log_path
-from minion.runs.store import RunRecord, RunStore, Status
+from minion.runs.model import RunRecord, Status
+from minion.runs.store import RunStore
 
 
 def stored(store: RunStore, run_id: str, status: Status, worker_pid: int | None) -> RunRecord:

@@ -5,7 +5,7 @@ import pytest
 from minion.lsp.diagnostics import LineMap, split_lines
 from minion.lsp.report import compare_url, fenced, published_url
 from minion.lsp.results import _check_locations
-from minion.runs.store import RunRecord, Status
+from minion.runs.model import CheckResult, RunRecord, Status
 from support.gitrepo import run_git
 
 BASE = ["a\n", "b\n", "c\n", "d\n"]
@@ -36,7 +36,7 @@ def test_check_output_locations_in_the_repo_are_found_others_ignored():
         "./calc/ops.py:2:5: F821 undefined name 'x'",
         "ran in 0.53s: 1 failed",
     ])
-    checks = [{"name": "tests", "ok": False, "output": output}, {"name": "lint", "ok": True, "output": "x.py:1"}]
+    checks = [CheckResult("tests", "pytest", False, 1, output, 1.0), CheckResult("lint", "ruff", True, 0, "x.py:1", 1.0)]
     record = RunRecord("r1", 0, 0, Status.FAILED_CHECKS, repo, "task", "default", "m", checks=checks)
     assert [(path, line) for path, line, *_ in _check_locations(record)] == [
         ("tests/test_ops.py", 5), ("calc/ops.py", 2)]

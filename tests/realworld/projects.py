@@ -28,7 +28,8 @@ from pathlib import Path
 
 
 from minion.runs.service import RunRequest, create_run, execute_run
-from minion.runs.store import RunRecord, RunStore
+from minion.runs.model import RunRecord
+from minion.runs.store import RunStore
 from support.gitrepo import make_repo, run_git, write_files
 from support.script import Block, replace, write_script
 from support.venv import install_by_link, make_venv
@@ -374,6 +375,6 @@ async def run_minion(repo: Path, folder: Path, turns: list[list[Block]], task: s
 
 
 def check_named(record: RunRecord, name: str) -> dict:
-    found = [c for c in record.checks if c["name"] == name]
+    found = [c for c in record.checks if c.name == name]
     assert found, f"no {name} check ran: {[c['name'] for c in record.checks]}"
     return found[0]

@@ -11,7 +11,7 @@ output), and the user's repository exactly as it was.
 import subprocess
 import sys
 
-from minion.runs.store import RunRecord, Status
+from minion.runs.model import RunRecord, Status
 from projects import Project, branch_files, check_named, run_minion
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
@@ -46,17 +46,17 @@ async def test_the_fix_lands_and_the_failure_that_was_there_is_named_not_counted
                                                      done("Words are now split on any whitespace.")])
 
     assert final.status is Status.OK, explain(final)
-    assert [c["name"] for c in final.checks] == project.checks, explain(final)
+    assert [c.name for c in final.checks] == project.checks, explain(final)
     if project.family.startswith("python"):  # the project's own .venv, not the host's python3
-        assert all(c["command"].startswith(".venv/bin/") for c in final.checks), explain(final)
+        assert all(c.command.startswith(".venv/bin/") for c in final.checks), explain(final)
     assert nodes == ["context", "implement", *check_nodes(project), "commit"]  # no repair chased the old failure
     tests = check_named(final, project.test_check)
     # The runner itself says the task's test passed and only the old one failed.
-    assert project.failed_tests(tests["output"]) == {project.preexisting[0]}, explain(final)
-    assert project.passed_tests(tests["output"]) in (2, None), explain(final)  # of the 3: nothing stopped early
-    assert not tests["ok"] and tests["preexisting"] and tests["baseline"]["ok"] is False, explain(final)
-    assert tests["failures"] and all(names(f, project.preexisting) for f in tests["failures"]), explain(final)
-    assert all(c["ok"] for c in final.checks if c is not tests), explain(final)
+    assert project.failed_tests(tests.output) == {project.preexisting[0]}, explain(final)
+    assert project.passed_tests(tests.output) in (2, None), explain(final)  # of the 3: nothing stopped early
+    assert not tests.ok and tests.preexisting and tests.baseline["ok"] is False, explain(final)
+    assert tests.failures and all(names(f, project.preexisting) for f in tests.failures), explain(final)
+    assert all(c.ok for c in final.checks if c is not tests), explain(final)
 
     path, fixed = project.fixed
     assert final.files == [path]
@@ -72,14 +72,14 @@ async def test_a_fix_that_breaks_a_passing_test_ends_failed_checks(project, tmp_
                                                      done("Still nothing.")])
 
     assert final.status is Status.FAILED_CHECKS, explain(final)
-    assert [c["name"] for c in final.checks] == project.checks, explain(final)
+    assert [c.name for c in final.checks] == project.checks, explain(final)
     checks = check_nodes(project)
     assert nodes == ["context", "implement", *checks, "repair 1", *checks, "repair 2", *checks, "commit"]
     tests = check_named(final, project.test_check)
-    assert project.failed_tests(tests["output"]) == {project.preexisting[0], project.broken[0]}, explain(final)
-    assert project.passed_tests(tests["output"]) in (1, None), explain(final)
-    assert not tests["ok"] and not tests["preexisting"], explain(final)
-    assert any(names(f, project.broken) for f in tests["failures"]), explain(final)
+    assert project.failed_tests(tests.output) == {project.preexisting[0], project.broken[0]}, explain(final)
+    assert project.passed_tests(tests.output) in (1, None), explain(final)
+    assert not tests.ok and not tests.preexisting, explain(final)
+    assert any(names(f, project.broken) for f in tests.failures), explain(final)
 
     path, _ = project.fixed
     assert project.bad_fix["input"]["new_str"] in run_git(repo, "show", f"{final.branch}:{path}")  # the work is kept

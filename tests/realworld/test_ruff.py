@@ -2,7 +2,7 @@
 (what its developers want from their own `ruff check`), and minion's check must still
 leave what the agent wrote as it was and tell the agent what is wrong."""
 
-from minion.runs.store import Status
+from minion.runs.model import Status
 from projects import check_named, run_minion
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
@@ -28,15 +28,15 @@ async def test_ruff_reports_the_unused_import_and_never_rewrites_the_file(build,
     assert final.status is Status.FAILED_CHECKS, explain(final)
     assert nodes.count("check: ruff") == 3 and "repair 2" in nodes, nodes
     ruff = check_named(final, "ruff")
-    assert ruff["command"] == ".venv/bin/ruff check --no-fix .", ruff["command"]
-    assert not ruff["ok"] and not ruff["preexisting"] and ruff["baseline"]["ok"], explain(final)
-    assert "F401" in ruff["output"] and "wordcount/words.py" in ruff["output"], ruff["output"]
-    assert ruff["changed"] == [], "ruff fixed files although the check runs it with --no-fix"
-    assert any(f["path"] == "wordcount/words.py" and "os" in f["message"] for f in ruff["failures"]), ruff["failures"]
+    assert ruff.command == ".venv/bin/ruff check --no-fix .", ruff.command
+    assert not ruff.ok and not ruff.preexisting and ruff.baseline["ok"], explain(final)
+    assert "F401" in ruff.output and "wordcount/words.py" in ruff.output, ruff.output
+    assert ruff.changed == [], "ruff fixed files although the check runs it with --no-fix"
+    assert any(f["path"] == "wordcount/words.py" and "os" in f["message"] for f in ruff.failures), ruff.failures
     # The branch holds what the agent wrote, unused import and all, and the fix works.
     committed = run_git(project.repo, "show", f"{final.branch}:wordcount/words.py")
     assert "\nimport os\n" in committed and project.fixed[1] in committed
-    assert check_named(final, "pytest")["preexisting"], explain(final)
+    assert check_named(final, "pytest").preexisting, explain(final)
     assert_unchanged(before, fingerprint(project.repo))
 
 

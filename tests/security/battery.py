@@ -14,7 +14,8 @@ from minion.agent.tools import EDITOR
 from minion.blueprint.events import read_events
 from minion.config import Settings
 from minion.runs.service import RunRequest, create_run, execute_run, log_path, sandbox_for, snapshot_of
-from minion.runs.store import RunRecord, RunStore
+from minion.runs.model import RunRecord
+from minion.runs.store import RunStore
 from minion.sandbox import Sandbox
 from support.script import done, tool, write_script
 
@@ -175,14 +176,14 @@ def run_sandbox(repo: Path, folder: Path, **settings: Any) -> Sandbox:
     """The sandbox a run of ``repo`` gets, built by the run service itself."""
     model = write_script(folder, [], f"idle-{uuid.uuid4().hex[:6]}.json")
     record = create_run(RunRequest(task="probe", repo=repo, model=model, flags=settings), RunStore())
-    return sandbox_for(snapshot_of(record), Settings(**record.request["settings"]))
+    return sandbox_for(snapshot_of(record), record.settings)
 
 
 def resumed_sandbox(sandbox: Sandbox) -> Sandbox:
     """The sandbox the run of ``sandbox`` gets when it resumes: built again, as
     ``execute_run`` does, from the run's record (same HOME, same worktree)."""
     record = RunStore().get(sandbox.policy.home.name)
-    return sandbox_for(snapshot_of(record), Settings(**record.request["settings"]))
+    return sandbox_for(snapshot_of(record), record.settings)
 
 
 # ------------------------------------------------------------------- more of the home

@@ -34,7 +34,7 @@ async def test_the_commit_guard_leaves_out_and_names_each_risk(user_repo, tmp_pa
     ], done("Finished."), done("I leave them as they are."), done("Still as they are.")])
     record = run.record
     tree = run_git(user_repo, "ls-tree", "-r", "-z", "--name-only", record.branch).split("\0")
-    refused = {r["path"]: r["why"] for r in record.refused}
+    refused = {r.path: r.why for r in record.refused}
     assert record.status.value == "ok", (record.status, record.error)  # the run ends well
     assert "fine.py" in tree and "fine-link" in tree  # positive controls: the harmless ones are committed
     for path, name in [("big.bin", "a 60 MB file"), ("passwd-link", "a symlink to /etc/passwd"),

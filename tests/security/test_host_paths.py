@@ -106,7 +106,7 @@ async def test_tools_never_follow_a_folder_link_out_of_the_worktree(visible, tmp
     for i in (4, 10):
         assert "path escapes the worktree: " in run.output(i), run.output(i)
     attacks.check("commit: a tracked file turned into a FIFO (git add fails on one)",
-                  "calc/ops.py" in {r["path"] for r in run.record.refused} and run.record.status.value == "ok",
+                  "calc/ops.py" in {r.path for r in run.record.refused} and run.record.status.value == "ok",
                   (run.record.status, run.record.error))
 
 

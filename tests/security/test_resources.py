@@ -14,7 +14,8 @@ import pytest
 
 from battery import PY, run_sandbox
 from minion.errors import MinionError
-from minion.runs.store import RunRecord, RunStore, Status
+from minion.runs.model import RunRecord, Status
+from minion.runs.store import RunStore
 from minion.sandbox import memory_cap, process_cap
 from support.procs import processes_with
 

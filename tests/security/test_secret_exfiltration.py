@@ -54,7 +54,7 @@ async def test_a_secret_in_any_form_stays_off_the_branch_and_out_of_the_log(user
     record = run.record
     assert record.status.value == "ok", (record.status, record.error)
     tree = run_git(user_repo, "ls-tree", "-r", "-z", "--name-only", record.branch).split("\0")
-    refused = {r["path"]: r["why"] for r in record.refused}
+    refused = {r.path: r.why for r in record.refused}
     assert "fine.py" in tree  # positive control: the harmless file of the same run is committed
 
     def holds_secret(text: str) -> list[str]:

@@ -85,7 +85,7 @@ async def test_tracked_secret_files_stay_out_of_the_sandbox(user_repo, tmp_path,
     for i, name in enumerate(["bash: read tracked, dirty and untracked secret files", "editor: view .env",
                               "search: the repo for secrets"]):
         attacks.check(name, not leaks(run.output(i)), run.output(i))
-    check_output = run.record.checks[0]["output"]
+    check_output = run.record.checks[0].output
     attacks.check("a check reads the secret files", not leaks(check_output), check_output)
     attacks.check("the branch keeps the tracked secrets as they were committed, whatever the agent did",
                   kept == committed and on_branch(repo, branch, ".env.local") is None, kept)

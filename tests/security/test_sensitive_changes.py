@@ -72,7 +72,7 @@ async def test_a_blueprint_can_forbid_sensitive_changes(user_repo, tmp_path, att
                                                       "echo 'all:' > Makefile && echo 'print(1)' > plain.py")]],
                           blueprint="strict")
     tree = run_git(user_repo, "ls-tree", "-r", "--name-only", run.record.branch).splitlines()
-    refused = {r["path"]: r["why"] for r in run.record.refused}
+    refused = {r.path: r.why for r in run.record.refused}
     assert "plain.py" in tree  # positive control: the rest is committed
     for path in (".vscode/tasks.json", "Makefile"):
         attacks.check(f"a forbidden sensitive change to {path} committed", path not in tree and "forbids" in refused[path],

@@ -5,7 +5,7 @@ from typing import Any
 
 from minion.blueprint.events import read_events
 from minion.runs.service import log_path
-from minion.runs.store import RunRecord
+from minion.runs.model import RunRecord
 from support.gitrepo import run_git
 from support.script import replace
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from minion.blueprint.failures import Failure, parse_failures, summary_line
 from minion.lsp.results import _check_locations, _place_checks, _unplaced_checks
-from minion.runs.store import RunRecord, Status
+from minion.runs.model import CheckResult, RunRecord, Status
 
 OUTPUTS = Path(__file__).parent / "failure_outputs"
 REPO = "/repo"
@@ -213,7 +213,8 @@ def test_any_output_parses_without_raising(output):
 # --- the editor: failed-check diagnostics sit at the failures ---------------------------
 
 def record_with(checks: list[dict]) -> RunRecord:
-    return RunRecord("r1", 0, 0, Status.FAILED_CHECKS, REPO, "task", "default", "m", checks=checks)
+    results = [CheckResult(**{"command": "c", "duration_s": 1.0, **check}) for check in checks]
+    return RunRecord("r1", 0, 0, Status.FAILED_CHECKS, REPO, "task", "default", "m", checks=results)
 
 
 def test_diagnostics_sit_at_the_real_error_with_its_message():

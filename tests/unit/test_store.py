@@ -1,12 +1,21 @@
+import json
 import os
+import sqlite3
 import subprocess
 import threading
 import time
+from typing import get_args
 
 import pytest
 
+from minion.agent.loop import AgentStatus
+from minion.agent.usage import Usage
+from minion.config import Settings
+from minion.context import Anchor
 from minion.errors import MinionError
-from minion.runs.store import NodeRecord, RunRecord, RunStore, Status
+from minion.runs.model import CheckResult, NodeRecord, RunRecord, Status
+from minion.snapshot import FlaggedFile
+from minion.runs.store import RunStore
 
 
 def record(run_id: str, **kw) -> RunRecord:
@@ -17,10 +26,32 @@ def record(run_id: str, **kw) -> RunRecord:
 
 def test_round_trip_and_prefix_lookup(tmp_path):
     store = RunStore(tmp_path / "runs.db")
-    store.create(record("abcd1234", request={"settings": {"a": 1}}))
-    store.update("abcd1234", status=Status.OK, files=["a.py"], usage={"cost_usd": 0.5})
+    anchor = Anchor("todo", "a.py", 3, 3, "make it fast")
+    store.create(record("abcd1234", settings=Settings(max_turns=7), anchor=anchor, base_head="b" * 40,
+                        git_common_dir="/r/.git"))
+    check = CheckResult("tests", "pytest", False, 1, "1 failed", 0.5, failures=[{"path": "a.py", "line": 2}])
+    store.update("abcd1234", status=Status.OK, files=["a.py"], usage=Usage(10, 2, cost_usd=0.5), turns=3,
+                 checks=[check], refused=[FlaggedFile("big.bin", "too large")])
     got = store.get("abcd")
-    assert got.status is Status.OK and got.files == ["a.py"] and got.request == {"settings": {"a": 1}}
+    assert got.status is Status.OK and got.files == ["a.py"] and got.checks == [check]
+    assert got.settings == Settings(max_turns=7) and got.anchor == anchor and got.base_head == "b" * 40
+    assert got.usage == Usage(10, 2, cost_usd=0.5) and got.turns == 3 and got.git_common_dir == "/r/.git"
+    assert got.refused == [FlaggedFile("big.bin", "too large")] and got.snapshot_ref == "refs/minion/snapshots/abcd1234"
+    store.claim("abcd1234", Status.OK, settings=Settings(max_turns=9))  # one part of the request, the rest kept
+    assert store.get("abcd1234").settings.max_turns == 9 and store.get("abcd1234").anchor == anchor
+
+
+def test_a_record_of_an_older_minion_reads_with_defaults(tmp_path):
+    """Settings it no longer knows or takes, and checks from before a field existed."""
+    store = RunStore(tmp_path / "runs.db")
+    store.create(record("old1"))
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("UPDATE runs SET request = ?, checks = ? WHERE id = 'old1'", (
+            json.dumps({"settings": {"max_turns": -1, "gone_setting": 1, "network": True}}),
+            json.dumps([{"name": "t", "command": "c", "ok": True, "exit_code": 0, "output": "", "duration_s": 1}])))
+    got = store.get("old1")
+    assert got.settings == Settings(network=True) and got.git_common_dir == "" and got.anchor is None
+    assert got.checks == [CheckResult("t", "c", True, 0, "", 1)] and not got.checks[0].preexisting
 
 
 def test_secrets_never_reach_the_database(tmp_path, monkeypatch):
@@ -99,3 +130,19 @@ def test_a_run_records_its_end_on_a_full_disk(tmp_path):
         assert not list(disk.glob("runs.db.reserve-*"))  # given up for it
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_every_way_an_agent_ends_but_done_is_a_run_status():
+    """blueprint/run.py ends the run with the agent's own status: it must be one."""
+    endings = [value for part in get_args(AgentStatus) for value in (get_args(part) or (part,))]
+    assert "done" in endings and {e for e in endings if e != "done"} <= {s.value for s in Status}
+
+
+def test_the_rules_of_a_status():
+    assert [s for s in Status if s.active] == [Status.QUEUED, Status.RUNNING]
+    assert not any(s.resumable for s in (Status.OK, Status.FAILED_CHECKS, Status.FAILED, Status.REFUSED))
+    assert Status.CAPPED_COST.resumable and Status.LOST.resumable and Status.RUNNING.resumable
+    assert Status.RUNNING.actions(has_changes=True) == ["minion.openReport", "minion.cancel"]
+    assert Status.CANCELLED.actions(has_changes=True) == [
+        "minion.openReport", "minion.apply", "minion.resume", "minion.discard"]
+    assert Status.OK.actions(has_changes=False) == ["minion.openReport", "minion.discard"]

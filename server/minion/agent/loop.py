@@ -23,7 +23,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from .conversation import add_assistant, add_user, compact, size, with_cache_breakpoint
 from .models import ContextTooLong, Model, ModelError, ModelReply, ModelRequest, STOP_REASONS
@@ -53,6 +53,12 @@ class RunBudget:
     context_tokens: int = 0  # how full the context window was at the last turn
 
 
+# How an agent loop ends. Each but "done" is also the status of the run it ends
+# (runs.model.Status, which the agent does not import: it sits below the run).
+CapStatus = Literal["capped_turns", "capped_time", "capped_tokens", "capped_cost"]
+AgentStatus = Literal["done", "refused", "stuck", "failed", CapStatus]
+
+
 @dataclass
 class Caps:
     max_turns: int
@@ -61,7 +67,8 @@ class Caps:
     max_cost_usd: float
     deadline: float  # time.monotonic() value
 
-    def room_for_turn(self, budget: RunBudget, wanted: int, next_input: Usage, output_price: float) -> tuple[int, str | None]:
+    def room_for_turn(self, budget: RunBudget, wanted: int, next_input: Usage,
+                      output_price: float) -> tuple[int, CapStatus | None]:
         """The output tokens the next turn may use, or 0 and the status of the cap it would cross.
 
         ``next_input`` is the next request's estimated input side, priced; ``output_price``
@@ -82,7 +89,7 @@ class Caps:
             return 0, "capped_tokens" if output_room <= cost_room else "capped_cost"
         return room, None
 
-    def describe(self, status: str) -> str:
+    def describe(self, status: CapStatus) -> str:
         return {
             "capped_turns": f"the cap of {self.max_turns} turns is reached",
             "capped_time": "the wall-clock cap is reached",
@@ -94,7 +101,7 @@ class Caps:
 
 @dataclass
 class AgentOutcome:
-    status: str  # done | refused | stuck | failed | capped_*
+    status: AgentStatus
     summary: str
     turns: int = 0
     edits: int = 0
@@ -104,7 +111,7 @@ class AgentOutcome:
 class Finish(Exception):
     """Ends the node with a status and a summary."""
 
-    def __init__(self, status: str, summary: str):
+    def __init__(self, status: AgentStatus, summary: str):
         super().__init__(summary)
         self.status, self.summary = status, summary
 

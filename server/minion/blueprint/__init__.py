@@ -1,6 +1,6 @@
 """The blueprint engine: blueprints are async Python functions over a recorded Run context."""
 
-from .checks import CheckResult
+from ..runs.model import CheckResult
 from .registry import Blueprint, blueprint, get_blueprint, load_blueprints
 from .run import Run, StopRun
 

@@ -23,7 +23,7 @@ from ..sandbox import Sandbox
 from ..snapshot import Snapshot, add_worktree
 from ..worktrees import remove_worktree
 from ..state import state_dir
-from .checks import CheckResult
+from ..runs.model import CheckResult
 from .failures import Failure, summary_line
 from .python_env import PythonEnv
 

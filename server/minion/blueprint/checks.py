@@ -21,30 +21,6 @@ from .python_env import PythonEnv
 NPM_PLACEHOLDER = "no test specified"  # `npm init`'s "test" script, which always fails
 
 
-@dataclass
-class CheckResult:
-    name: str
-    command: str
-    ok: bool
-    exit_code: int
-    output: str
-    duration_s: float
-    timed_out: bool = False
-    failures: list[dict] = field(default_factory=list)  # the first errors it names (failures.Failure)
-    # The same check on the snapshot, before the run: {ok, summary, failures}; None: not known.
-    baseline: dict | None = None
-    preexisting: bool = False  # failed, but only as it already did before the run
-    changed: list[str] = field(default_factory=list)  # files the check itself changed (put back)
-
-    @property
-    def counts(self) -> bool:
-        """Whether this check's failure is the run's doing."""
-        return not self.ok and not self.preexisting
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 @dataclass(frozen=True)
 class Check:
     name: str

@@ -24,12 +24,13 @@ from ..config import Settings
 from ..context import Anchor, load_rules, render_anchor
 from ..git import git
 from ..runs.sensitive import forbidden_by_path
-from ..runs.store import NodeRecord, RunStore, Status
+from ..runs.model import CheckResult, NodeRecord, Status
+from ..runs.store import RunStore
 from ..sandbox import Sandbox
-from ..snapshot import Refusal, Snapshot, commit_result, guard_preview, put_back_changes
+from ..snapshot import FlaggedFile, Snapshot, commit_result, guard_preview, put_back_changes
 from .baseline import Baseline, brought, judge
 from .repo_map import repo_map as build_map
-from .checks import CheckResult, detect_checks
+from .checks import detect_checks
 from .failures import parse_failures, summary_line
 from .python_env import PythonEnv
 from .events import EventLog
@@ -94,8 +95,8 @@ class Run:
         self.toolset = Toolset(self.repo_path, self.worktree, sandbox, settings.command_timeout,
                                left_out=lambda: [r.describe() for r in self.left_out()])
         # What the run has spent, in every attempt: a resumed run does not start from zero.
-        spent = store.get(run_id).usage
-        self.budget = RunBudget(turns=spent.get("turns", 0), usage=Usage.from_dict(spent))
+        spent = store.get(run_id)
+        self.budget = RunBudget(turns=spent.turns, usage=spent.usage)
         self._script_position = 0  # scripted replies consumed by the replayed agent nodes
         self.caps = Caps(
             max_turns=settings.max_turns,
@@ -112,7 +113,7 @@ class Run:
         self.last_checks: list[CheckResult] | None = None
         self.head: str | None = None
         self.committed = False
-        self.refused: list[dict[str, str]] = []  # {path, why}: what the last commit left out
+        self.refused: list[FlaggedFile] = []  # what the last commit left out
         self._seq = 0
         # Checkpoints of an earlier attempt, replayed until the first unfinished node.
         self._checkpoints = {n.seq: n for n in store.nodes(run_id)}
@@ -140,7 +141,7 @@ class Run:
             status, summary = kind.summarize(result)
             node.result = kind.save(result)
             if isinstance(result, AgentOutcome):
-                node.usage = result.usage.to_dict()
+                node.usage = result.usage
             return result
         except StopRun as stop:
             status, summary = stop.status.value, stop.summary
@@ -206,10 +207,10 @@ class Run:
     def task_prompt(self) -> str:
         return prompts.task_prompt(self.task, self.anchor_text, self.check_commands())
 
-    def repair_prompt(self, failed: list[CheckResult], left_out: Sequence[Refusal] = ()) -> str:
+    def repair_prompt(self, failed: list[CheckResult], left_out: Sequence[FlaggedFile] = ()) -> str:
         return prompts.repair_prompt(failed, [r.describe() for r in left_out], self.last_checks or [])
 
-    def left_out(self, *, forbid_sensitive: bool = False) -> list[Refusal]:
+    def left_out(self, *, forbid_sensitive: bool = False) -> list[FlaggedFile]:
         """What the commit guard would leave out of the branch if the run committed now."""
         forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
         return guard_preview(self.snapshot, max_file_mb=self.settings.max_commit_file_mb, forbid=forbid)
@@ -254,8 +255,7 @@ class Run:
         outcome = await self.node(name, NodeKind("agent", summarize, save, load), body)
         self.agent_summary = outcome.summary.strip()
         if outcome.status != "done":
-            status = Status(outcome.status) if outcome.status in Status._value2member_map_ else Status.FAILED
-            raise StopRun(status, outcome.summary)
+            raise StopRun(Status(outcome.status), outcome.summary)
         return outcome
 
     async def checks(self, *, baseline: bool | None = None, keep_changes: bool = False) -> list[CheckResult]:
@@ -320,7 +320,7 @@ class Run:
 
         async def body():
             # No change leaves the branch where it is (at S, or at an earlier attempt's commit).
-            refused: list[Refusal] = []
+            refused: list[FlaggedFile] = []
             forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
             commit_result(self.snapshot, branch=self.branch, message=message,
                           max_file_mb=self.settings.max_commit_file_mb, refused=refused, forbid=forbid)
@@ -332,7 +332,8 @@ class Run:
         def load(saved: dict[str, Any] | str) -> dict[str, Any]:
             if isinstance(saved, str):  # a checkpoint from before the commit guard
                 saved = {"head": saved, "refused": []}
-            self.head, self.committed, self.refused = saved["head"], True, saved["refused"]
+            self.head, self.committed = saved["head"], True
+            self.refused = [FlaggedFile(**r) for r in saved["refused"]]
             return saved
 
         kind = NodeKind("step", lambda saved: ("ok", f"{self.branch} at {saved['head'][:10]}"
@@ -346,7 +347,7 @@ class Run:
         title = self.task.strip().splitlines()[0][:72] if self.task.strip() else "minion run"
         checks = ""
         if self.last_checks:
-            checks = "\n\nChecks:\n" + "\n".join(f"- {c.name}: {_verdict(c)}" for c in self.last_checks)
+            checks = "\n\nChecks:\n" + "\n".join(f"- {c.name}: {c.verdict}" for c in self.last_checks)
         one_line_task = " ".join(self.task.split())[:500]
         return (
             f"minion: {title}\n\nStatus: {status}{checks}\n\n"
@@ -356,18 +357,11 @@ class Run:
     def _agent_event(self, node: str, type: str, data: dict[str, Any]) -> None:
         self.events.emit(type, node=node, **data)
         if type == "agent.turn":  # spend is stored as it happens, so no crash can forget it
-            self.store.update(self.id, usage=self.usage_record())
-
-    def usage_record(self) -> dict[str, Any]:
-        return {**self.budget.usage.to_dict(), "turns": self.budget.turns}
+            self.store.update(self.id, usage=self.usage, turns=self.budget.turns)
 
     @property
     def usage(self) -> Usage:
         return self.budget.usage
-
-
-def _verdict(result: CheckResult) -> str:
-    return "passed" if result.ok else "failed before this run too" if result.preexisting else "FAILED"
 
 
 def describe_check(result: CheckResult, repo: str) -> str:

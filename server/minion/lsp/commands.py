@@ -88,8 +88,8 @@ async def runs(ls: MinionServer, *args) -> list[dict[str, Any]]:
             "task": record.task,
             "branch": record.branch,
             "files": record.files,
-            "cost_usd": (record.usage or {}).get("cost_usd", 0.0),
-            "checks_ok": all(c["ok"] for c in record.checks) if record.checks else None,
+            "cost_usd": record.usage.cost_usd,
+            "checks_ok": record.checks_ok,
             "created_at": record.created_at,
             "report_uri": report.as_uri() if report.exists() else None,
         }

@@ -94,8 +94,8 @@ class Target:
 def findings(result: RunResult, target: Target, *, link_support: bool) -> list[Finding]:
     """Everything the run has to say about one file, placed on its current text; a change a
     reviewer must see first (sensitive.py) comes first."""
-    out = [_sensitive_finding(result, change["why"], target) for change in result.record.sensitive
-           if change["path"] == target.path]
+    out = [_sensitive_finding(result, change.why, target) for change in result.record.sensitive
+           if change.path == target.path]
     out += hunk_findings(result, target)
     for spot in result.check_spots:
         if spot.path == target.path:

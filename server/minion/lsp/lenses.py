@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from ..runs.store import RunRecord
+from ..runs.model import RunRecord
 from .diagnostics import line_map
 from .documents import file_path
 from .server import MinionServer
@@ -29,10 +29,10 @@ def register(ls: MinionServer) -> None:
 
 
 def _todo_path(record: RunRecord) -> tuple[str, int] | None:
-    anchor = record.request.get("anchor") or {}
-    if anchor.get("kind") != "todo" or not anchor.get("path"):
+    anchor = record.anchor
+    if anchor is None or anchor.kind != "todo" or not anchor.path:
         return None
-    return anchor["path"], int(anchor.get("start_line") or 0)
+    return anchor.path, anchor.start_line
 
 
 def _lens(base_text: str, line: int, doc, title: str, command: str, run_id: str) -> types.CodeLens:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..runs.store import RunRecord, Status
+from ..runs.model import RunRecord, Status
 from ..ui import brief as brief_tool_input
 
 if TYPE_CHECKING:

@@ -14,8 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import MinionError
 from ..git import GitError, git
-from ..runs.service import result_json
-from ..runs.store import NodeRecord, RunRecord
+from ..runs.model import CheckResult, NodeRecord, RunRecord
 from ..snapshot import diff, readable
 from ..state import state_dir
 
@@ -37,19 +36,17 @@ def write_report(record: RunRecord, nodes: list[NodeRecord], link: str | None) -
 
 
 def render_report(record: RunRecord, nodes: list[NodeRecord], diff_text: str, link: str | None) -> str:
-    result = result_json(record)
-    usage = result["usage"] or {}
+    usage = record.usage
     lines = [
         f"# minion run {record.id}: {_first_line(record.task)}",
         "",
         f"**{record.status.value}**" + (f" — {record.summary}" if record.summary else ""),
         "",
         f"- branch: `{record.branch}`" + (f" ([compare]({link}))" if link and link.startswith("http") else ""),
-        f"- base: snapshot `{(record.base or '')[:12]}` of your HEAD `{(result['base_head'] or 'unborn')[:12]}`",
+        f"- base: snapshot `{(record.base or '')[:12]}` of your HEAD `{(record.base_head or 'unborn')[:12]}`",
         f"- repository: `{record.repo}`",
         f"- blueprint `{record.blueprint}`, model `{record.model}`",
-        f"- usage: {usage.get('input_tokens', 0)} input + {usage.get('output_tokens', 0)} output tokens,"
-        f" ${usage.get('cost_usd', 0):.4f}",
+        f"- usage: {usage.input_tokens} input + {usage.output_tokens} output tokens, ${usage.cost_usd:.4f}",
         f"- started {_when(record.created_at)}, last update {_when(record.updated_at)}",
         "",
         "## Task",
@@ -60,12 +57,12 @@ def render_report(record: RunRecord, nodes: list[NodeRecord], diff_text: str, li
         lines += ["", "## Error", "", fenced(record.error)]
     if record.sensitive:  # first: these run code on your machine once merged or opened
         lines += ["", "## Review these first", ""]
-        lines += [f"- `{readable(c['path'])}`: {c['why']}" for c in record.sensitive]
+        lines += [f"- `{readable(c.path)}`: {c.why}" for c in record.sensitive]
     if record.refused:
         lines += ["", "## Left out of the branch", "", "(still in the run's worktree)", ""]
-        lines += [f"- `{readable(r['path'])}`: {r['why']}" for r in record.refused]
+        lines += [f"- `{readable(r.path)}`: {r.why}" for r in record.refused]
     lines += ["", "## Steps", "", *_steps_table(nodes)]
-    lines += ["", "## Checks", "", *_checks(result["checks"])]
+    lines += ["", "## Checks", "", *_checks(record.checks)]
     lines += ["", "## Files changed", ""]
     lines += [f"- `{path}`" for path in record.files] or ["(none)"]
     if diff_text:
@@ -86,25 +83,25 @@ def _steps_table(nodes: list[NodeRecord]) -> list[str]:
     return rows
 
 
-def _checks(checks: list[dict]) -> list[str]:
+def _checks(checks: list[CheckResult]) -> list[str]:
     if not checks:
         return ["(no checks ran)"]
     out = []
     for check in checks:
-        if check["ok"]:
+        if check.ok:
             verdict = "passed"
-        elif check.get("preexisting"):
+        elif check.preexisting:
             verdict = "already failing before this run (not the run's doing)"
         else:
-            verdict = "timed out" if check["timed_out"] else f"failed (exit {check['exit_code']})"
-        out += [f"### {check['name']}: {verdict}", "", f"`{check['command']}` in {check['duration_s']:.1f}s", ""]
-        if check.get("baseline") and not check["baseline"]["ok"]:
-            out += ["Failing before the run: " + ", ".join(f"`{f}`" for f in check["baseline"]["failures"]), ""]
-        if check.get("changed"):
-            out += ["The check changed " + ", ".join(f"`{readable(p)}`" for p in check["changed"])
+            verdict = "timed out" if check.timed_out else f"failed (exit {check.exit_code})"
+        out += [f"### {check.name}: {verdict}", "", f"`{check.command}` in {check.duration_s:.1f}s", ""]
+        if check.baseline and not check.baseline["ok"]:
+            out += ["Failing before the run: " + ", ".join(f"`{f}`" for f in check.baseline["failures"]), ""]
+        if check.changed:
+            out += ["The check changed " + ", ".join(f"`{readable(p)}`" for p in check.changed)
                     + "; minion put them back.", ""]
-        if not check["ok"]:
-            out += [fenced(check["output"][-MAX_CHECK_OUTPUT_CHARS:]), ""]
+        if not check.ok:
+            out += [fenced(check.output[-MAX_CHECK_OUTPUT_CHARS:]), ""]
     return out
 
 
@@ -175,7 +172,7 @@ def push_branch(record: RunRecord) -> str | None:
     remote = _push_remote(repo)
     if remote is None or not record.branch:
         return None
-    base_head = record.request.get("base_head")
+    base_head = record.base_head
     if not base_head or git("rev-parse", f"{record.snapshot}^{{tree}}", cwd=repo) != git(
             "rev-parse", f"{base_head}^{{tree}}", cwd=repo):
         # The branch sits on the snapshot, which holds uncommitted files and unsaved buffers.

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..blueprint.failures import Failure, parse_failures, summary_line
 from ..git import git
-from ..runs.store import RunRecord, RunStore, Status
+from ..runs.model import CheckResult, RunRecord, Status
+from ..runs.store import RunStore
 from ..snapshot import Hunk, hunks
 
 MAX_SPOTS_PER_CHECK = 3
@@ -60,7 +61,7 @@ class RunResult:
     def paths(self) -> set[str]:
         """Every file this result has something to say about."""
         spots = [spot.path for spot in self.check_spots + self.anchor_spots]
-        return {*self.hunk_indexes, *spots, *(change["path"] for change in self.record.sensitive)}
+        return {*self.hunk_indexes, *spots, *(change.path for change in self.record.sensitive)}
 
 
 def load_result(record: RunRecord, store: RunStore) -> RunResult:
@@ -92,10 +93,9 @@ def _why(record: RunRecord, store: RunStore) -> str:
 
 
 def _anchor_location(record: RunRecord) -> tuple[str, int] | None:
-    anchor = record.request.get("anchor") or {}
-    if not anchor.get("path"):
+    if record.anchor is None or not record.anchor.path:
         return None
-    return anchor["path"], int(anchor.get("start_line") or 0)  # 0-based
+    return record.anchor.path, record.anchor.start_line  # 0-based
 
 
 def _failure_messages(record: RunRecord) -> list[str]:
@@ -106,11 +106,11 @@ def _failure_messages(record: RunRecord) -> list[str]:
     return [f"minion run {record.id} {record.status.value}: {reason[0] if reason else 'no reason recorded'}"]
 
 
-def _failures(check: dict, repo: str) -> list[Failure]:
+def _failures(check: CheckResult, repo: str) -> list[Failure]:
     """The errors a failed check names: as the run stored them, else read from its output."""
-    if "failures" in check:
-        return [Failure(f.get("path"), f.get("line"), f.get("message", "")) for f in check["failures"]]
-    return parse_failures(check["output"], repo)
+    if check.failures:
+        return [Failure(f.get("path"), f.get("line"), f.get("message", "")) for f in check.failures]
+    return parse_failures(check.output, repo)
 
 
 def _check_locations(record: RunRecord) -> list[tuple[str, int, str, str, bool]]:
@@ -118,10 +118,9 @@ def _check_locations(record: RunRecord) -> list[tuple[str, int, str, str, bool]]
     line of the repo failed checks name."""
     found = []
     for check in record.checks:
-        if not check["ok"]:
-            failures = _failures(check, record.repo)
-            old = bool(check.get("preexisting"))
-            found += [(f.path, f.line, check["name"], f.message, old) for f in failures if f.path and f.line]
+        if not check.ok:
+            found += [(f.path, f.line, check.name, f.message, check.preexisting)
+                      for f in _failures(check, record.repo) if f.path and f.line]
     return found
 
 
@@ -146,12 +145,11 @@ def _unplaced_checks(record: RunRecord, spots: list[Spot]) -> list[str]:
     placed = {spot.check for spot in spots}
     messages = []
     for check in record.checks:
-        if not check["ok"] and check["name"] not in placed:
+        if not check.ok and check.name not in placed:
             first = _failures(check, record.repo)[:1]
-            why = first[0].describe() if first else summary_line(check["output"], record.repo,
-                                                                 check.get("exit_code", 1))
-            verdict = "already failing before" if check.get("preexisting") else "failed in"
-            messages.append(f"check '{check['name']}' {verdict} minion run {record.id}: {why}")
+            why = first[0].describe() if first else summary_line(check.output, record.repo, check.exit_code)
+            verdict = "already failing before" if check.preexisting else "failed in"
+            messages.append(f"check '{check.name}' {verdict} minion run {record.id}: {why}")
     return messages
 
 

@@ -32,8 +32,9 @@ from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import ConfigError, MinionError
 from ..trust import trust_repo
-from ..runs.service import RESUMABLE, RunRequest, create_run, prepare_resume
-from ..runs.store import RunRecord, RunStore, Status
+from ..runs.service import RunRequest, create_run, prepare_resume
+from ..runs.model import RunRecord, Status
+from ..runs.store import RunStore
 from ..runs.warm import spawn_warm
 from ..snapshot import delete_branch as delete_run_branch, find_repo_root
 from ..state import state_dir
@@ -56,12 +57,6 @@ RECENT_RUNS = 20  # finished runs shown again after a restart
 REPUBLISH_DELAY_S = 0.3  # diagnostics follow the user's typing after this pause
 CONFIG_FILES = {"config.toml", "pyproject.toml"}
 WARM_AFTER_SAVE_S = 30  # saves come in bursts; the map's cache needs one refresh
-
-
-def check_verdict(check: dict) -> str:
-    if check["ok"]:
-        return "passed"
-    return "already failing before this run" if check.get("preexisting") else "failed"
 
 
 class MinionServer(LanguageServer):
@@ -310,7 +305,7 @@ class MinionServer(LanguageServer):
 
     def _load_result(self, record: RunRecord, just_ended: bool) -> RunResult:
         result = load_result(record, self.store)
-        if just_ended and record.head and record.request.get("settings", {}).get("push"):
+        if just_ended and record.head and record.settings.push:
             try:
                 push_branch(record)
             except MinionError as e:
@@ -361,19 +356,19 @@ class MinionServer(LanguageServer):
         if record.status is Status.CANCELLED:  # the user's own doing: a note is enough
             self.message(f"minion run {record.id} cancelled; its work so far is on {record.branch}")
             return
-        checks = ", ".join(f"{c['name']} {check_verdict(c)}" for c in record.checks) or "no checks"
-        cost = (record.usage or {}).get("cost_usd", 0)
+        checks = ", ".join(f"{c.name} {c.verdict}" for c in record.checks) or "no checks"
+        cost = record.usage.cost_usd
         text = (f"minion run {record.id} {record.status.value}: {(record.summary or record.task[:80]).rstrip('.')}. "
                 f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")
         if record.sensitive:  # files that run code on this machine once merged: before anything else
-            named = ", ".join(c["path"] for c in record.sensitive[:5]) + (" …" if len(record.sensitive) > 5 else "")
+            named = ", ".join(c.path for c in record.sensitive[:5]) + (" …" if len(record.sensitive) > 5 else "")
             text += f" Review first: {named} (see the report)."
         if record.refused:
             text += f" {len(record.refused)} file(s) left out of the branch (see the report)."
         actions = []
         if result is not None:
             actions = ["Open", "Apply all"] if result.hunks else ["Open"]
-        if record.status in RESUMABLE:
+        if record.status.resumable:
             actions.append("Resume")
         actions.append("Dismiss")
         kind = types.MessageType.Info if record.status is Status.OK and not record.sensitive else types.MessageType.Warning

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..runs.service import pid_alive
-from ..runs.store import RunRecord, RunStore, Status
+from ..runs.model import RunRecord, Status
+from ..runs.store import RunStore
 from ..state import logs_dir
 
 log = logging.getLogger("minion.lsp.workers")

@@ -7,7 +7,8 @@ from typing import Any, Callable, Mapping
 
 from ..context import Anchor, Todo
 from .service import RunRequest, create_run, execute_run
-from .store import RunRecord, RunStore, Status
+from .model import RunRecord, Status
+from .store import RunStore
 
 
 def create_todo_runs(

@@ -29,7 +29,7 @@ def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
         if run and Path(run.repo).is_dir():
             remove_worktree(worktree, Path(run.repo))
             # The snapshot holds unsaved buffers and untracked files: not kept past its run.
-            git("update-ref", "-d", f"refs/minion/snapshots/{run.id}", cwd=Path(run.repo), check=False)
+            git("update-ref", "-d", run.snapshot_ref, cwd=Path(run.repo), check=False)
         else:  # an orphan: its run or its repo is gone
             shutil.rmtree(worktree, ignore_errors=True)
         shutil.rmtree(homes_dir() / worktree.name, ignore_errors=True)

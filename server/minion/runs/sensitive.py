@@ -14,7 +14,7 @@ from pathlib import Path
 import pathspec
 
 from ..git import git
-from ..snapshot import raw_changes
+from ..snapshot import FlaggedFile, raw_changes
 
 EXECUTABLE = "100755"
 
@@ -54,8 +54,8 @@ def _specs(extra: Sequence[str]) -> list[tuple[pathspec.GitIgnoreSpec, str]]:
     return [(pathspec.GitIgnoreSpec.from_lines([pattern]), why) for pattern, why in rules]
 
 
-def sensitive_changes(repo_root: Path, base: str, head: str, extra: Sequence[str] = ()) -> list[dict[str, str]]:
-    """``[{path, why}]`` for the changes from ``base`` to ``head`` that a reviewer must see first;
+def sensitive_changes(repo_root: Path, base: str, head: str, extra: Sequence[str] = ()) -> list[FlaggedFile]:
+    """The files of the changes from ``base`` to ``head`` that a reviewer must see first;
     ``extra`` are more patterns from the user's config."""
     specs = _specs(extra)
     raw = git("diff", "--raw", "-z", "--no-renames", "--no-abbrev", base, head, "--", cwd=repo_root)
@@ -68,7 +68,7 @@ def sensitive_changes(repo_root: Path, base: str, head: str, extra: Sequence[str
         if why is None and Path(rel).name == "package.json" and _scripts_changed(repo_root, base, head, rel):
             why = "its scripts (with pre/post hooks) run on npm install, test and more"
         if why:
-            found.append({"path": rel, "why": why})
+            found.append(FlaggedFile(rel, why))
     return found
 
 

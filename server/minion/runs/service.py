@@ -31,13 +31,14 @@ from ..blueprint.run import Run, StopRun
 from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
 from ..errors import MinionError, StateUnwritable
-from ..redact import redact, redact_text
+from ..redact import redact_text
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
 from ..sandbox.mounts import git_mounts
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
 from ..state import homes_dir, logs_dir, worktrees_dir
 from .sensitive import sensitive_changes
-from .store import RunRecord, RunStore, Status
+from .model import NodeRecord, RunRecord, Status
+from .store import RunStore
 
 CANCEL_POLL_S = 0.5
 HARD_DEADLINE_GRACE_S = 30  # past the cap, code that blocks the event loop is interrupted
@@ -101,12 +102,10 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         base=snapshot.commit,
         snapshot=snapshot.commit,
         worktree=str(snapshot.worktree),
-        request={
-            "settings": settings.model_dump(),
-            "anchor": redact(asdict(request.anchor)) if request.anchor else None,
-            "base_head": snapshot.base_head,
-            "git_common_dir": str(snapshot.git_common_dir),
-        },
+        settings=settings,
+        anchor=request.anchor,
+        base_head=snapshot.base_head,
+        git_common_dir=str(snapshot.git_common_dir),
     )
     try:
         store.create(record)
@@ -114,12 +113,6 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         discard_snapshot(snapshot)
         raise
     return record
-
-
-# Runs that stopped before their end and can continue where they were (a lost run too,
-# while its worktree is there: the language server marks a run lost when its worker dies).
-RESUMABLE = {Status.QUEUED, Status.RUNNING, Status.CANCELLED, Status.STUCK, Status.CAPPED_TURNS,
-             Status.CAPPED_TOKENS, Status.CAPPED_COST, Status.CAPPED_TIME, Status.LOST}
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -139,12 +132,12 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
     record = store.get(run_id)
     if record.status.active and pid_alive(record.worker_pid) and record.worker_pid != os.getpid():
         raise MinionError(f"run {record.id} is still running (worker pid {record.worker_pid}); cancel it first")
-    if record.status not in RESUMABLE:
+    if not record.status.resumable:
         raise MinionError(
             f"run {record.id} ended with status {record.status.value}; only interrupted, cancelled, "
             "capped or stuck runs can resume"
         )
-    if not Path(record.request.get("git_common_dir", "")).is_dir():
+    if not record.git_common_dir or not Path(record.git_common_dir).is_dir():
         reason = f"its repository {record.repo} is gone"
         store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
         raise MinionError(f"run {record.id} is lost: {reason}")
@@ -153,10 +146,9 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
         store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
         raise MinionError(f"run {record.id} is lost: {reason}")
     new = {k: v for k, v in (flags or {}).items() if v is not None}
-    settings = validate_settings({**record.request["settings"], **new}, dict.fromkeys(new, "command-line flags"))
-    request = {**record.request, "settings": settings.model_dump()}
+    settings = validate_settings({**record.settings.model_dump(), **new}, dict.fromkeys(new, "command-line flags"))
     if not store.claim(record.id, record.status, status=Status.QUEUED, cancel_requested=False, error=None,
-                       request=request, worker_pid=os.getpid()):
+                       settings=settings, worker_pid=os.getpid()):
         raise MinionError(f"run {record.id} was resumed by another minion process just now")
     return store.get(record.id)
 
@@ -165,10 +157,10 @@ def snapshot_of(record: RunRecord) -> Snapshot:
     return Snapshot(
         run_id=record.id,
         repo_root=Path(record.repo),
-        git_common_dir=Path(record.request["git_common_dir"]),
-        base_head=record.request.get("base_head"),
+        git_common_dir=Path(record.git_common_dir),
+        base_head=record.base_head,
         commit=record.snapshot or "",
-        ref=f"refs/minion/snapshots/{record.id}",
+        ref=record.snapshot_ref,
         worktree=Path(record.worktree or ""),
     )
 
@@ -223,7 +215,7 @@ async def execute_run(
 ) -> RunRecord:
     """Run the blueprint to the end. Never raises for a run's own failure: the status says it."""
     record = store.get(run_id)
-    settings = Settings(**record.request["settings"])
+    settings = record.settings
     snapshot = snapshot_of(record)
     events = EventLog(log_path(run_id), run_id)
     events.listeners.extend(listeners)
@@ -247,9 +239,8 @@ async def execute_run(
             events.emit("log", level="warning", message=f"the dependency folder {rel} is a link in your repository: "
                         "not shown in the sandbox (only real folders are)")
 
-    anchor = Anchor(**record.request["anchor"]) if record.request.get("anchor") else None
     run = Run(
-        run_id=run_id, task=record.task, anchor=anchor, branch=record.branch or "", snapshot=snapshot,
+        run_id=run_id, task=record.task, anchor=record.anchor, branch=record.branch or "", snapshot=snapshot,
         settings=settings, sandbox=sandbox_for(snapshot, settings, python), python=python, model=model,
         store=store, events=events,
     )
@@ -272,14 +263,14 @@ async def execute_run(
     files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
     sensitive = (sensitive_changes(snapshot.repo_root, snapshot.commit, run.head, settings.sensitive_paths)
                  if files else [])
-    checks = [c.to_dict() for c in run.last_checks or []]
     store.finish(
-        run_id, status=status, head=run.head, files=files, checks=checks, usage=run.usage_record(),
+        run_id, status=status, head=run.head, files=files, checks=run.last_checks or [], usage=run.usage,
+        turns=run.budget.turns,
         summary=summary, error=error, worker_pid=None, refused=run.refused, sensitive=sensitive,
     )
-    events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files, refused=run.refused,
-                sensitive=sensitive,
-                usage=run.usage_record(), summary=summary, error=error)
+    events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files,
+                refused=[asdict(r) for r in run.refused], sensitive=[asdict(s) for s in sensitive],
+                usage={**run.usage.to_dict(), "turns": run.budget.turns}, summary=summary, error=error)
     return store.get(run_id)
 
 
@@ -387,17 +378,13 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "model": record.model,
         "branch": record.branch,
         "base": record.base,
-        "base_head": record.request.get("base_head"),
+        "base_head": record.base_head,
         "head": record.head,
         "files": record.files,
-        "refused": record.refused,  # what the commit guard left out of the branch: {path, why}
-        "sensitive": record.sensitive,  # committed changes a reviewer must see first: {path, why}
-        "checks": [
-            {k: c.get(k) for k in ("name", "command", "ok", "exit_code", "duration_s", "timed_out", "output",
-                                   "failures", "baseline", "preexisting", "changed")}
-            for c in record.checks  # a run from before the baseline has None for the newer keys
-        ],
-        "usage": record.usage,
+        "refused": [asdict(r) for r in record.refused],  # what the commit guard left out of the branch
+        "sensitive": [asdict(s) for s in record.sensitive],  # committed changes a reviewer must see first
+        "checks": [c.to_dict() for c in record.checks],
+        "usage": {**record.usage.to_dict(), "turns": record.turns},
         "summary": record.summary,
         "error": record.error,
         "log": str(log_path(record.id)),
@@ -405,3 +392,8 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
+
+
+def node_json(node: NodeRecord) -> dict[str, Any]:
+    """A node of `minion show --json`."""
+    return {**asdict(node), "usage": node.usage.to_dict()}

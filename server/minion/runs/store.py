@@ -6,43 +6,24 @@ Everything stored is redacted first.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..agent.usage import Usage
+from ..config import Settings
+from ..context import Anchor
 from ..errors import RunNotFound, StateUnwritable
 from ..redact import redact
 from ..state import state_dir
-
-
-class Status(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    OK = "ok"
-    FAILED_CHECKS = "failed_checks"
-    FAILED = "failed"  # the blueprint or minion itself failed; see `error`
-    CANCELLED = "cancelled"
-    STUCK = "stuck"
-    REFUSED = "refused"
-    CAPPED_TURNS = "capped_turns"
-    CAPPED_TOKENS = "capped_tokens"
-    CAPPED_COST = "capped_cost"
-    CAPPED_TIME = "capped_time"
-    LOST = "lost"  # the run cannot continue: its worker died, or its repository is gone
-
-    @property
-    def active(self) -> bool:
-        return self in (Status.QUEUED, Status.RUNNING)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self is Status.OK else 1
+from .model import CheckResult, FlaggedFile, NodeRecord, RunRecord, Status
 
 
 SCHEMA = """
@@ -87,82 +68,112 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 """
 
+# The record's fields kept as JSON: whole columns, and the parts of the `request` column
+# (what the run was asked for) and of `usage`.
 JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused", "sensitive"}
+_REQUEST_PARTS = ("settings", "anchor", "base_head", "git_common_dir")
 # Columns added after the first release: (name, definition), added to older stores on open.
 ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'"), ("sensitive", "TEXT NOT NULL DEFAULT '[]'")]
 # SQLite result codes (prefixes of their names) that mean the disk, not minion, is at fault.
 _STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
-
-@dataclass
-class RunRecord:
-    id: str
-    created_at: float
-    updated_at: float
-    status: Status
-    repo: str
-    task: str
-    blueprint: str
-    model: str
-    branch: str | None = None
-    base: str | None = None
-    snapshot: str | None = None
-    head: str | None = None
-    worktree: str | None = None
-    request: dict[str, Any] = field(default_factory=dict)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    usage: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
-    error: str | None = None
-    worker_pid: int | None = None
-    cancel_requested: bool = False
-    refused: list[dict[str, str]] = field(default_factory=list)  # what the commit guard left out: {path, why}
-    sensitive: list[dict[str, str]] = field(default_factory=list)  # committed, but review first: {path, why}
-
-
-@dataclass
-class NodeRecord:
-    run_id: str
-    seq: int
-    name: str
-    kind: str
-    status: str
-    started_at: float
-    ended_at: float | None = None
-    summary: str = ""
-    result: Any = None
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
 # Free text that may quote a secret. Identifiers (paths, branch, commits, the request's
 # settings) are stored as they are: masking a part of them would break the run.
-REDACTED_COLUMNS = {"task", "summary", "error", "checks", "result"}
+REDACTED_FIELDS = {"task", "summary", "error", "checks", "result", "anchor"}
 
 
-def _encode(column: str, value: Any) -> Any:
-    if column in REDACTED_COLUMNS:
-        value = redact(value)
-    if column in JSON_COLUMNS:
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return int(value)
+def _plain(value: Any) -> Any:
+    """A field's value as JSON has it."""
+    if isinstance(value, Settings):
+        return value.model_dump()
+    if isinstance(value, Usage):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
     return value
 
 
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
-    out = {}
-    for key in row.keys():
-        value = row[key]
-        out[key] = json.loads(value) if key in JSON_COLUMNS and value is not None else value
-    return out
+def _stored(name: str, value: Any) -> Any:
+    """A field's value as the store keeps it: plain JSON types, redacted where it is free text."""
+    value = _plain(value)
+    return redact(value) if name in REDACTED_FIELDS else value
+
+
+def _sql(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS:
+        return json.dumps(value)
+    return int(value) if isinstance(value, bool) else value
+
+
+def _assignments(fields: dict[str, Any]) -> tuple[str, tuple]:
+    """SQL assignments and their parameters that store a RunRecord's ``fields``. A field
+    kept inside a JSON column updates its part of it, so the rest stays as it was."""
+    expressions: dict[str, str] = {}  # column -> its new value, in terms of the old
+    params: dict[str, list[Any]] = {}
+    for name, value in fields.items():
+        value = _stored(name, value)
+        if name in _REQUEST_PARTS:
+            column, update, param = "request", f"json_set(%s, '$.{name}', json(?))", json.dumps(value)
+        elif name == "turns":
+            column, update, param = "usage", "json_set(%s, '$.turns', ?)", value
+        elif name == "usage":
+            column, update, param = "usage", "json_patch(%s, ?)", json.dumps(value)
+        else:
+            column, update, param = name, "?", _sql(name, value)
+        expressions[column] = update % expressions.get(column, column) if "%s" in update else update
+        params.setdefault(column, []).append(param)
+    sql = ", ".join(f"{column} = {expression}" for column, expression in expressions.items())
+    return sql, tuple(param for column in expressions for param in params[column])
+
+
+def _row(record: RunRecord) -> dict[str, Any]:
+    """The record as the columns of its row."""
+    row: dict[str, Any] = {"request": {}}
+    for f in dataclasses.fields(record):
+        value = _stored(f.name, getattr(record, f.name))
+        if f.name in _REQUEST_PARTS:
+            row["request"][f.name] = value
+        elif f.name != "turns":
+            row[f.name] = value
+    row["usage"]["turns"] = record.turns
+    return {column: _sql(column, value) for column, value in row.items()}
+
+
+def _decoded(row: sqlite3.Row) -> dict[str, Any]:
+    return {key: json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key]
+            for key in row.keys()}
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
-    data = _decode(row)
-    data["status"] = Status(data["status"])
-    data["cancel_requested"] = bool(data["cancel_requested"])
+    data = _decoded(row)
+    request, usage = data.pop("request"), data.pop("usage")
+    data.update(
+        status=Status(data["status"]),
+        cancel_requested=bool(data["cancel_requested"]),
+        settings=_stored_settings(request.get("settings", {})),
+        anchor=Anchor(**request["anchor"]) if request.get("anchor") else None,
+        base_head=request.get("base_head"),
+        git_common_dir=request.get("git_common_dir", ""),
+        checks=[CheckResult.from_dict(c) for c in data["checks"]],
+        usage=Usage.from_dict(usage),
+        turns=usage.get("turns", 0),
+        refused=[FlaggedFile(**r) for r in data["refused"]],
+        sensitive=[FlaggedFile(**s) for s in data["sensitive"]],
+    )
     return RunRecord(**data)
+
+
+def _stored_settings(stored: dict[str, Any]) -> Settings:
+    """The settings a run was created with, as this version reads them: a setting it no
+    longer knows, or a value it no longer takes, falls back to its default."""
+    known = {name: value for name, value in stored.items() if name in Settings.model_fields}
+    try:
+        return Settings(**known)
+    except ValidationError as e:
+        wrong = {error["loc"][0] for error in e.errors() if error["loc"]}
+        return Settings(**{name: value for name, value in known.items() if name not in wrong})
 
 
 # Kept beside the store and given up when its disk fills, so a run can always record its
@@ -239,7 +250,7 @@ class RunStore:
     # runs
 
     def create(self, record: RunRecord) -> None:
-        values = {k: _encode(k, v) for k, v in record.__dict__.items()}
+        values = _row(record)
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         self._execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(values.values()))
@@ -252,16 +263,12 @@ class RunStore:
         self._update(run_id, fields, reserve=True)
 
     def _update(self, run_id: str, fields: dict[str, Any], *, reserve: bool) -> None:
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        params = tuple(_encode(k, v) for k, v in fields.items())
+        assignments, params = _assignments({**fields, "updated_at": time.time()})
         self._execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id), reserve=reserve)
 
     def claim(self, run_id: str, expected: Status, **fields: Any) -> bool:
         """Update the run only if its status is still ``expected`` (one winner among racers)."""
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        params = tuple(_encode(k, v) for k, v in fields.items())
+        assignments, params = _assignments({**fields, "updated_at": time.time()})
         with closing(self._connect()) as db:
             cursor = db.execute(f"UPDATE runs SET {assignments} WHERE id = ? AND status = ?",
                                 (*params, run_id, expected.value))
@@ -305,9 +312,9 @@ class RunStore:
             (
                 node.status,
                 node.ended_at,
-                _encode("summary", node.summary),
-                _encode("result", node.result),
-                _encode("usage", node.usage),
+                redact(node.summary),
+                json.dumps(redact(node.result)),
+                json.dumps(node.usage.to_dict()),
                 node.run_id,
                 node.seq,
             ),
@@ -318,4 +325,5 @@ class RunStore:
 
     def nodes(self, run_id: str) -> list[NodeRecord]:
         rows = self._execute("SELECT * FROM nodes WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [NodeRecord(**_decode(row)) for row in rows]
+        return [NodeRecord(**{**data, "usage": Usage.from_dict(data["usage"])})
+                for data in map(_decoded, rows)]
