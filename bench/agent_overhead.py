@@ -32,7 +32,7 @@ from minion.agent.loop import Caps, RunBudget, run_agent  # noqa: E402
 from minion.agent.models import AnthropicModel  # noqa: E402
 from minion.agent.tools import Toolset  # noqa: E402
 from minion.agent.usage import price_per_mtok  # noqa: E402
-from minion.blueprint.events import EventLog  # noqa: E402
+from minion.runs.events import EventLog  # noqa: E402
 from minion.config import Settings  # noqa: E402
 from minion.sandbox import Sandbox, SandboxPolicy  # noqa: E402
 from support.fake_anthropic import FakeAnthropic, Received, Turn  # noqa: E402

@@ -31,8 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(HERE / "tests"), str(HERE / "tests" / "realworld")]
 
-from minion.blueprint.events import read_events  # noqa: E402
-from minion.runs.service import log_path  # noqa: E402
+from minion.runs.events import log_path, read_events  # noqa: E402
 from minion.runs.model import Status  # noqa: E402
 from projects import MissingTool, Project, go, path_with_cargo, run_minion, rust  # noqa: E402
 from support.script import done  # noqa: E402

@@ -16,8 +16,8 @@ from rich.syntax import Syntax
 from . import __version__
 from .agent.models import preload_sdk
 from .errors import MinionError
-from .runs.service import (RunRequest, create_run, execute_run, log_path, node_json, pid_alive, prepare_resume,
-                           result_json)
+from .runs.events import log_path, read_events
+from .runs.service import RunRequest, create_run, execute_run, node_json, pid_alive, prepare_resume, result_json
 from .runs.model import RunRecord, Status
 from .runs.store import RunStore
 from .runs.warm import warm_for_next_run
@@ -169,8 +169,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from .blueprint.events import read_events
-
     record = RunStore().get(args.id)
     for event in read_events(log_path(record.id)):
         if args.json:

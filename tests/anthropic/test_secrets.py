@@ -3,7 +3,9 @@
 import logging
 import sqlite3
 
-from minion.runs.service import log_path, result_json
+from minion.runs.service import result_json
+
+from minion.runs.events import log_path
 from minion.runs.model import Status
 from minion.state import state_dir
 from support.claude import API_KEY, FIX_ADD

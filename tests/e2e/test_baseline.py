@@ -4,8 +4,8 @@ check may report but not edit. Real git, bubblewrap and pytest; the scripted mod
 import subprocess
 import sys
 
-from minion.blueprint.events import read_events
-from minion.runs.service import RunRequest, create_run, execute_run, log_path
+from minion.runs.events import log_path, read_events
+from minion.runs.service import RunRequest, create_run, execute_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint

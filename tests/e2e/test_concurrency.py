@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from minion.blueprint.events import read_events
+from minion.runs.events import read_events
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git, write_files
 from support.script import done, tool, write_script

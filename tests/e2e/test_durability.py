@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from minion.blueprint.events import read_events
-from minion.runs.service import RunRequest, create_run, log_path
+from minion.runs.events import log_path, read_events
+from minion.runs.service import RunRequest, create_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from support.driver import drive

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from minion.blueprint.events import read_events
+from minion.runs.events import log_path, read_events
 from minion.errors import StateUnwritable
-from minion.runs.service import RunRequest, create_run, execute_run, log_path
+from minion.runs.service import RunRequest, create_run, execute_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from minion.blueprint.events import read_events
+from minion.runs.events import log_path, read_events
 from minion.runs.cleanup import clean
 from minion.errors import MinionError
-from minion.runs.service import RunRequest, create_run, execute_run, log_path, prepare_resume
+from minion.runs.service import RunRequest, create_run, execute_run, prepare_resume
 from minion.snapshot import delete_branch
 from minion.runs.model import Status
 from minion.runs.store import RunStore

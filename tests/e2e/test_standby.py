@@ -10,8 +10,7 @@ import subprocess
 import sys
 import time
 
-from minion.blueprint.events import read_events
-from minion.runs.service import log_path
+from minion.runs.events import log_path, read_events
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from minion.standby import standbys_dir

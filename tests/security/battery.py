@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from minion.agent.tools import EDITOR
-from minion.blueprint.events import read_events
+from minion.runs.events import log_path, read_events
 from minion.config import Settings
-from minion.runs.service import RunRequest, create_run, execute_run, log_path, sandbox_for, snapshot_of
+from minion.runs.service import RunRequest, create_run, execute_run, sandbox_for, snapshot_of
 from minion.runs.model import RunRecord
 from minion.runs.store import RunStore
 from minion.sandbox import Sandbox

@@ -10,8 +10,7 @@ import subprocess
 import sys
 
 from battery import agent_run
-from minion.blueprint.events import read_events
-from minion.runs.service import log_path
+from minion.runs.events import log_path, read_events
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.script import bash, done

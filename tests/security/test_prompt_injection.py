@@ -12,7 +12,8 @@ import os
 import subprocess
 
 from battery import PY, editor, marker
-from minion.runs.service import RunRequest, create_run, execute_run, log_path
+from minion.runs.service import RunRequest, create_run, execute_run
+from minion.runs.events import log_path
 from minion.runs.store import RunStore
 from minion.state import state_dir
 from support.claude import API_KEY, FAST, MODEL

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from battery import agent_run, editor, marker
-from minion.runs.service import log_path
+from minion.runs.events import log_path
 from minion.state import state_dir
 from support.gitrepo import run_git, write_files
 from support.script import bash, text, tool

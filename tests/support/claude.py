@@ -3,8 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from minion.blueprint.events import read_events
-from minion.runs.service import log_path
+from minion.runs.events import log_path, read_events
 from minion.runs.model import RunRecord
 from support.gitrepo import run_git
 from support.script import replace

@@ -24,6 +24,7 @@ from ..config import Settings
 from ..context import Anchor, load_rules, render_anchor
 from ..git import git
 from ..runs.sensitive import forbidden_by_path
+from ..runs.events import EventLog
 from ..runs.model import CheckResult, NodeRecord, Status
 from ..runs.store import RunStore
 from ..sandbox import Sandbox
@@ -33,7 +34,6 @@ from .repo_map import repo_map as build_map
 from .checks import detect_checks
 from .failures import parse_failures, summary_line
 from .python_env import PythonEnv
-from .events import EventLog
 
 T = TypeVar("T")
 

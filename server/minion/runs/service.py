@@ -23,7 +23,6 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..agent.models import RecordingModel, check_model_spec, model_from_spec
 from ..blueprint.checks import Detection, detect_checks
-from ..blueprint.events import EventLog
 from ..blueprint.python_env import PythonEnv, find_python_env
 from ..blueprint.repo_map import prefetch as prefetch_map
 from ..blueprint.registry import check_blueprint, get_blueprint
@@ -35,8 +34,9 @@ from ..redact import redact_text
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
 from ..sandbox.mounts import git_mounts
 from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, take_snapshot
-from ..state import homes_dir, logs_dir, worktrees_dir
+from ..state import homes_dir, worktrees_dir
 from .sensitive import sensitive_changes
+from .events import EventLog, log_path
 from .model import NodeRecord, RunRecord, Status
 from .store import RunStore
 
@@ -54,10 +54,6 @@ class RunRequest:
     buffers: Mapping[str, str] = field(default_factory=dict)
     editor_settings: Mapping[str, Any] = field(default_factory=dict)
     flags: Mapping[str, Any] = field(default_factory=dict)
-
-
-def log_path(run_id: str) -> Path:
-    return logs_dir() / f"{run_id}.jsonl"
 
 
 def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool = False) -> RunRecord:

@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..redact import redact
+from ..state import logs_dir
 
 Listener = Callable[[dict[str, Any]], None]
+
+
+def log_path(run_id: str) -> Path:
+    return logs_dir() / f"{run_id}.jsonl"
 
 
 class EventLog:
