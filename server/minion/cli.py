@@ -17,7 +17,10 @@ from . import __version__
 from .agent.models import preload_sdk
 from .errors import MinionError
 from .runs.events import log_path, read_events
-from .runs.service import RunRequest, create_run, execute_run, node_json, pid_alive, prepare_resume, result_json
+from .engine.create import RunRequest, create_run, prepare_resume
+from .engine.execute import execute_run
+from .runs.executor import pid_alive
+from .runs.model import node_json, result_json
 from .runs.model import RunRecord, Status
 from .runs.store import RunStore
 from .runs.warm import warm_for_next_run
@@ -104,7 +107,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_todo(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .context import find_todos
-    from .runs.batch import cancel_all, create_todo_runs, execute_all
+    from .engine.batch import cancel_all, create_todo_runs, execute_all
     from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
@@ -225,14 +228,14 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_explain(args: argparse.Namespace) -> int:
-    from .runs.service import preview_sandbox
+    from .engine.create import preview_sandbox
 
     out.print(escape(preview_sandbox(Path(args.repo), flags={"sandbox": args.sandbox})), soft_wrap=True)
     return 0
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    from .runs.service import preview_checks
+    from .engine.create import preview_checks
 
     python, detection, configured = preview_checks(Path(args.repo), flags={"python": args.python})
     out.print(f"[bold]python[/]  {escape(python.interpreter)}  [dim]{escape(python.why)}[/]", soft_wrap=True)

@@ -10,6 +10,24 @@ def main() -> int:
 
     if argv and argv[0] in COMMANDS and (code := hand_over(argv)) is not None:
         return code
-    from minion.cli import main as run_here
+    return _run_here(argv)
 
-    return run_here(argv)
+
+def standby(marker: str) -> None:
+    """A standby process's main (standby.spawn_standbys starts it): the imports a model
+    command needs, then one command handed over."""
+    import anthropic  # noqa: F401  (the slow one: what a standby is for)
+    import rich.syntax  # noqa: F401
+
+    from minion import ui  # noqa: F401
+    from minion.engine import create, execute  # noqa: F401
+    from minion.runs import warm  # noqa: F401
+    from minion.standby import serve
+
+    serve(marker, _run_here)
+
+
+def _run_here(argv: list[str]) -> int:
+    from minion.cli import main as run  # late: its consoles must see the terminal it runs on
+
+    return run(argv)

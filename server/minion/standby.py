@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import minion
@@ -134,7 +135,8 @@ def spawn_standbys(wanted: int, *, wait: bool = False) -> None:
         waiting = [p for p in standbys_dir().glob("*.sock") if _alive(int(p.stem), p)]
         for _ in range(wanted - len(waiting) - len(_starting())):
             marker = standbys_dir() / f"{secrets.token_hex(4)}.starting"
-            child = subprocess.Popen([sys.executable, "-m", "minion.standby", marker.stem], stdin=subprocess.DEVNULL,
+            main = f"from minion.launcher import standby; standby({marker.stem!r})"
+            child = subprocess.Popen([sys.executable, "-c", main], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             marker.write_text(str(child.pid))  # the child removes it once it waits
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -167,15 +169,9 @@ def _alive(pid: int, path: Path) -> bool:
     return True
 
 
-def serve(marker: str) -> None:
-    """A standby's main: import, wait for one command, run it, leave. ``marker`` names the
-    file that says it is still starting."""
-    import anthropic  # noqa: F401  (the slow one: what a standby is for)
-
-    from minion.runs import service, warm  # noqa: F401  (and everything a command needs)
-    from minion import ui  # noqa: F401
-    import rich.syntax  # noqa: F401
-
+def serve(marker: str, run: Callable[[list[str]], int]) -> None:
+    """A standby's main, once its imports are done: wait for one command, ``run`` it, leave.
+    ``marker`` names the file that says it is still starting."""
     me = standbys_dir() / f"{os.getpid()}.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(me))
@@ -190,7 +186,7 @@ def serve(marker: str) -> None:
     if connection is None:
         return
     _become(request, fds)
-    code = _run(request["argv"])
+    code = _run(run, request["argv"])
     connection.sendall(f"exit {code}\n".encode())
 
 
@@ -236,17 +232,12 @@ def _become(request: dict, fds: list[int]) -> None:
     sys.argv = ["minion", *request["argv"]]
 
 
-def _run(argv: list[str]) -> int:
-    from minion import cli  # now: its consoles must see the launcher's terminal
-
+def _run(run: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
-        code = cli.main(argv)
+        code = run(argv)
     except SystemExit as e:  # argparse's --help and usage errors
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     return code
 
-
-if __name__ == "__main__":
-    serve(sys.argv[1])

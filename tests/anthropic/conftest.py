@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+
+from minion.engine.execute import execute_run
 from minion.runs.model import RunRecord
 from minion.runs.store import RunStore
 from support.claude import API_KEY, FAST, MODEL

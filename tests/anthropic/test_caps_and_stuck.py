@@ -8,7 +8,8 @@ import pytest
 from minion import cli
 from minion.agent.loop import IDLE_TURNS
 from minion.agent.usage import Usage, price_per_mtok
-from minion.runs.service import execute_run, prepare_resume
+from minion.engine.create import prepare_resume
+from minion.engine.execute import execute_run
 from minion.runs.model import Status
 from support.claude import FIX_ADD, MODEL, on_branch
 from support.fake_anthropic import Turn

@@ -3,7 +3,7 @@
 import logging
 import sqlite3
 
-from minion.runs.service import result_json
+from minion.runs.model import result_json
 
 from minion.runs.events import log_path
 from minion.runs.model import Status

@@ -4,7 +4,8 @@ import pytest
 
 from minion.runs.events import log_path, read_events
 from minion.errors import MinionError
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+from minion.engine.execute import execute_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from minion.trust import trust_repo
@@ -60,7 +61,7 @@ async def test_an_awaiting_blueprint_stops_at_the_wall_clock_cap(repo, tmp_path)
 
 
 async def test_a_blueprint_blocking_the_loop_is_interrupted(repo, tmp_path, monkeypatch):
-    monkeypatch.setattr("minion.runs.service.HARD_DEADLINE_GRACE_S", 1)
+    monkeypatch.setattr("minion.engine.execute.HARD_DEADLINE_GRACE_S", 1)
     final = await run_blueprint(repo, tmp_path, "spins_forever", max_wall_seconds=1)
     assert final.status is Status.CAPPED_TIME and "blocked" in final.summary
     assert "spins_forever" in final.error or "while True" in final.error

@@ -4,7 +4,8 @@ the map started when the snapshot commit was made, and builds nothing itself."""
 import threading
 
 from minion.blueprint import repo_map
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+from minion.engine.execute import execute_run
 from minion.runs.store import RunStore
 from support.script import done, write_script
 

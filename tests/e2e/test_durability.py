@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from minion.runs.events import log_path, read_events
-from minion.runs.service import RunRequest, create_run
+from minion.engine.create import RunRequest, create_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from support.driver import drive

@@ -18,7 +18,8 @@ import pytest
 
 from minion.runs.events import log_path, read_events
 from minion.errors import StateUnwritable
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+from minion.engine.execute import execute_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint

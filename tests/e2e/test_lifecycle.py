@@ -8,7 +8,8 @@ import pytest
 from minion.runs.events import log_path, read_events
 from minion.runs.cleanup import clean
 from minion.errors import MinionError
-from minion.runs.service import RunRequest, create_run, execute_run, prepare_resume
+from minion.engine.create import RunRequest, create_run, prepare_resume
+from minion.engine.execute import execute_run
 from minion.snapshot import delete_branch
 from minion.runs.model import Status
 from minion.runs.store import RunStore

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from minion.runs.events import log_path, read_events
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+from minion.engine.execute import execute_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from minion.trust import trust_repo

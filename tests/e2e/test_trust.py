@@ -16,7 +16,8 @@ import pytest
 
 from minion.blueprint.registry import check_blueprint, declared_names
 from minion.errors import MinionError, UntrustedBlueprint
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+from minion.engine.execute import execute_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from minion.state import state_dir

@@ -1,6 +1,6 @@
 """With `resume = true`, a server that starts finds runs whose worker died and continues them."""
 
-from minion.runs.service import RunRequest, create_run
+from minion.engine.create import RunRequest, create_run
 from minion.runs.model import Status
 from minion.runs.store import RunStore
 from support.driver import drive

@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from minion.lsp.workers import Executor, worker_log_path
+from minion.runs.executor import LocalExecutor, worker_log_path
 from minion.runs.model import RunRecord, Status
 from minion.runs.store import RunStore
 
@@ -32,7 +32,7 @@ async def test_recovery_watches_live_runs_and_marks_the_others_lost_with_the_rea
     async def on_end(run_id):
         ended.append(run_id)
 
-    executor = Executor(store, limit=lambda: 2, on_event=lambda *_: None, on_end=on_end)
+    executor = LocalExecutor(store, limit=lambda: 2, on_event=lambda *_: None, on_end=on_end)
     await executor.recover(records)
 
     dead = store.get("dead")

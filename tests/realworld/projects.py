@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+
+
+from minion.engine.execute import execute_run
 from minion.runs.model import RunRecord
 from minion.runs.store import RunStore
 from support.gitrepo import make_repo, run_git, write_files

@@ -13,7 +13,8 @@ from typing import Any
 from minion.agent.tools import EDITOR
 from minion.runs.events import log_path, read_events
 from minion.config import Settings
-from minion.runs.service import RunRequest, create_run, execute_run, sandbox_for, snapshot_of
+from minion.engine.create import RunRequest, create_run, sandbox_for, snapshot_of
+from minion.engine.execute import execute_run
 from minion.runs.model import RunRecord
 from minion.runs.store import RunStore
 from minion.sandbox import Sandbox

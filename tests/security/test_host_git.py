@@ -13,7 +13,7 @@ from pathlib import Path
 
 from battery import agent_run
 from minion.git import git
-from minion.runs.service import snapshot_of
+from minion.engine.create import snapshot_of
 from minion.snapshot import changed_files, commit_result, diff, diffstat, hunks, take_snapshot
 from support.gitrepo import make_repo, run_git, write_files
 from support.script import bash, tool

@@ -12,7 +12,8 @@ import os
 import subprocess
 
 from battery import PY, editor, marker
-from minion.runs.service import RunRequest, create_run, execute_run
+from minion.engine.create import RunRequest, create_run
+from minion.engine.execute import execute_run
 from minion.runs.events import log_path
 from minion.runs.store import RunStore
 from minion.state import state_dir

@@ -7,7 +7,7 @@ import sys
 # an ordinary event listener).
 DRIVER = """
 import asyncio, os, signal, sys
-from minion.runs.service import execute_run
+from minion.engine.execute import execute_run
 from minion.runs.store import RunStore
 kill_after = int(sys.argv[2])
 def listener(event):

@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ..errors import MinionError, UntrustedBlueprint
-from ..runs.service import RunRequest
+from ..engine.create import RunRequest
 from .delegation import Delegation, task_and_anchor
 from .documents import file_path
 from .report import report_path

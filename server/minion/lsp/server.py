@@ -2,7 +2,7 @@
 
 Features live next door, one module per concern (actions, commands, lenses); this module
 owns what they share. The event loop never waits on a subprocess or a slow file: git
-and SQLite work runs in threads, runs execute in worker processes (workers.py).
+and SQLite work runs in threads, runs execute in worker processes (runs/executor.py).
 
 Runs outlive the server. On start it rebuilds its view from the run store: active runs
 are watched (or marked lost when their worker is gone) and recent results come back as
@@ -32,7 +32,7 @@ from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import ConfigError, MinionError
 from ..trust import trust_repo
-from ..runs.service import RunRequest, create_run, prepare_resume
+from ..engine.create import RunRequest, create_run, prepare_resume
 from ..runs.model import RunRecord, Status
 from ..runs.store import RunStore
 from ..runs.warm import spawn_warm
@@ -47,7 +47,7 @@ from .progress import RunProgress
 from .protocol import MinionProtocol
 from .report import published_url, push_branch, report_path, write_report
 from .results import RunResult, load_result
-from .workers import Executor
+from ..runs.executor import LocalExecutor
 
 TRUST_AND_RUN = "Trust and run"
 
@@ -67,7 +67,7 @@ class MinionServer(LanguageServer):
         )
         self.support = ClientSupport()
         self.store = RunStore()
-        self.executor = Executor(self.store, limit=self._run_limit, on_event=self._on_event, on_end=self._on_end)
+        self.executor = LocalExecutor(self.store, limit=self._run_limit, on_event=self._on_event, on_end=self._on_end)
         self.live: dict[str, RunProgress] = {}  # active runs, oldest first
         self.results: dict[str, RunResult] = {}  # ended runs shown in the editor
         self.dismissed = DismissedRuns(state_dir() / "lsp" / "dismissed.json")

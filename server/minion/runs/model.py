@@ -13,6 +13,7 @@ from ..agent.usage import Usage
 from ..config import Settings
 from ..context import Anchor
 from ..snapshot import FlaggedFile, snapshot_ref
+from .events import log_path
 
 
 class Status(StrEnum):
@@ -151,3 +152,35 @@ class NodeRecord:
     summary: str = ""
     result: Any = None
     usage: Usage = field(default_factory=Usage)
+
+
+def result_json(record: RunRecord) -> dict[str, Any]:
+    """The stable result shape of `minion run --json` and `minion show --json`."""
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "task": record.task,
+        "repo": record.repo,
+        "blueprint": record.blueprint,
+        "model": record.model,
+        "branch": record.branch,
+        "base": record.base,
+        "base_head": record.base_head,
+        "head": record.head,
+        "files": record.files,
+        "refused": [asdict(r) for r in record.refused],  # what the commit guard left out of the branch
+        "sensitive": [asdict(s) for s in record.sensitive],  # committed changes a reviewer must see first
+        "checks": [c.to_dict() for c in record.checks],
+        "usage": {**record.usage.to_dict(), "turns": record.turns},
+        "summary": record.summary,
+        "error": record.error,
+        "log": str(log_path(record.id)),
+        "worktree": record.worktree,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def node_json(node: NodeRecord) -> dict[str, Any]:
+    """A node of `minion show --json`."""
+    return {**asdict(node), "usage": node.usage.to_dict()}

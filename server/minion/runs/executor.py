@@ -1,7 +1,8 @@
-"""The run executor: one worker process per run, at most ``limit()`` at a time.
+"""Where runs execute: the Executor interface, and LocalExecutor, one worker process per
+run on this machine, at most ``limit()`` at a time.
 
 Runs beyond the limit wait in a queue (their stored status stays ``queued``). Each worker
-is ``python -m minion.runs.worker RUN_ID`` in its own session: it streams its events as
+is ``python -m minion.engine.worker RUN_ID`` in its own session: it streams its events as
 JSON lines on stdout and its stderr goes to ``<state>/logs/<id>.worker.log``. Nothing
 here waits synchronously: processes are asyncio subprocesses and store calls run in
 threads.
@@ -21,24 +22,70 @@ import logging
 import os
 import signal
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..runs.service import pid_alive
-from ..runs.model import RunRecord, Status
-from ..runs.store import RunStore
 from ..state import logs_dir
+from .model import RunRecord, Status
+from .store import RunStore
 
-log = logging.getLogger("minion.lsp.workers")
+log = logging.getLogger("minion.runs.executor")
 
 CANCEL_GRACE_S = 10.0  # a cancelled worker gets this long to commit its work and end
 WATCH_POLL_S = 1.0  # how often the store is read for runs another process executes
 EVENT_LINE_LIMIT = 16 * 1024 * 1024  # an event carries tool inputs, e.g. a whole new file
 
-EventHandler = Callable[[str, dict[str, Any]], None]
-EndHandler = Callable[[str], Awaitable[None]]
+EventHandler = Callable[[str, dict[str, Any]], None]  # (run id, event)
+EndHandler = Callable[[str], Awaitable[None]]  # (run id), once the run is no longer active here
+
+
+class Executor(ABC):
+    """Executes created runs somewhere, and tells ``on_event`` each event of a run as it
+    happens and ``on_end`` when it is no longer active. The store stays the record of how
+    each run ended, wherever it executed."""
+
+    def __init__(self, store: RunStore, *, on_event: EventHandler, on_end: EndHandler):
+        self.store = store
+        self.on_event = on_event
+        self.on_end = on_end
+        self.watched: set[str] = set()  # runs something else executes, followed here
+
+    @abstractmethod
+    def submit(self, run_id: str) -> Status:
+        """Start a created (or resumed) run, or queue it: RUNNING or QUEUED."""
+
+    @abstractmethod
+    async def cancel(self, run_id: str) -> Status | None:
+        """Stop a run: CANCELLED at once, RUNNING while it winds down, None when it is not
+        active here."""
+
+    @abstractmethod
+    def active_ids(self) -> list[str]:
+        """The runs active here: running, queued or watched."""
+
+    @abstractmethod
+    async def recover(self, records: list[RunRecord]) -> None:
+        """At start-up: follow the active runs of ``records`` that still execute, and store
+        the others as ended."""
+
+    @abstractmethod
+    def watch(self, run_id: str) -> None:
+        """Follow a run that something else executes, until it ends."""
+
+
+def pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def worker_log_path(run_id: str) -> Path:
@@ -52,17 +99,14 @@ class _Worker:
     killer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
-class Executor:
+class LocalExecutor(Executor):
     def __init__(
         self, store: RunStore, *, limit: Callable[[], int], on_event: EventHandler, on_end: EndHandler
     ):
-        self.store = store
+        super().__init__(store, on_event=on_event, on_end=on_end)
         self.limit = limit
-        self.on_event = on_event
-        self.on_end = on_end
         self.queue: list[str] = []
         self.workers: dict[str, _Worker] = {}
-        self.watched: set[str] = set()
         self._tasks: set[asyncio.Task] = set()  # strong references to running tasks
 
     # what runs where
@@ -117,7 +161,7 @@ class Executor:
         try:
             with worker_log_path(run_id).open("ab") as stderr:
                 return await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "minion.runs.worker", run_id,
+                    sys.executable, "-m", "minion.engine.worker", run_id,
                     stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=stderr,
                     start_new_session=True,  # a signal to the editor's process group spares it
                     limit=EVENT_LINE_LIMIT,

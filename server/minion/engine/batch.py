@@ -6,9 +6,10 @@ import asyncio
 from typing import Any, Callable, Mapping
 
 from ..context import Anchor, Todo
-from .service import RunRequest, create_run, execute_run
-from .model import RunRecord, Status
-from .store import RunStore
+from ..runs.model import RunRecord, Status
+from ..runs.store import RunStore
+from .create import RunRequest, create_run
+from .execute import execute_run
 
 
 def create_todo_runs(

@@ -1,4 +1,4 @@
-"""A worker process: ``python -m minion.runs.worker RUN_ID`` executes one queued run.
+"""A worker process: ``python -m minion.engine.worker RUN_ID`` executes one queued run.
 
 The language server starts one worker per run, so a crashed or runaway run never takes
 the server down. Each event is written to stdout as one JSON line as it happens; the
@@ -21,8 +21,8 @@ import sys
 from typing import Any, TextIO
 
 from ..errors import MinionError
-from .service import execute_run
-from .store import RunStore
+from ..runs.store import RunStore
+from .execute import execute_run
 
 WORKER_NICENESS = 10
 
@@ -62,7 +62,7 @@ async def _execute(run_id: str, stream: EventStream) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m minion.runs.worker RUN_ID", file=sys.stderr)
+        print("usage: python -m minion.engine.worker RUN_ID", file=sys.stderr)
         return 2
     # A run is background work: a lower priority (inherited by its sandboxed commands)
     # keeps the editor and the language server responsive while checks burn CPU.

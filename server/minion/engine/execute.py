@@ -1,0 +1,194 @@
+"""Executing a run: its blueprint in the sandbox, under its caps, to a stored end.
+
+`execute_run` never raises for a run's own failure: it ends with a stored status and the
+work so far committed to the run's branch. It runs in a worker process (engine/worker.py)
+or in the `minion run` process itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..agent.models import RecordingModel, model_from_spec
+from ..blueprint.python_env import find_python_env
+from ..blueprint.registry import get_blueprint
+from ..blueprint.run import Run, StopRun
+from ..errors import MinionError, StateUnwritable
+from ..runs.events import EventLog, log_path
+from ..runs.model import RunRecord, Status
+from ..runs.sensitive import sensitive_changes
+from ..runs.store import RunStore
+from ..snapshot import changed_files
+from .create import sandbox_for, snapshot_of
+
+CANCEL_POLL_S = 0.5
+HARD_DEADLINE_GRACE_S = 30  # past the cap, code that blocks the event loop is interrupted
+
+async def execute_run(
+    run_id: str,
+    store: RunStore,
+    *,
+    listeners: list[Callable[[dict[str, Any]], None]] = (),  # type: ignore[assignment]
+    record_to: Path | None = None,
+) -> RunRecord:
+    """Run the blueprint to the end. Never raises for a run's own failure: the status says it."""
+    record = store.get(run_id)
+    settings = record.settings
+    snapshot = snapshot_of(record)
+    events = EventLog(log_path(run_id), run_id)
+    events.listeners.extend(listeners)
+    try:  # what can fail before any work: the run must not stay "running" for it
+        model = model_from_spec(record.model, settings)
+        blueprint = get_blueprint(record.blueprint, snapshot.repo_root)
+        python = find_python_env(snapshot.repo_root, settings.python)
+    except MinionError as e:
+        store.finish(run_id, status=Status.FAILED, summary=str(e).splitlines()[0], error=str(e), worker_pid=None)
+        raise
+    if record_to:
+        model = RecordingModel(model, record_to, repo_path=snapshot.repo_root)
+    resumed = bool(store.nodes(run_id))
+    store.update(run_id, status=Status.RUNNING, worker_pid=os.getpid())
+    events.emit("run.resume" if resumed else "run.start", task=record.task, blueprint=record.blueprint, model=record.model,
+                branch=record.branch, repo=record.repo)
+    if settings.sandbox == "none":
+        events.emit("log", level="warning", message="sandbox = \"none\": commands run UNSANDBOXED on this machine")
+    for rel in settings.dependency_dirs:
+        if (snapshot.repo_root / rel).is_symlink():
+            events.emit("log", level="warning", message=f"the dependency folder {rel} is a link in your repository: "
+                        "not shown in the sandbox (only real folders are)")
+
+    run = Run(
+        run_id=run_id, task=record.task, anchor=record.anchor, branch=record.branch or "", snapshot=snapshot,
+        settings=settings, sandbox=sandbox_for(snapshot, settings, python), python=python, model=model,
+        store=store, events=events,
+    )
+    try:
+        status, summary, error = await _drive(run, blueprint.fn, store)
+    finally:
+        await run.baseline.stop()
+
+    repo_gone = not snapshot.git_common_dir.is_dir()
+    if repo_gone:  # deleted while the run worked: there is no branch to keep the work on
+        status, error = Status.LOST, None
+        summary = (f"the repository {snapshot.repo_root} was deleted while the run worked; "
+                   f"its files are left in {snapshot.worktree}")
+    elif status not in (Status.OK, Status.FAILED_CHECKS) or not run.committed:
+        # The blueprint stopped early or never committed: keep the work so far on the branch.
+        try:
+            await run.commit(run.commit_message(status.value))
+        except Exception as e:  # the repo may be gone; the status must still be stored
+            status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
+    files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
+    sensitive = (sensitive_changes(snapshot.repo_root, snapshot.commit, run.head, settings.sensitive_paths)
+                 if files else [])
+    store.finish(
+        run_id, status=status, head=run.head, files=files, checks=run.last_checks or [], usage=run.usage,
+        turns=run.budget.turns,
+        summary=summary, error=error, worker_pid=None, refused=run.refused, sensitive=sensitive,
+    )
+    events.emit("run.end", status=status.value, branch=record.branch, head=run.head, files=files,
+                refused=[asdict(r) for r in run.refused], sensitive=[asdict(s) for s in sensitive],
+                usage={**run.usage.to_dict(), "turns": run.budget.turns}, summary=summary, error=error)
+    return store.get(run_id)
+
+
+class BlueprintError(Exception):
+    """The blueprint itself misbehaved (as opposed to the work it drives)."""
+
+
+class BlockedPastDeadline(TimeoutError):
+    """Code blocked the event loop past the wall-clock cap and was interrupted."""
+
+
+_hard_deadline_armed = False
+
+
+@contextmanager
+def _hard_deadline(seconds: float) -> Iterator[None]:
+    """Interrupt code that blocks the event loop (a blueprint spinning in plain Python).
+
+    ``asyncio.timeout`` needs the loop to get control back; a signal handler does not.
+    Signals reach only the main thread, so elsewhere this does nothing.
+    """
+    global _hard_deadline_armed
+    if threading.current_thread() is not threading.main_thread() or _hard_deadline_armed:
+        yield  # the timer is process-wide: with several runs in one process, the first one owns it
+        return
+    _hard_deadline_armed = True
+
+    def expire(signum, frame):
+        raise BlockedPastDeadline("the blueprint blocked the event loop past the wall-clock cap")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _hard_deadline_armed = False
+
+
+async def _call_blueprint(blueprint_fn, run: Run) -> None:
+    returned = await blueprint_fn(run)
+    if returned is not None:
+        hint = ""
+        if inspect.iscoroutine(returned):
+            returned.close()
+            hint = " (a missing await?)"
+        raise BlueprintError(f"the blueprint returned {type(returned).__name__}{hint}; blueprints return nothing")
+
+
+async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, str | None]:
+    """Run the blueprint under the wall-clock cap, watching for cancel requests."""
+    task = asyncio.ensure_future(_call_blueprint(blueprint_fn, run))
+    cap = run.settings.max_wall_seconds
+
+    async def watch_cancel():
+        while not task.done():
+            await asyncio.sleep(CANCEL_POLL_S)
+            if store.cancel_requested(run.id):
+                task.cancel()
+
+    watcher = asyncio.ensure_future(watch_cancel())
+    wall_clock = asyncio.timeout(cap)
+    try:
+        with _hard_deadline(cap + HARD_DEADLINE_GRACE_S):
+            async with wall_clock:
+                await task
+        failed = [c.name for c in run.last_checks or [] if c.counts]
+        if failed:
+            return Status.FAILED_CHECKS, f"checks failed: {', '.join(failed)}", None
+        already = [c.name for c in run.last_checks or [] if c.preexisting]
+        note = f" ({', '.join(already)} already failing before this run)" if already else ""
+        return Status.OK, (run.agent_summary or "done") + note, None
+    except StopRun as stop:
+        return stop.status, stop.summary, None
+    except BlockedPastDeadline:
+        run.events.emit("log", level="error", message=traceback.format_exc())
+        return Status.CAPPED_TIME, f"stopped: blocked past the wall-clock cap of {cap:g}s", traceback.format_exc()
+    except TimeoutError as e:
+        if wall_clock.expired():
+            return Status.CAPPED_TIME, f"stopped: wall-clock cap of {cap:g}s reached", None
+        run.events.emit("log", level="error", message=traceback.format_exc())  # the blueprint's own
+        return Status.FAILED, f"{type(e).__name__}: {e}", traceback.format_exc()
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            task.cancel()
+        return Status.CANCELLED, "cancelled", None
+    except StateUnwritable:
+        raise  # not the run's failure: it stays interrupted, to resume once there is room
+    except Exception as e:
+        run.events.emit("log", level="error", message=traceback.format_exc())
+        return Status.FAILED, f"{type(e).__name__}: {e}", traceback.format_exc()
+    finally:
+        watcher.cancel()
