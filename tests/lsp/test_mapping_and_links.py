@@ -3,7 +3,8 @@
 import pytest
 
 from minion.lsp.diagnostics import LineMap, split_lines
-from minion.lsp.report import compare_url, fenced, published_url
+from minion.lsp.report import fenced
+from minion.runs.publish import compare_url, published_url
 from minion.lsp.results import _check_locations
 from minion.runs.model import CheckResult, RunRecord, Status
 from support.gitrepo import run_git

@@ -14,17 +14,18 @@ import signal
 import threading
 import traceback
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..agent.models import RecordingModel, model_from_spec
 from ..blueprint.python_env import find_python_env
 from ..blueprint.registry import get_blueprint
-from ..blueprint.run import Run, StopRun
+from ..blueprint.run import NodeKind, Run, StopRun
 from ..errors import MinionError, StateUnwritable
 from ..runs.events import EventLog, log_path
 from ..runs.model import RunRecord, Status
+from ..runs.publish import push_branch
 from ..runs.sensitive import sensitive_changes
 from ..runs.store import RunStore
 from ..snapshot import changed_files
@@ -90,6 +91,8 @@ async def execute_run(
     files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
     sensitive = (sensitive_changes(snapshot.repo_root, snapshot.commit, run.head, settings.sensitive_paths)
                  if files else [])
+    if settings.push and files:
+        await _publish(run, replace(record, head=run.head))
     store.finish(
         run_id, status=status, head=run.head, files=files, checks=run.last_checks or [], usage=run.usage,
         turns=run.budget.turns,
@@ -99,6 +102,25 @@ async def execute_run(
                 refused=[asdict(r) for r in run.refused], sensitive=[asdict(s) for s in sensitive],
                 usage={**run.usage.to_dict(), "turns": run.budget.turns}, summary=summary, error=error)
     return store.get(run_id)
+
+
+async def _publish(run: Run, record: RunRecord) -> None:
+    """The run's last node: push its branch. A push that fails is said in the node, and is
+    not the run's failure (the branch is there to push by hand)."""
+
+    async def body() -> dict[str, str | None]:
+        try:
+            return {"link": await asyncio.to_thread(push_branch, record), "error": None}
+        except MinionError as e:  # GitError is one: no remote access, a rejected push…
+            run.events.emit("log", level="warning", message=f"pushing {record.branch} failed: {e}")
+            return {"link": None, "error": str(e)}
+
+    def summarize(pushed: dict[str, str | None]) -> tuple[str, str]:
+        if pushed["error"]:
+            return "failed", pushed["error"]
+        return "ok", pushed["link"] or f"pushed {record.branch}"
+
+    await run.node("publish", NodeKind("step", summarize), body)
 
 
 class BlueprintError(Exception):

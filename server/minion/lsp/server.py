@@ -45,7 +45,8 @@ from .documents import file_path, read_text
 from .edits import EditPlan, plan_edit
 from .progress import RunProgress
 from .protocol import MinionProtocol
-from .report import published_url, push_branch, report_path, write_report
+from ..runs.publish import published_url
+from .report import report_path, write_report
 from .results import RunResult, load_result
 from ..runs.executor import LocalExecutor
 
@@ -305,11 +306,6 @@ class MinionServer(LanguageServer):
 
     def _load_result(self, record: RunRecord, just_ended: bool) -> RunResult:
         result = load_result(record, self.store)
-        if just_ended and record.head and record.settings.push:
-            try:
-                push_branch(record)
-            except MinionError as e:
-                log.warning("run %s: pushing %s failed: %s", record.id, record.branch, e)
         result.link = published_url(record)
         result.report = report_path(record.id)
         if just_ended or not result.report.exists():
