@@ -12,6 +12,7 @@ from rich.status import Status as Spinner
 from rich.table import Table
 
 from .agent.usage import Usage
+from .runs.events import describe
 from .runs.model import NodeRecord, RunRecord
 from .snapshot import readable
 
@@ -32,7 +33,6 @@ class ProgressView:
     def __init__(self, console: Console):
         self.console = console
         self.spinner: Spinner | None = None
-        self.current = ""
 
     def __enter__(self) -> "ProgressView":
         self.spinner = self.console.status("starting…")
@@ -54,26 +54,14 @@ class ProgressView:
             self.console.print(f"[bold]minion[/] {verb} {event['run']} · {escape(event['blueprint'])} · {escape(event['model'])}")
         elif kind == "node.replayed":
             self.console.print(f"  [dim]↺ {escape(event['name'])} (done before, replayed)[/]")
-        elif kind == "node.start":
-            self.current = event["name"]
-            self._show(f"{self.current}…")
-        elif kind == "agent.tool":
-            self._show(f"{self.current} · {event['tool']} {brief(event.get('input', {}))}")
-        elif kind == "agent.turn":
-            self._show(f"{self.current} · turn {event['turn']}")
-        elif kind == "agent.stream":
-            writing = f" · writing {event['tool']} call" if event.get("tool") else ""
-            self._show(f"{self.current} · turn {event['turn']} · ~{event['output_tokens']} tokens{writing}")
-        elif kind == "agent.retry":
-            delay = event.get("retry_after_s") or event.get("delay_s")
-            wait = f", retrying in {delay:g}s" if delay else ", retrying"
-            self._show(f"{self.current} · turn {event['turn']} · {event['reason']}{wait}")
         elif kind == "node.end":
             mark = "[green]✓[/]" if event["status"] == "ok" else "[red]✗[/]"
             summary = f" [dim]{escape(event['summary'])}[/]" if event.get("summary") else ""
             self.console.print(f"  {mark} {escape(event['name'])} [dim]({event['duration_s']:.1f}s)[/]{summary}")
         elif kind == "log" and event.get("level") == "warning":
             self.console.print(f"  [yellow]warning:[/] {escape(event['message'])}")
+        elif (line := describe(event)) is not None:
+            self._show(line)
 
 
 class BatchView:
@@ -109,14 +97,6 @@ class BatchView:
         else:
             return
         self.live.update(self._table())
-
-
-def brief(tool_input: dict[str, Any]) -> str:
-    for key in ("command", "path", "pattern"):
-        if key in tool_input:
-            text = str(tool_input[key]).replace("\n", " ")
-            return text[:60] + ("…" if len(text) > 60 else "")
-    return ""
 
 
 def age(ts: float) -> str:

@@ -73,6 +73,7 @@ def test_the_parts_of_minion_import_each_other_in_one_direction():
     assert {"runs", "blueprint", "engine", "lsp", "cli"} <= edges.keys()  # the walk saw them
     assert "runs" in edges["blueprint"] and "blueprint" in edges["engine"]  # and their imports
     assert _cycle(edges) is None, " -> ".join(_cycle(edges) or [])
+    assert "ui" not in edges["lsp"]  # the terminal's rendering is the CLI's; events describe themselves
 
 
 def test_the_cycle_finder_finds_one():

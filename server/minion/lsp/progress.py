@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from ..runs.events import describe
 from ..runs.model import RunRecord, Status
-from ..ui import brief as brief_tool_input
 
 if TYPE_CHECKING:
     from .server import MinionServer
@@ -25,28 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("minion.lsp.progress")
 
 RUN_STATUS = "minion/runStatus"
-
-
-def describe(event: dict[str, Any]) -> str | None:
-    """The progress line for an event, or None for events too fine to show."""
-    kind = event["type"]
-    if kind == "node.start":
-        return f"{event['name']}…"
-    if kind == "node.end":
-        summary = f": {event['summary']}" if event.get("summary") else ""
-        return f"{event['name']} {event['status']}{summary}"
-    if kind == "agent.turn":
-        return f"{event.get('node', 'agent')}: turn {event['turn']}"
-    if kind == "agent.tool":
-        return f"{event.get('node', 'agent')}: {event['tool']} {brief_tool_input(event.get('input') or {})}".rstrip()
-    if kind == "agent.stream":  # a long turn: tokens so far, and the tool call being written
-        writing = f", writing a {event['tool']} call" if event.get("tool") else ""
-        return f"{event.get('node', 'agent')}: turn {event['turn']}, ~{event['output_tokens']} tokens{writing}"
-    if kind == "agent.retry":
-        return f"{event.get('node', 'agent')}: turn {event['turn']}: {event['reason']}, retrying"
-    if kind == "log" and event.get("level") == "warning":
-        return f"warning: {event['message']}"
-    return None
 
 
 @dataclass

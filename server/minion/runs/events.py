@@ -39,6 +39,40 @@ class EventLog:
         return event
 
 
+def describe(event: dict[str, Any]) -> str | None:
+    """An event as one line of progress (the terminal's spinner, the editor's progress
+    report), or None for events too fine to show."""
+    kind = event["type"]
+    if kind == "node.start":
+        return f"{event['name']}…"
+    if kind == "node.end":
+        summary = f": {event['summary']}" if event.get("summary") else ""
+        return f"{event['name']} {event['status']}{summary}"
+    if kind == "agent.turn":
+        return f"{event.get('node', 'agent')}: turn {event['turn']}"
+    if kind == "agent.tool":
+        return f"{event.get('node', 'agent')}: {event['tool']} {brief(event.get('input') or {})}".rstrip()
+    if kind == "agent.stream":  # a long turn: tokens so far, and the tool call being written
+        writing = f", writing a {event['tool']} call" if event.get("tool") else ""
+        return f"{event.get('node', 'agent')}: turn {event['turn']}, ~{event['output_tokens']} tokens{writing}"
+    if kind == "agent.retry":
+        delay = event.get("retry_after_s") or event.get("delay_s")
+        wait = f"retrying in {delay:g}s" if delay else "retrying"
+        return f"{event.get('node', 'agent')}: turn {event['turn']}: {event['reason']}, {wait}"
+    if kind == "log" and event.get("level") == "warning":
+        return f"warning: {event['message']}"
+    return None
+
+
+def brief(tool_input: dict[str, Any]) -> str:
+    """What a tool call is about, cut short: its command, path or pattern."""
+    for key in ("command", "path", "pattern"):
+        if key in tool_input:
+            text = str(tool_input[key]).replace("\n", " ")
+            return text[:60] + ("…" if len(text) > 60 else "")
+    return ""
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
