@@ -86,3 +86,12 @@ def test_a_run_record_has_no_untyped_dict_to_read_by_key():
     for field in dataclasses.fields(RunRecord):
         shown = repr(hints[field.name])
         assert "dict" not in shown and "Any" not in shown, f"RunRecord.{field.name}: {shown}"
+
+
+def test_every_package_is_in_the_distribution():
+    """An editable install finds a package missing from pyproject's list; a wheel would not."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT.parent).parts) for init in ROOT.rglob("__init__.py")}
+    assert found - listed == set()
