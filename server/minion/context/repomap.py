@@ -10,7 +10,8 @@ Parsing is the cost, so each file's definitions and reference counts are cached 
 content (git blob id): a repo is parsed once, then only the files that changed. The map
 of a git tree (rather than of the work tree) is read from git's object store alone, so
 it can be built while that tree is being checked out, and is cached whole: a tree id
-names its content exactly.
+names its content exactly. A cold start can be time-boxed: the map then ranks the files
+parsed in time, the task's first, and the rest are parsed into the cache in the background.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
+from concurrent.futures import Future
 from operator import attrgetter
 from os import PathLike
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, AbstractSet, NamedTuple
 
 from pathspec import GitIgnoreSpec
 
@@ -60,6 +61,11 @@ _MAX_AVERAGE_LINE = 1000  # longer on average: minified or data, not code
 # Parsing in worker processes pays off from this many files (one costs ~0.2 s to start).
 _PARALLEL_MIN_FILES = 200
 _MAX_WORKERS = 8
+# A time-boxed parse runs beside the run's own start (the worktree's checkout), and its
+# rest beside the run: its workers take the CPU time those leave idle.
+_BOXED_WORKER_NICE = 10
+_STORE_EVERY_SECONDS = 1.0  # a background parse caches as it goes: an early exit keeps most of it
+_FRAME = struct.Struct("<I")  # a worker sends each file's tags after their length
 _IMPORT_ROOT = str(Path(__file__).resolve().parents[2])  # where `minion` is importable from
 
 # How much a file's use of a name weighs, after aider: names the task mentions pull
@@ -110,12 +116,15 @@ class RepoMapCache:
     in SQLite at ``path`` (in memory if None); processes share the file.
 
     ``parsed`` counts the files this cache had to parse, so callers (and tests) can see
-    that unchanged files are never parsed twice.
+    that unchanged files are never parsed twice. ``indexing`` is the parse the last
+    time-boxed build left running in the background (None if none did): its result()
+    waits for it, and raises what failed (the files parsed are cached all the same).
     """
 
     def __init__(self, path: str | PathLike[str] | None = None):
         self.path = Path(path) if path is not None else None
         self.parsed = 0
+        self.indexing: Future[None] | None = None
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
 
@@ -134,6 +143,12 @@ class RepoMapCache:
             db = self._connect()
             with db:
                 db.executemany("INSERT OR REPLACE INTO file_tags (key, data) VALUES (?, ?)", entries.items())
+
+    def put_parsed(self, entries: dict[str, bytes]) -> None:
+        """Store tags parsed for this cache, and count them in ``parsed``."""
+        self.put_many(entries)
+        with self._lock:
+            self.parsed += len(entries)
 
     def get_map(self, key: str) -> str | None:
         with self._lock:
@@ -177,6 +192,7 @@ def build_repo_map(
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     cache: RepoMapCache | str | PathLike[str] | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    parse_seconds: float | None = None,
 ) -> str:
     """The map of ``repo_root``'s tracked files, at most ``budget_tokens`` (chars / 4).
 
@@ -188,21 +204,30 @@ def build_repo_map(
     ``focus_files`` (the anchor file, files the task names; absolute or repo-relative)
     and files whose stem is one of ``focus_idents`` get most of the PageRank teleport
     mass; definitions named in ``focus_idents`` are boosted. ``cache`` is a
-    RepoMapCache or the path of its SQLite file. The output is deterministic.
+    RepoMapCache or the path of its SQLite file.
+
+    ``parse_seconds`` bounds the parse of what the cache lacks: the files are parsed in
+    order of relevance (the focus files, the files beside them, the rest), the map ranks
+    what was parsed by then (the focus files are always waited for) and its last line says
+    how many files it leaves out; the rest are parsed and cached in the background (see
+    RepoMapCache.indexing). Such a partial map is not stored whole. A complete map is
+    deterministic.
     """
     root = Path(repo_root)
     if not isinstance(cache, RepoMapCache):
         cache = RepoMapCache(cache)
     named = {repo_relative(root, f) for f in focus_files}
     idents = set(focus_idents)
+    args = (cache, named, idents, budget_tokens, max_file_bytes, exclude, parse_seconds)
     if tree is None:
-        return _build(root, None, cache, named, idents, budget_tokens, max_file_bytes, exclude)
+        return _build(root, None, *args)[0]
     tree_id = git("rev-parse", "--verify", "--end-of-options", f"{tree}^{{tree}}", cwd=root)
     key = _map_key(tree_id, named, idents, budget_tokens, max_file_bytes, exclude)
     text = cache.get_map(key)
     if text is None:
-        text = _build(root, tree_id, cache, named, idents, budget_tokens, max_file_bytes, exclude)
-        cache.put_map(key, text)
+        text, complete = _build(root, tree_id, *args)
+        if complete:  # the key names the full map
+            cache.put_map(key, text)
     return text
 
 
@@ -215,12 +240,21 @@ def _build(
     budget_tokens: int,
     max_file_bytes: int,
     exclude: Sequence[str],
-) -> str:
-    files = _load_tags(root, tree_id, cache, max_file_bytes, _excluder(exclude))
-    focus = (named & files.keys()) | {path for path in files if _stem_and_suffix(path)[0] in idents}
+    parse_seconds: float | None,
+) -> tuple[str, bool]:
+    """The map's text, and whether it is complete (no file left out for want of time)."""
+    mappable = _mappable_files(root, tree_id, max_file_bytes, _excluder(exclude))
+    focus = {path for path in mappable if path in named or _stem_and_suffix(path)[0] in idents}
+    files, unindexed = _load_tags(root, tree_id, cache, mappable, focus, parse_seconds)
     # No more than budget_tokens definitions fit: each takes 4 characters at the least.
-    ranked = _rank_definitions(files, focus, idents, limit=budget_tokens)
-    return _fit(ranked, files, budget_tokens)
+    ranked = _rank_definitions(files, focus & files.keys(), idents, limit=budget_tokens)
+    budget_chars = budget_tokens * 4
+    if not unindexed:
+        return _fit(ranked, files, budget_chars), True
+    note = f"({unindexed:,} of {len(mappable):,} files not indexed yet: not shown)\n"
+    text = _fit(ranked, files, max(0, budget_chars - len(note) - 1))
+    text = text + "\n" + note if text else note
+    return (text if len(text) <= budget_chars else ""), False
 
 
 def _map_key(
@@ -247,10 +281,10 @@ def _stem_and_suffix(path: str) -> tuple[str, str]:
 # Which files, and their tags
 
 
-def _load_tags(
-    root: Path, tree_id: str | None, cache: RepoMapCache, max_file_bytes: int, excluded: Callable[[str], bool]
-) -> dict[str, _FileTags]:
-    """Tags of every mappable file, sorted by path, parsing only what the cache lacks."""
+def _mappable_files(
+    root: Path, tree_id: str | None, max_file_bytes: int, excluded: Callable[[str], bool]
+) -> dict[str, tuple[str, str]]:
+    """The files to map -> (their tags' cache key, blob id), sorted by path."""
     languages: dict[str, str | None] = {}  # by suffix: language_for costs 2 us a path
 
     def language(path: str) -> str | None:
@@ -264,20 +298,45 @@ def _load_tags(
         return languages[suffix]
 
     listed = _work_tree_blobs(root, language) if tree_id is None else _tree_blobs(root, tree_id, language)
-    keys = {
-        path: f"{_EXTRACTOR_VERSION}:{lang}:{blob}"
+    return {
+        path: (f"{_EXTRACTOR_VERSION}:{lang}:{blob}", blob)
         for path, (lang, blob, size) in sorted(listed.items())
         if size <= max_file_bytes
     }
-    stored = cache.get_many(sorted(set(keys.values())))
-    missing = {key: (path, listed[path][1]) for path, key in keys.items() if key not in stored}
+
+
+def _load_tags(
+    root: Path,
+    tree_id: str | None,
+    cache: RepoMapCache,
+    mappable: dict[str, tuple[str, str]],
+    focus: AbstractSet[str] = frozenset(),
+    parse_seconds: float | None = None,
+) -> tuple[dict[str, _FileTags], int]:
+    """Tags of the ``mappable`` files that have any, by path, parsing only what the cache
+    lacks (the ``focus`` files first); and how many files were left out, still parsing in
+    the background (with ``parse_seconds`` only, see `_parse`)."""
+    stored = cache.get_many(sorted({key for key, _ in mappable.values()}))
+    missing: dict[str, tuple[str, str]] = {}  # in the order to parse them
+    for path in _parse_order([path for path, (key, _) in mappable.items() if key not in stored], focus):
+        missing.setdefault(mappable[path][0], (path, mappable[path][1]))
     if missing:
-        fresh = dict(zip(missing, _extract_many(root, list(missing.values()), from_tree=tree_id is not None)))
-        cache.parsed += len(fresh)
-        cache.put_many(fresh)
-        stored.update(fresh)
-    tags = {path: marshal.loads(stored[key]) for path, key in keys.items()}
-    return {path: _FileTags._make(raw) for path, raw in tags.items() if raw is not None}
+        waited = sum(path in focus for path, _ in missing.values())  # the first ones
+        stored.update(_parse(root, tree_id is not None, cache, missing, waited, parse_seconds))
+    tags = {path: marshal.loads(stored[key]) for path, (key, _) in mappable.items() if key in stored}
+    files = {path: _FileTags._make(raw) for path, raw in tags.items() if raw is not None}
+    return files, len(mappable) - len(tags)
+
+
+def _parse_order(paths: list[str], focus: AbstractSet[str]) -> list[str]:
+    """``paths`` in the order a time-boxed parse wants them: the focus files, the files in
+    their folders, then the rest; each in path order."""
+    folders = {_folder(path) for path in focus}
+    return sorted(paths, key=lambda path: (path not in focus, _folder(path) not in folders, path))
+
+
+def _folder(path: str) -> str:
+    return path[: path.rfind("/") + 1]
 
 
 def _tree_blobs(
@@ -338,47 +397,167 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _extract_many(root: Path, entries: list[tuple[str, str]], *, from_tree: bool) -> list[bytes]:
-    """Encoded tags of each (path, blob id); a cold start on a big repo parses on every core.
+def _parse(
+    root: Path,
+    from_tree: bool,
+    cache: RepoMapCache,
+    missing: dict[str, tuple[str, str]],
+    waited: int,
+    parse_seconds: float | None,
+) -> dict[str, bytes]:
+    """Parse ``missing`` (cache key -> (path, blob id), in the order wanted) and cache their
+    encoded tags; returns them. A cold start on a big repo parses on every core.
 
-    The workers are plain `python -c` processes (tree-sitter holds the GIL while it
-    parses), not multiprocessing's: its spawn mode re-imports the caller's __main__.
+    With ``parse_seconds``, returns what was parsed by then, the first ``waited`` entries at
+    least, and leaves the rest parsing into the cache in the background (``cache.indexing``).
+    A worker's failure known by the return is raised; a later one is the background's.
+    Fewer than _PARALLEL_MIN_FILES files are parsed here, whole: it takes less than the
+    workers' start.
     """
+    keys, entries = list(missing), list(missing.values())
     workers = min(os.cpu_count() or 1, _MAX_WORKERS)
-    if len(entries) < _PARALLEL_MIN_FILES or workers < 2:
-        return _extract_all(root, entries, from_tree)
-    shares = [entries[i::workers] for i in range(workers)]  # round robin: even sizes
-    with ThreadPoolExecutor(workers) as threads:
-        outputs = list(threads.map(_extract_in_worker, repeat(root), shares, repeat(from_tree)))
-    return [outputs[i % workers][i // workers] for i in range(len(entries))]
+    if len(entries) < _PARALLEL_MIN_FILES or (workers < 2 and parse_seconds is None):
+        fresh = dict(zip(keys, _extract_all(root, entries, from_tree)))
+        cache.put_parsed(fresh)
+        return fresh
+    nice = 0 if parse_seconds is None else _BOXED_WORKER_NICE
+    extraction = _Extraction(root, entries, from_tree, workers, nice, waited)
+
+    def store(parsed: dict[int, bytes]) -> dict[str, bytes]:
+        fresh = {keys[index]: tags for index, tags in parsed.items()}
+        cache.put_parsed(fresh)
+        return fresh
+
+    ended = extraction.wait(parse_seconds)
+    fresh = store(extraction.take())
+    if not ended:
+        cache.indexing = _finish_in_background(extraction, store)
+    if extraction.failure:
+        raise RuntimeError(extraction.failure)
+    return fresh
 
 
-def _extract_in_worker(root: Path, entries: list[tuple[str, str]], from_tree: bool) -> list[bytes]:
-    code = f"import sys; sys.path.insert(0, {_IMPORT_ROOT!r}); import {__name__} as m; m.serve_extract()"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        input=marshal.dumps((os.fsdecode(root), entries, from_tree)),
-        capture_output=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"repo map worker failed: {done.stderr.decode(errors='replace')}")
-    return marshal.loads(done.stdout)
+class _Extraction:
+    """Tags of many files, parsed in worker processes (plain `python -c` ones: tree-sitter
+    holds the GIL while it parses, and multiprocessing's spawn mode would re-import the
+    caller's __main__) that send each file's as soon as it is done, so that a caller can
+    take what is done by a deadline and leave the rest running."""
+
+    def __init__(
+        self, root: Path, entries: list[tuple[str, str]], from_tree: bool, workers: int, nice: int, waited: int
+    ):
+        self.failure: str | None = None  # the first worker's that failed
+        self._entries = entries
+        self._waited = waited  # the first entries, which a deadline waits for
+        self._waited_done = 0
+        self._new: dict[int, bytes] = {}  # by index in entries, until taken
+        self._running = workers
+        self._changed = threading.Condition()
+        for first in range(workers):  # round robin: even shares, each in the order wanted
+            share = range(first, len(entries), workers)
+            threading.Thread(target=self._collect, args=(root, share, from_tree, nice),
+                             name="minion-repo-map-worker", daemon=True).start()
+
+    def _collect(self, root: Path, share: range, from_tree: bool, nice: int) -> None:
+        try:
+            for i, tags in enumerate(_extract_in_worker(root, [self._entries[j] for j in share], from_tree, nice)):
+                with self._changed:
+                    self._new[share[i]] = tags
+                    if share[i] < self._waited:
+                        self._waited_done += 1
+                        self._changed.notify_all()
+        except Exception as e:
+            with self._changed:
+                self.failure = self.failure or str(e)
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def wait(self, seconds: float | None) -> bool:
+        """Wait until every worker has ended (True), or until ``seconds`` have passed and the
+        waited-for entries are parsed, or a worker failed (False)."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        with self._changed:
+            while self._running:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    if self.failure or self._waited_done == self._waited:
+                        return False
+                    left = None  # past the deadline: a change is what can end the wait
+                self._changed.wait(left)
+            return True
+
+    def take(self) -> dict[int, bytes]:
+        """The tags parsed since the last take, by index."""
+        with self._changed:
+            new, self._new = self._new, {}
+        return new
+
+
+def _finish_in_background(extraction: _Extraction, store: Callable[[dict[int, bytes]], object]) -> Future[None]:
+    """Cache the rest of ``extraction`` as it comes, in a daemon thread (a process that
+    exits first loses the rest: `minion warm` parses it again). Nothing it raises reaches
+    the process: the future holds it."""
+    done: Future[None] = Future()
+
+    def finish() -> None:
+        try:
+            while not extraction.wait(_STORE_EVERY_SECONDS):
+                store(extraction.take())
+            store(extraction.take())
+            if extraction.failure:
+                raise RuntimeError(extraction.failure)
+        except BaseException as e:
+            done.set_exception(e)
+        else:
+            done.set_result(None)
+
+    threading.Thread(target=finish, name="minion-repo-map-index", daemon=True).start()
+    return done
+
+
+def _extract_in_worker(root: Path, entries: list[tuple[str, str]], from_tree: bool, nice: int) -> Iterator[bytes]:
+    """The entries' encoded tags from a worker process, each as soon as it is sent."""
+    code = (f"import os, sys; os.nice({nice}); sys.path.insert(0, {_IMPORT_ROOT!r}); "
+            f"import {__name__} as m; m.serve_extract()")
+    sent = 0
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        request = marshal.dumps((os.fsdecode(root), entries, from_tree))
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, request), daemon=True)
+        feeder.start()
+        while sent < len(entries):
+            header = proc.stdout.read(_FRAME.size)
+            tags = proc.stdout.read(_FRAME.unpack(header)[0]) if len(header) == _FRAME.size else b""
+            if not tags:  # the worker ended early: its stderr says why
+                break
+            yield tags
+            sent += 1
+        feeder.join()
+        errors = proc.stderr.read()
+    if proc.returncode or sent < len(entries):
+        raise RuntimeError(f"repo map worker failed: {errors.decode(errors='replace')}")
 
 
 def serve_extract() -> None:
-    """A worker's main: (root, [(path, blob id)], from_tree) on stdin, their encoded tags
-    on stdout (marshal, both: the worker runs the same Python)."""
+    """A worker's main: (root, [(path, blob id)], from_tree) on stdin (marshal: the worker
+    runs the same Python); each file's encoded tags on stdout as soon as they are made,
+    after their length (_FRAME)."""
     root, entries, from_tree = marshal.loads(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(marshal.dumps(_extract_all(Path(root), entries, from_tree)))
+    out = sys.stdout.buffer
+    for tags in _extract_all(Path(root), entries, from_tree):
+        out.write(_FRAME.pack(len(tags)) + tags)
+        out.flush()
 
 
-def _extract_all(root: Path, entries: list[tuple[str, str]], from_tree: bool) -> list[bytes]:
+def _extract_all(root: Path, entries: list[tuple[str, str]], from_tree: bool) -> Iterator[bytes]:
     if from_tree:
         contents = _blob_contents(root, [blob for _, blob in entries])
     else:
         contents = (_read(root / path) for path, _ in entries)
-    return [_extract(path, data) for (path, _), data in zip(entries, contents, strict=True)]
+    return (_extract(path, data) for (path, _), data in zip(entries, contents, strict=True))
 
 
 def _blob_contents(root: Path, blobs: list[str]) -> Iterator[bytes]:
@@ -392,7 +571,8 @@ def _blob_contents(root: Path, blobs: list[str]) -> Iterator[bytes]:
         stderr=subprocess.DEVNULL,
         env=env,
     ) as proc:
-        feeder = threading.Thread(target=_feed, args=(proc.stdin, blobs), daemon=True)
+        ids = "".join(f"{blob}\n" for blob in blobs).encode()
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, ids), daemon=True)
         feeder.start()
         for blob in blobs:
             header = proc.stdout.readline().split()
@@ -403,11 +583,11 @@ def _blob_contents(root: Path, blobs: list[str]) -> Iterator[bytes]:
         feeder.join()
 
 
-def _feed(pipe: IO[bytes], blobs: list[str]) -> None:
+def _feed(pipe: IO[bytes], data: bytes) -> None:
     try:
         with pipe:
-            pipe.write("".join(f"{blob}\n" for blob in blobs).encode())
-    except (OSError, ValueError):  # git stopped reading, or the reader gave up: it says why
+            pipe.write(data)
+    except (OSError, ValueError):  # the process stopped reading, or the reader gave up: it says why
         pass
 
 
@@ -634,9 +814,8 @@ def _teleport(paths: list[str], focus: set[str]) -> np.ndarray:
 # Rendering
 
 
-def _fit(ranked: list[tuple[str, int]], files: dict[str, _FileTags], budget_tokens: int) -> str:
+def _fit(ranked: list[tuple[str, int]], files: dict[str, _FileTags], budget_chars: int) -> str:
     """The longest prefix of ``ranked`` whose rendering fits the budget (binary search)."""
-    budget_chars = budget_tokens * 4
     # A rendered definition takes 4 characters at the very least ("1 x\n").
     low, high = 0, min(len(ranked), budget_chars // 4)
     unpacked = {path: _unpack(files[path]) for path in dict.fromkeys(path for path, _ in ranked[:high])}
