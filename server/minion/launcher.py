@@ -16,8 +16,11 @@ def main() -> int:
 def standby(marker: str) -> None:
     """A standby process's main (standby.spawn_standbys starts it): the imports a model
     command needs, then one command handed over."""
-    import anthropic  # noqa: F401  (the slow one: what a standby is for)
+    import anthropic  # the slow one: what a standby is for
+    import numpy  # noqa: F401  (the repo map's ranking: 0.1 s)
     import rich.syntax  # noqa: F401
+
+    anthropic.AsyncAnthropic(api_key="standby")  # a first client imports its transport (0.1 s)
 
     from minion import ui  # noqa: F401
     from minion.engine import create, execute  # noqa: F401
