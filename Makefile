@@ -1,4 +1,4 @@
-.PHONY: demo test setup editors toolchains bench
+.PHONY: demo test setup editors toolchains bench lint
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -14,6 +14,11 @@ toolchains:
 
 demo: setup
 	.venv/bin/minion demo $(ARGS)
+
+# ruff and mypy, as configured in pyproject.toml: server/ and blueprints/.
+lint: setup
+	.venv/bin/ruff check server blueprints
+	.venv/bin/mypy
 
 test: setup editors toolchains
 	.venv/bin/python -m pytest $(ARGS)

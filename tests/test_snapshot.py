@@ -125,17 +125,45 @@ def test_git_ignores_inherited_repository_variables(repo, tmp_path, monkeypatch)
     assert Path(git("rev-parse", "--show-toplevel", cwd=repo)) == repo.resolve()
 
 
+# Hooks that a commit, an update-ref and a worktree checkout run; each one only writes a line.
+HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "reference-transaction",
+         "post-checkout")
+IDENTITY = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+            "GIT_COMMITTER_EMAIL": "a@b"}
+
+
 def test_git_runs_no_user_hook(repo, tmp_path):
+    marker = tmp_path / "hooks that ran"
     global_hooks = tmp_path / "global hooks"
     global_hooks.mkdir()
-    for hooks in (repo / ".git" / "hooks", global_hooks):
-        hook = hooks / "pre-commit"
-        hook.write_text("#!/bin/sh\nexit 1\n")
-        hook.chmod(0o755)
-    run_git(repo, "config", "core.hooksPath", str(global_hooks))
-    git("commit", "-q", "--allow-empty", "-m", "x", cwd=repo,
-        env={"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
-             "GIT_COMMITTER_EMAIL": "a@b"})
+    for where, hooks in (("repo", repo / ".git" / "hooks"), ("global", global_hooks)):
+        for name in HOOKS:
+            hook = hooks / name
+            hook.write_text(f"#!/bin/sh\necho '{where} {name}' >> '{marker}'\n")
+            hook.chmod(0o755)
+
+    def minion_git_work(where: str) -> None:
+        head = git("rev-parse", "HEAD", cwd=repo)
+        git("commit", "-q", "--allow-empty", "-m", "x", cwd=repo, env=IDENTITY)
+        assert git("rev-parse", "HEAD", cwd=repo) != head  # the commit was made
+        git("update-ref", "refs/heads/hooked", "HEAD", cwd=repo)
+        git("worktree", "add", "-q", "--detach", str(tmp_path / f"minion-{where}"), cwd=repo)
+
+    def ran() -> set[str]:
+        return set(marker.read_text().splitlines()) if marker.exists() else set()
+
+    for where in ("global", "repo"):  # a global core.hooksPath, then the repo's own .git/hooks
+        if where == "global":
+            run_git(repo, "config", "core.hooksPath", str(global_hooks))
+        else:
+            run_git(repo, "config", "--unset", "core.hooksPath")
+        minion_git_work(where)
+        assert ran() == set(), f"minion's git ran the user's hooks: {sorted(ran())}"
+        # Positive control: plain git, doing the same, does run them.
+        run_git(repo, "commit", "-q", "--allow-empty", "-m", "control")
+        run_git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / f"control-{where}"))
+        assert {f"{where} {name}" for name in HOOKS} <= ran()
+        marker.unlink()
 
 
 def test_git_messages_are_in_english(repo, monkeypatch):
@@ -990,7 +1018,37 @@ def test_slugify_is_always_a_short_dashed_ascii_word_list(task):
 
 
 def test_fingerprint_is_stable(repo):
-    assert_unchanged(fingerprint(repo), fingerprint(repo))
+    """An unchanged repo keeps its fingerprint, however it is read; a changed one does not
+    (a constant would pass the first half alone). Each kind of change one by one:
+    test_fingerprint_sees_each_kind_of_change."""
+    before = fingerprint(repo)
+    for read in (("status",), ("log", "--all"), ("diff",), ("ls-files", "-s"), ("stash", "list")):
+        git(*read, cwd=repo)  # minion's git: what a run does to the user's repo on the host
+    assert_unchanged(before, fingerprint(repo))
+    # It holds what it covers, not a summary that could miss a change.
+    assert before["files"]["calc/ops.py"].content == (repo / "calc" / "ops.py").read_bytes()
+    assert before["index"] == (repo / ".git" / "index").read_bytes()
+    assert run_git(repo, "rev-parse", "HEAD") in before["refs"]
+
+    # (what, a change, what the failure must name); each on top of the ones before.
+    stashed: list[str] = []
+    changes = [
+        ("work tree", lambda: (repo / "calc" / "ops.py").write_text("changed\n"), "files: calc/ops.py"),
+        ("index", lambda: run_git(repo, "add", "calc/ops.py"), "index changed"),
+        ("ref", lambda: run_git(repo, "update-ref", "refs/heads/other", "HEAD"), "refs/heads/other"),
+        # Only the stash: `stash create` (before the fingerprint) wrote the commit, and
+        # `stash store` moves refs/stash alone, not the work tree or the index.
+        ("stash", lambda: run_git(repo, "stash", "store", "-m", "kept", stashed[0]), "stash list changed"),
+    ]
+    for what, change, expected in changes:
+        if what == "stash":
+            (repo / "calc" / "ops.py").write_text("to stash\n")
+            stashed.append(run_git(repo, "stash", "create"))
+        before = fingerprint(repo)
+        change()
+        with pytest.raises(AssertionError, match=expected):
+            assert_unchanged(before, fingerprint(repo))
+        assert_unchanged(fingerprint(repo), fingerprint(repo))  # the changed repo's is stable too
 
 
 @pytest.mark.parametrize("change, expected", [

@@ -174,5 +174,6 @@ def install_log_redaction() -> None:
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
         return record
 
+    # A mark on the function, for the idempotence check above; functions take any attribute.
     redacting_factory.redacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(redacting_factory)

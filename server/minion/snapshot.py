@@ -27,7 +27,6 @@ from minion.git import GitError, git
 from minion.redact import secret_matches
 from minion.worktrees import check_out, remove_worktree
 
-
 # A fixed identity: snapshots and results must work where no git identity is configured.
 IDENTITY = {
     "GIT_AUTHOR_NAME": "minion",
@@ -115,7 +114,9 @@ def take_snapshot(
     repo: Path,
     run_id: str,
     *,
-    buffers: Mapping[Path | str, str] = {},
+    # Not Mapping[Path | str, str] alone: a Mapping's key type is invariant, so that one
+    # would refuse the Mapping[str, str] the language server has.
+    buffers: Mapping[str, str] | Mapping[Path, str] | Mapping[Path | str, str] = {},
     worktrees_dir: Path,
     exclude: Sequence[str] = (),
     on_commit: Callable[[str], object] = lambda commit: None,
@@ -164,7 +165,9 @@ def take_snapshot(
     return snapshot
 
 
-def _buffer_blobs(root: Path, buffers: Mapping[Path | str, str]) -> dict[str, bytes]:
+def _buffer_blobs(
+    root: Path, buffers: Mapping[str, str] | Mapping[Path, str] | Mapping[Path | str, str]
+) -> dict[str, bytes]:
     """Buffers keyed by repo-relative path; refuses any path that is not a file of this repo."""
     blobs = {}
     for path, text in buffers.items():
@@ -319,10 +322,12 @@ def _write_index(root: Path, entries: dict[str, _Entry], env: dict[str, str], tm
     if to_hash:
         paths = []
         for number, entry in enumerate(to_hash):
+            source = entry.source
             if entry.data is not None:
-                entry.source = tmp / f"blob-{number}"
-                entry.source.write_bytes(entry.data)
-            paths.append(_c_quote(os.fsencode(entry.source)) + b"\n")
+                source = entry.source = tmp / f"blob-{number}"
+                source.write_bytes(entry.data)
+            assert source is not None  # to_hash: each entry has a source or data
+            paths.append(_c_quote(os.fsencode(source)) + b"\n")
         oids = git("hash-object", "-w", "--no-filters", "--stdin-paths", cwd=root,
                    input=b"".join(paths)).split("\n")
         for entry, oid in zip(to_hash, oids, strict=True):
@@ -364,8 +369,12 @@ class RawChange:
 
 def raw_changes(output: str) -> list[RawChange]:
     fields = _split_z(output)
-    return [RawChange(*meta.removeprefix(":").split(" "), path)
-            for meta, path in zip(fields[::2], fields[1::2], strict=True)]
+    return [_raw_change(meta, path) for meta, path in zip(fields[::2], fields[1::2], strict=True)]
+
+
+def _raw_change(meta: str, path: str) -> RawChange:
+    old_mode, new_mode, old_oid, new_oid, status = meta.removeprefix(":").split(" ")
+    return RawChange(old_mode, new_mode, old_oid, new_oid, status, path)
 
 
 def add_worktree(snapshot: Snapshot, worktree: Path, exclude: Sequence[str] = ()) -> None:
@@ -518,7 +527,8 @@ def _stage(worktree: Path, max_file_mb: int, forbid: Callable[[str], str | None]
     # A new nested repository would be staged as a gitlink (or fail the commit when it has
     # no commit yet): it is left out.
     untracked = git("ls-files", "-z", "--others", "--directory", "--exclude-standard", cwd=worktree, env=env)
-    nested = [rel.rstrip("/") for rel in _split_z(untracked) if rel.endswith("/") and (worktree / rel / ".git").exists()]
+    nested = [rel.rstrip("/") for rel in _split_z(untracked)
+              if rel.endswith("/") and (worktree / rel / ".git").exists()]
     found = [FlaggedFile(rel, "a nested git repository: commit its files without its .git") for rel in nested]
     # Huge files and secrets are left out before staging: staging writes into the user's .git.
     found += _before_staging(worktree, max_file_mb, forbid, env)

@@ -21,9 +21,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from . import pathguard
 from .errors import MinionError, StateUnwritable, UntrustedBlueprint

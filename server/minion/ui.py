@@ -34,7 +34,7 @@ class ProgressView:
         self.console = console
         self.spinner: Spinner | None = None
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         self.spinner = self.console.status("starting…")
         self.spinner.start()
         return self
@@ -51,7 +51,8 @@ class ProgressView:
         kind = event["type"]
         if kind in ("run.start", "run.resume"):
             verb = "resumes run" if kind == "run.resume" else "run"
-            self.console.print(f"[bold]minion[/] {verb} {event['run']} · {escape(event['blueprint'])} · {escape(event['model'])}")
+            self.console.print(f"[bold]minion[/] {verb} {event['run']} · {escape(event['blueprint'])} · "
+                               f"{escape(event['model'])}")
         elif kind == "node.replayed":
             self.console.print(f"  [dim]↺ {escape(event['name'])} (done before, replayed)[/]")
         elif kind == "node.end":
@@ -73,7 +74,7 @@ class BatchView:
         self.state = {run_id: "queued" for run_id in rows}
         self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
 
-    def __enter__(self) -> "BatchView":
+    def __enter__(self) -> BatchView:
         self.live.start()
         return self
 

@@ -154,7 +154,8 @@ class Pool:
                     continue
                 fingerprint = fingerprint or checkout_fingerprint(self.repo_root, self.common_dir)
                 slot.marker.unlink()  # claimed: no one else takes it, a filler cleans it up if we die
-                if marker["fingerprint"] != fingerprint or _touches_attributes(self.repo_root, marker["commit"], commit):
+                if (marker["fingerprint"] != fingerprint
+                        or _touches_attributes(self.repo_root, marker["commit"], commit)):
                     self._retire(slot)
                     return False
                 with repo_lock(self.common_dir):

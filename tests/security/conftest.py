@@ -4,8 +4,10 @@ Every attack goes through the product's own path: a scripted model's turns drive
 `create_run`/`execute_run` (the agent loop, the tools, the bubblewrap sandbox, the
 host-side commit), or, where the unit is the honest place, a run's own `Sandbox`. A test
 reports each attack with ``attacks.check(name, blocked, evidence)``; a test with an attack
-that was not blocked fails, and the session ends with the line
-``security: N attacks tried, N blocked, 0 succeeded``. Each test also proves, where that
+that was not blocked fails, and so does a test that takes ``attacks`` and reports none (it
+would pass by doing nothing). The session ends with the line
+``security: N attacks tried, N blocked, 0 succeeded``; a session that ran attack tests and
+tried no attack at all (all of them skipped once started, say) fails. Each test also proves, where that
 means something, that the attack would work without the protection (a positive control:
 the secret is readable from the host, the listener answers the host ...).
 
@@ -32,22 +34,45 @@ def attacks(request) -> Attacks:
     return Attacks(request.node.nodeid)
 
 
+# The attack tests (those that take `attacks`) this session started: not those a skip
+# marker stopped before their setup.
+ATTACK_TESTS: list[str] = []
+
+
+def pytest_runtest_setup(item):
+    if "attacks" in getattr(item, "fixturenames", ()):
+        ATTACK_TESTS.append(item.nodeid)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     result = yield
-    succeeded = [a for a in ATTEMPTS if a.test == item.nodeid and not a.blocked]
+    tried = [a for a in ATTEMPTS if a.test == item.nodeid]
+    succeeded = [a for a in tried if not a.blocked]
     if succeeded:
         pytest.fail("attacks that were not blocked:\n" + "\n".join(
             f"- {a.name}\n    evidence: {a.evidence}" for a in succeeded), pytrace=False)
+    if not tried and "attacks" in item.fixturenames:
+        pytest.fail("this test takes `attacks` but reported no attack: it would pass by doing nothing",
+                    pytrace=False)
     return result
 
 
+def pytest_sessionfinish(session):
+    if ATTACK_TESTS and not ATTEMPTS and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter):
-    if ATTEMPTS:
+    if ATTEMPTS or ATTACK_TESTS:
         blocked = sum(a.blocked for a in ATTEMPTS)
         terminalreporter.write_line(
             f"security: {len(ATTEMPTS)} attacks tried, {blocked} blocked, "
             f"{len(ATTEMPTS) - blocked} succeeded")
+    if ATTACK_TESTS and not ATTEMPTS:
+        terminalreporter.write_line(
+            f"security: FAILED: {len(ATTACK_TESTS)} attack tests started and none tried an attack",
+            red=True, bold=True)
 
 
 @pytest.fixture

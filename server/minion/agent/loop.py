@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .conversation import add_assistant, add_user, compact, size, with_cache_breakpoint
-from .models import ContextTooLong, Model, ModelError, ModelReply, ModelRequest, STOP_REASONS
+from .models import STOP_REASONS, ContextTooLong, Model, ModelError, ModelReply, ModelRequest
 from .prompt import CONTINUE, cut_call_note
 from .tools import ToolResult, Toolset
 from .usage import Usage

@@ -14,10 +14,11 @@ import json
 import os
 import random
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..errors import ConfigError, MinionError
@@ -296,16 +297,16 @@ class AnthropicModel:
         retry, so that a long wait on a rate limit shows as such and not as a hang."""
         import anthropic
 
-        listener = _listener.get()
+        # Only an attempt the SDK will retry is told (to the run's listener, if any).
+        listener = _listener.get() if request.retries_taken < self.client.max_retries else None
         attempt = request.retries_taken + 1
-        will_retry = listener is not None and request.retries_taken < self.client.max_retries
         try:
             response = await call_next(request)
         except anthropic.APIConnectionError as e:
-            if will_retry:
+            if listener is not None:
                 listener("retry", attempt=attempt, reason=redact_text(f"{type(e).__name__}: {e}"))
             raise
-        if will_retry and (response.status_code in (408, 409, 429) or response.status_code >= 500):
+        if listener is not None and (response.status_code in (408, 409, 429) or response.status_code >= 500):
             retry_after = response.headers.get("retry-after")
             listener("retry", attempt=attempt, reason=f"HTTP {response.status_code}",
                      **({"retry_after_s": float(retry_after)} if _is_number(retry_after) else {}))

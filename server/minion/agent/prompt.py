@@ -6,6 +6,7 @@ every run in a repo can reuse the cache.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def system_blocks(repo_path: Path, rules: str, repo_map: str) -> list[dict[str, 
     rules), the second ends what this run shares across its turns (the repo map, which is
     ranked for the task).
     """
-    blocks = [{"type": "text", "text": INSTRUCTIONS.format(repo=repo_path)}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": INSTRUCTIONS.format(repo=repo_path)}]
     if rules.strip():
         blocks.append({"type": "text", "text": "Rules from this repository:\n\n" + rules})
     blocks[-1]["cache_control"] = dict(CACHE)
@@ -56,7 +57,7 @@ def task_prompt(task: str, anchor: str, checks: dict[str, str]) -> str:
     return "\n\n".join(parts)
 
 
-def repair_prompt(failed: list[Any], left_out: list[str], checks: list[Any] = ()) -> str:
+def repair_prompt(failed: list[Any], left_out: list[str], checks: Sequence[Any] = ()) -> str:
     """``failed``: the checks to fix; ``checks``: all the last ones (for what they changed)."""
     parts = []
     if failed:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -20,7 +21,8 @@ UNKNOWN_PRICE = (15.0, 75.0)
 def price_per_mtok(model: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
     """Prices for ``model``: from ``overrides`` (keyed by model id or family) when given there."""
     overrides = overrides or {}
-    key = model if model in overrides else next((fam for fam in FAMILY_PRICES if fam in model and fam in overrides), None)
+    key = model if model in overrides else next(
+        (fam for fam in FAMILY_PRICES if fam in model and fam in overrides), None)
     if key:
         given = overrides[key]
         if "input" not in given or "output" not in given:
@@ -44,14 +46,14 @@ class Usage:
     cache_read_tokens: int = 0
     cost_usd: float = 0.0
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.cache_read_tokens += other.cache_read_tokens
         self.cost_usd += other.cost_usd
 
-    def priced(self, prices: Mapping[str, float]) -> "Usage":
+    def priced(self, prices: Mapping[str, float]) -> Usage:
         cost = (
             self.input_tokens * prices["input"]
             + self.output_tokens * prices["output"]
@@ -64,7 +66,7 @@ class Usage:
     def total_input_tokens(self) -> int:
         return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
 
-    def input_side(self) -> "Usage":
+    def input_side(self) -> Usage:
         """The same usage without its output: what the prompt alone cost."""
         return Usage(self.input_tokens, 0, self.cache_write_tokens, self.cache_read_tokens)
 
@@ -74,5 +76,5 @@ class Usage:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Usage":
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
         return cls(**{k: data.get(k, 0) for k in cls.__dataclass_fields__})

@@ -145,7 +145,8 @@ def _tagged(spec: LanguageSpec, tree: Tree) -> tuple[list[tuple[str, Node, Node]
     roots = dict.fromkeys(
         node for capture, nodes in captures.items() if capture.startswith("definition.") for node in nodes
     )
-    cursor = QueryCursor(spec.definitions_query).set_max_start_depth(0)
+    cursor = QueryCursor(spec.definitions_query)
+    cursor.set_max_start_depth(0)
     return _definitions(match for node in roots for match in cursor.matches(node)), captures
 
 

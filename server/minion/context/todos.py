@@ -311,19 +311,25 @@ def _whole_lines_or_not(data: bytes, start: int, end: int, leader_before: bool) 
 
 
 def _leader(text: str) -> str:
-    return _LEADER.match(text).group(1) or ""
+    return _always(_LEADER.match(text)).group(1) or ""
 
 
 def _words_column(line: str) -> int:
     """Where a comment line's words start, in characters from the start of the line."""
-    rest = line[_LEADER.match(line).end() :]
+    rest = line[_always(_LEADER.match(line)).end() :]
     return len(line) - len(rest.lstrip())
 
 
 def _words_end(data: bytes, row: _Row) -> int:
     """The byte after a row's last word: before trailing blanks and a closer."""
     text = _decode(data[row.start : row.end])
-    return row.end - (len(text) - _CLOSER.search(text).start())  # the tail is ASCII
+    return row.end - (len(text) - _always(_CLOSER.search(text)).start())  # the tail is ASCII
+
+
+def _always(match: re.Match[str] | None) -> re.Match[str]:
+    """_LEADER and _CLOSER match every string (all they hold is optional)."""
+    assert match is not None
+    return match
 
 
 def _only_syntax(data: bytes) -> bool:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..errors import MinionError
 from ..git import git
-from ..snapshot import delete_branch
-from ..worktrees import forget_pools_of_gone_repos, pooled_repos, pools_dir, remove_worktree
 from ..sandbox.policy import GIT_CACHE, GIT_STORES
+from ..snapshot import delete_branch
 from ..state import homes_dir, state_dir, worktrees_dir
+from ..worktrees import forget_pools_of_gone_repos, pooled_repos, pools_dir, remove_worktree
 from .store import RunStore
 
 

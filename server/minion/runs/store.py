@@ -6,6 +6,7 @@ Everything stored is redacted first.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import sqlite3
@@ -24,7 +25,6 @@ from ..errors import RunNotFound, StateUnwritable
 from ..redact import redact
 from ..state import state_dir
 from .model import CheckResult, FlaggedFile, NodeRecord, RunRecord, Status
-
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -323,7 +323,8 @@ class RunStore:
     def delete_nodes_from(self, run_id: str, seq: int) -> None:
         self._execute("DELETE FROM nodes WHERE run_id = ? AND seq >= ?", (run_id, seq))
 
-    def nodes(self, run_id: str) -> list[NodeRecord]:
+    # builtins.list: in the class body, below `def list`, `list` names that method.
+    def nodes(self, run_id: str) -> builtins.list[NodeRecord]:
         rows = self._execute("SELECT * FROM nodes WHERE run_id = ? ORDER BY seq", (run_id,))
         return [NodeRecord(**{**data, "usage": Usage.from_dict(data["usage"])})
                 for data in map(_decoded, rows)]

@@ -14,11 +14,11 @@ mechanism:
 * ``process``: one command's process, its output and its end.
 """
 
+from .explain import explain
 from .limits import MemoryCap, ProcessCap, cgroup_candidates, limits_script, memory_cap, process_cap
 from .mounts import GIT_MOUNT, build_bwrap_argv
 from .policy import DEFAULT_DEPENDENCY_DIRS, Limits, SandboxPolicy, sandbox_env
 from .process import TERM_GRACE_S, CommandResult, Sandbox
-from .explain import explain
 from .view import View, build_view, dependency_dirs
 
 __all__ = [

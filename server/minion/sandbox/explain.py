@@ -42,7 +42,8 @@ def explain(policy: SandboxPolicy, view: View) -> str:
         "",
         f"PATH: {view.path}",
         f"Environment: {', '.join(sorted(env))} (an allow-list; API keys and tokens never enter)",
-        "Network: " + ("the host's (network = true)" if policy.network else "none (own network namespace, loopback only)"),
+        "Network: "
+        + ("the host's (network = true)" if policy.network else "none (own network namespace, loopback only)"),
         "",
         "Limits:",
         f"  memory       {limits.memory_mb} MB, {memory}",

@@ -211,7 +211,9 @@ def _tree_objects(repo: Path, part: _Part, excluded: Callable[[str], bool]) -> t
         raw = git("diff-tree", "-r", "-t", "-z", "--no-renames", "--no-relative", "--no-commit-id", "--stdin",
                   cwd=repo, env=_REAL_OBJECTS, input=lines.encode())
         entries += [(change.old_mode, change.old_oid, change.path) for change in raw_changes(raw)]
-    trees, allowed, hidden = set(), set(), set()
+    trees: set[str] = set()
+    allowed: set[str] = set()
+    hidden: set[str] = set()
     verdicts: dict[str, bool] = {}
     for mode, oid, path in entries:
         if mode == _TREE:

@@ -169,7 +169,8 @@ class Sandbox:
             )
             return await self._execute(argv, env, None, [*fds.values(), filter_fd], timeout, keyring=True)
 
-    async def _execute(self, argv, env, host_cwd, pass_fds: list[int], timeout, *, keyring: bool = False) -> CommandResult:
+    async def _execute(self, argv, env, host_cwd, pass_fds: list[int], timeout, *,
+                       keyring: bool = False) -> CommandResult:
         started = time.monotonic()
         limits = self.policy.limits
         output = _HeadTail(limits.output_bytes)
@@ -201,6 +202,7 @@ class Sandbox:
                 pass_fds=pass_fds,
                 preexec_fn=preexec if procs_files or keyring else None,
             )
+            assert proc.stdout is not None  # stdout=PIPE
             reader = asyncio.create_task(_pump(proc.stdout, output))
             watchdog = asyncio.create_task(watch_disk(proc, disk, budget.floors(disk)))
             try:
@@ -235,6 +237,7 @@ class Sandbox:
         if out_of_memory:
             text += (f"\n[minion: killed: out of memory: the run's commands may use at most "
                      f"{limits.memory_mb} MB together, /tmp and /dev/shm included]\n")
+        assert proc.returncode is not None  # waited for above (in the finally at the latest)
         return CommandResult(
             exit_code=proc.returncode,
             output=text,
