@@ -30,11 +30,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future
 from operator import attrgetter
 from os import PathLike
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, AbstractSet, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from pathspec import GitIgnoreSpec
 
@@ -44,6 +45,7 @@ from .symbols import Symbol, analyze
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
 
 DEFAULT_BUDGET_TOKENS = 2048
 DEFAULT_MAX_FILE_BYTES = 512 * 1024
@@ -129,7 +131,7 @@ class RepoMapCache:
         self._db: sqlite3.Connection | None = None
 
     def get_many(self, keys: list[str]) -> dict[str, bytes]:
-        found = {}
+        found: dict[str, bytes] = {}
         with self._lock:
             db = self._connect()
             for chunk in range(0, len(keys), 500):  # SQLite's bound-variable limit
@@ -417,7 +419,7 @@ def _parse(
     keys, entries = list(missing), list(missing.values())
     workers = min(os.cpu_count() or 1, _MAX_WORKERS)
     if len(entries) < _PARALLEL_MIN_FILES or (workers < 2 and parse_seconds is None):
-        fresh = dict(zip(keys, _extract_all(root, entries, from_tree)))
+        fresh = dict(zip(keys, _extract_all(root, entries, from_tree), strict=True))
         cache.put_parsed(fresh)
         return fresh
     nice = 0 if parse_seconds is None else _BOXED_WORKER_NICE
@@ -525,6 +527,7 @@ def _extract_in_worker(root: Path, entries: list[tuple[str, str]], from_tree: bo
     with subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None  # PIPE
         request = marshal.dumps((os.fsdecode(root), entries, from_tree))
         feeder = threading.Thread(target=_feed, args=(proc.stdin, request), daemon=True)
         feeder.start()
@@ -553,6 +556,7 @@ def serve_extract() -> None:
 
 
 def _extract_all(root: Path, entries: list[tuple[str, str]], from_tree: bool) -> Iterator[bytes]:
+    contents: Iterable[bytes | None]
     if from_tree:
         contents = _blob_contents(root, [blob for _, blob in entries])
     else:
@@ -571,6 +575,7 @@ def _blob_contents(root: Path, blobs: list[str]) -> Iterator[bytes]:
         stderr=subprocess.DEVNULL,
         env=env,
     ) as proc:
+        assert proc.stdout is not None  # PIPE
         ids = "".join(f"{blob}\n" for blob in blobs).encode()
         feeder = threading.Thread(target=_feed, args=(proc.stdin, ids), daemon=True)
         feeder.start()
@@ -598,13 +603,15 @@ def _extract(path: str, data: bytes | None) -> bytes:
         return marshal.dumps(None)
     if len(data) / (data.count(b"\n") + 1) > _MAX_AVERAGE_LINE:
         return marshal.dumps(None)
-    symbols, references = analyze(language_for(path), data)
+    language = language_for(path)
+    assert language is not None  # _mappable_files passes only files of a known language
+    symbols, references = analyze(language, data)
     definitions = _api(symbols)
-    names, kinds, lines, parents, signatures = zip(*definitions) if definitions else ((),) * 5
+    names, kinds, lines, parents, signatures = zip(*definitions, strict=True) if definitions else ((),) * 5
     # A file defines a name once, however often it does. An impl block extends a type
     # defined elsewhere; it does not define it.
     first: dict[str, int] = {}
-    for i, (name, kind) in enumerate(zip(names, kinds)):
+    for i, (name, kind) in enumerate(zip(names, kinds, strict=True)):
         if kind != "impl":
             first.setdefault(name, i)
     # A file's uses of names it defines itself are no edges: they most likely mean its
@@ -700,7 +707,7 @@ def _rank_definitions(
     best = np.lexsort((graph.def_line, graph.def_node, -score))[:limit]
     nodes = graph.def_node[best]
     index = best - (np.cumsum(graph.def_count) - graph.def_count)[nodes]
-    return [(paths[node], i) for node, i in zip(nodes.tolist(), index.tolist())]
+    return [(paths[node], i) for node, i in zip(nodes.tolist(), index.tolist(), strict=True)]
 
 
 class _Graph:
@@ -716,7 +723,7 @@ class _Graph:
     def __init__(self, tags: list[_FileTags], idents_hashed: np.ndarray):
         import numpy as np
 
-        def joined(field: str, dtype: str) -> np.ndarray:
+        def joined(field: str, dtype: npt.DTypeLike) -> np.ndarray:
             return np.frombuffer(b"".join(map(attrgetter(field), tags)), dtype)
 
         def owners(field: str) -> np.ndarray:  # the file of each item of the joined field
@@ -834,7 +841,8 @@ def _unpack(tags: _FileTags) -> list[tuple[int, int, str]]:
     """A file's definitions as (line, parent, signature)."""
     lines = struct.unpack(f"<{len(tags.lines) // 4}i", tags.lines)
     parents = struct.unpack(f"<{len(tags.parents) // 4}i", tags.parents)
-    return list(zip(lines, parents, tags.signatures.split("\n")))
+    signatures = tags.signatures.split("\n") if lines else []  # "" holds no signature
+    return list(zip(lines, parents, signatures, strict=True))
 
 
 def _render(chosen: list[tuple[str, int]], files: dict[str, list[tuple[int, int, str]]]) -> str:
