@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint
 
 from .conftest import EDITORS, PYTHON, SUMMARY, python_settings, run_editor, version_line
@@ -74,3 +75,18 @@ def test_the_server_gets_the_projects_python(version, source, calc_repo, model, 
     done = run_neovim(version, calc_repo, model, tmp_path, {**env, "MINION_E2E_ONE_RUN": "1"})
     assert " ended ok" in done.stderr, done.stderr  # the run works with that Python
     assert list(python_settings().values()) == [expected]
+
+
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_todo_markers_and_run_rules_come_from_the_server(version, calc_repo, mul_model, tmp_path):
+    """The repository's config names a marker the plugin was never told of: the server sends
+    it at initialize and `:%MinionTodo` hands the TODO off with it; the runs list shows the
+    run's local start time and the actions the server offers (nvim/e2e.lua, MINION_E2E_PATTERNS)."""
+    ops = calc_repo / "calc" / "ops.py"
+    ops.write_text(ops.read_text().replace("# TODO(minion):", "# FIXME(minion):"))
+    config = calc_repo / ".minion" / "config.toml"
+    config.write_text(config.read_text() + 'todo_patterns = ["FIXME(minion)"]\n')
+    done = run_neovim(version, calc_repo, mul_model, tmp_path, {"MINION_E2E_PATTERNS": "1"})
+    assert "handed off with the server's marker" in done.stderr, done.stderr
+    [record] = RunStore().list()
+    assert record.anchor.kind == "todo" and record.task == "make mul() multiply"

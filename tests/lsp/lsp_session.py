@@ -2,7 +2,8 @@
 
 The client records what the server sends: diagnostics, progress, messages, shown
 documents (pytest-lsp does that), plus the requests pytest-lsp has no handler for
-(showMessageRequest, applyEdit, codeLens/refresh) and `minion/runStatus`.
+(showMessageRequest, applyEdit, codeLens/refresh), `minion/runStatus`, `minion/capabilities`
+and the initialize result.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Recorder:
         self.message_requests: list[types.ShowMessageRequestParams] = []
         self.applied_edits: list[types.WorkspaceEdit] = []
         self.run_status: list[dict[str, Any]] = []
+        self.capabilities: list[dict[str, Any]] = []  # minion/capabilities
+        self.initialize_result: types.InitializeResult | None = None
         self.diagnostics_version: dict[str, int | None] = {}
         self.lens_refreshes = 0
 
@@ -90,6 +93,10 @@ class Recorder:
         def run_status(params):  # pygls hands over a custom method's params as a namedtuple
             self.run_status.append(params._asdict())
 
+        @client.feature("minion/capabilities")
+        def capabilities(params):
+            self.capabilities.append(params._asdict())
+
 
 def _code_action_or_command(client: LanguageClient):
     """lsprotocol's client-side hook takes any item with a `command` key for a Command,
@@ -115,7 +122,7 @@ async def session(repo: Path, profile: str, editor_settings: dict[str, Any], *, 
     recorder = Recorder(client, answer=answer)
     await client.start_io(sys.executable, "-m", "minion.cli", "serve")
     try:
-        await client.initialize_session(types.InitializeParams(
+        recorder.initialize_result = await client.initialize_session(types.InitializeParams(
             capabilities=PROFILES[profile](),
             root_uri=repo.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=repo.as_uri(), name=repo.name)],

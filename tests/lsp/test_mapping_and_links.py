@@ -5,8 +5,9 @@ import pytest
 from minion.lsp.diagnostics import LineMap, split_lines
 from minion.lsp.report import fenced
 from minion.runs.publish import compare_url, published_url
-from minion.lsp.results import _check_locations
+from minion.lsp.results import _check_locations, load_result
 from minion.runs.model import CheckResult, RunRecord, Status
+from minion.runs.store import RunStore
 from support.gitrepo import run_git
 
 BASE = ["a\n", "b\n", "c\n", "d\n"]
@@ -41,6 +42,17 @@ def test_check_output_locations_in_the_repo_are_found_others_ignored():
     record = RunRecord("r1", 0, 0, Status.FAILED_CHECKS, repo, "task", "default", "m", checks=checks)
     assert [(path, line) for path, line, *_ in _check_locations(record)] == [
         ("tests/test_ops.py", 5), ("calc/ops.py", 2)]
+
+
+def test_a_failed_check_points_at_the_line_of_the_repo_it_names(calc_repo):
+    head = run_git(calc_repo, "rev-parse", "HEAD")
+    failed = CheckResult("tests", "pytest", False, 1, "calc/ops.py:3: AssertionError\nran: 1 failed", 1.0)
+    record = RunRecord("1a2b", 0, 0, Status.FAILED_CHECKS, str(calc_repo), "fix", "default", "m",
+                       base=head, head=head, checks=[failed])
+    result = load_result(record, RunStore())
+    assert [(s.path, s.line, s.severity, s.check) for s in result.check_spots] == [
+        ("calc/ops.py", 2, "error", "tests")]
+    assert "calc/ops.py" in result.head_texts
 
 
 @pytest.mark.parametrize("remote, expected", [

@@ -1,24 +1,8 @@
-// The `minion.delegate` argument (docs/lsp.md) and the TODO hand-off's choices.
+// The `minion.delegate` argument (docs/lsp.md, wire.ts) and the TODO hand-off's choices.
 
-export interface Position {
-  line: number;
-  character: number;
-}
+import type { Delegation, ExperimentalCapabilities, Range } from "./wire";
 
-export interface Range {
-  start: Position;
-  end: Position;
-}
-
-export type DelegationKind = "selection" | "todo" | "diagnostic";
-
-export interface Delegation {
-  uri: string;
-  range: Range;
-  kind: DelegationKind;
-  instruction: string | null;
-  diagnostic: { message: string; source?: string; code?: unknown } | null;
-}
+export type DelegationKind = NonNullable<Delegation["kind"]>;
 
 export function selectionDelegation(uri: string, range: Range, instruction: string): Delegation {
   return { uri, range, kind: "selection", instruction: instruction.trim(), diagnostic: null };
@@ -50,8 +34,14 @@ export function todoCandidateLines(text: string, patterns: readonly string[]): n
   return lines;
 }
 
-/** Marker fallback when the user set no `minion.todoPatterns`: the server's default. */
-export const DEFAULT_TODO_PATTERNS = ["TODO(minion)", "TODO: minion"];
+/**
+ * The TODO markers the server said at initialize (`capabilities.experimental.minion`); none
+ * when it said nothing of them.
+ */
+export function todoPatterns(experimental: unknown): string[] {
+  const patterns = (experimental as Partial<ExperimentalCapabilities> | null | undefined)?.minion?.todo_patterns;
+  return Array.isArray(patterns) ? patterns.filter((pattern): pattern is string => typeof pattern === "string") : [];
+}
 
 interface CommandLike {
   command: string;

@@ -15,24 +15,11 @@ import {
   ResponseError,
   State,
 } from "vscode-languageclient/node";
-import { DEFAULT_TODO_PATTERNS, needsInstruction, selectionDelegation, todoCandidateLines, todoHandOffs } from "./delegate";
+import { needsInstruction, selectionDelegation, todoCandidateLines, todoHandOffs, todoPatterns } from "./delegate";
 import { Interpreter, PythonEnvironments, findInterpreter, findProjectPython, probe, serverCommand } from "./interpreter";
-import { RunRow, describeRun, isActive, runActions, statusBarText } from "./runs";
+import { describeRun, isActive, runActions, statusBarText } from "./runs";
 import { initializationOptions, serverSettings } from "./settings";
-
-interface RunStatus {
-  id: string;
-  status: string;
-  node?: string | null;
-  branch: string | null;
-  active: number;
-}
-
-interface DelegateResult {
-  runId: string;
-  branch: string;
-  status: string;
-}
+import type { Command, CommandResults, Notifications, RunStatus, StartedRun } from "./wire";
 
 export function activate(context: vscode.ExtensionContext): void {
   const minion = new Minion();
@@ -55,6 +42,7 @@ class Minion implements vscode.Disposable {
   private readonly output = vscode.window.createOutputChannel("Minion");
   private readonly statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
   private watchingPythonExtension = false;
+  private markers: string[] | undefined; // the TODO patterns, the server's (initialize, then minion/capabilities)
   private lifecycle: Promise<void> = Promise.resolve(); // starts and stops, one at a time
   private readonly disposables: vscode.Disposable[] = [this.output, this.statusItem];
 
@@ -93,7 +81,11 @@ class Minion implements vscode.Disposable {
     this.output.appendLine(`starting: ${command} ${args.join(" ")} (Python from ${interpreter.source})`);
     const options = this.clientOptions(await this.projectPython());
     const client = new LanguageClient("minion", "Minion", { command, args }, options);
-    client.onNotification("minion/runStatus", (status: RunStatus) => this.runStatus(status));
+    this.markers = undefined;
+    client.onNotification("minion/runStatus", (status: Notifications["minion/runStatus"]) => this.runStatus(status));
+    client.onNotification("minion/capabilities", (capabilities: Notifications["minion/capabilities"]) => {
+      this.markers = todoPatterns({ minion: capabilities });
+    });
     this.client = client;
     try {
       await client.start();
@@ -102,7 +94,8 @@ class Minion implements vscode.Disposable {
       return;
     }
     this.problem = undefined;
-    const runs = await this.execute<RunRow[]>("minion.runs", []);
+    this.markers ??= todoPatterns(client.initializeResult?.capabilities.experimental); // unless changed since
+    const runs = await this.execute("minion.runs", []);
     this.showActive(runs?.filter(isActive).length ?? 0, "minion: ready");
   }
 
@@ -222,13 +215,13 @@ class Minion implements vscode.Disposable {
   }
 
   /** Run a server command; a user error was already shown by the server, others are shown here. */
-  private async execute<T>(command: string, args: unknown[]): Promise<T | undefined> {
+  private async execute<C extends Command>(command: C, args: unknown[]): Promise<CommandResults[C] | undefined> {
     const client = this.ready();
     if (!client) {
       return undefined;
     }
     try {
-      return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as T;
+      return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args })) as CommandResults[C];
     } catch (error) {
       this.output.appendLine(`${command} failed: ${String(error)}`);
       if (!(error instanceof ResponseError && error.code === ErrorCodes.InvalidParams)) {
@@ -253,7 +246,7 @@ class Minion implements vscode.Disposable {
   // --- commands ----------------------------------------------------------------------------
 
   /** Delegate the selection (or the cursor's place) with an instruction, asked for when not given. */
-  async delegateSelection(instruction?: string): Promise<DelegateResult | undefined> {
+  async delegateSelection(instruction?: string): Promise<StartedRun | undefined> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       void vscode.window.showWarningMessage("minion: open a file and select the code to delegate.");
@@ -266,7 +259,7 @@ class Minion implements vscode.Disposable {
     }
     const convert = client.code2ProtocolConverter;
     const argument = selectionDelegation(convert.asUri(editor.document.uri), convert.asRange(editor.selection), text);
-    const started = await this.execute<DelegateResult>("minion.delegate", [argument]);
+    const started = await this.execute("minion.delegate", [argument]);
     if (started) {
       vscode.window.setStatusBarMessage(`minion: run ${started.runId} ${started.status} on ${started.branch}`, 5_000);
     }
@@ -279,7 +272,7 @@ class Minion implements vscode.Disposable {
     if (!editor || !client) {
       return;
     }
-    const patterns = vscode.workspace.getConfiguration("minion").get<string[] | null>("todoPatterns") ?? DEFAULT_TODO_PATTERNS;
+    const patterns = this.markers ?? [];
     const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
     // The server tells real TODO comments from markers in strings: ask it on each candidate line.
     const actions = [];
@@ -299,7 +292,7 @@ class Minion implements vscode.Disposable {
     }
     const started = [];
     for (const command of handOffs) {
-      const result = await this.execute<DelegateResult>(command.command, command.arguments ?? []);
+      const result = await this.execute("minion.delegate", command.arguments ?? []);
       if (result) {
         started.push(result.runId);
       }
@@ -308,7 +301,7 @@ class Minion implements vscode.Disposable {
   }
 
   async showRuns(): Promise<void> {
-    const runs = await this.execute<RunRow[]>("minion.runs", []);
+    const runs = await this.execute("minion.runs", []);
     if (!runs) {
       return;
     }
@@ -333,7 +326,7 @@ class Minion implements vscode.Disposable {
   }
 
   async cancelRun(): Promise<void> {
-    const active = (await this.execute<RunRow[]>("minion.runs", []))?.filter(isActive);
+    const active = (await this.execute("minion.runs", []))?.filter(isActive);
     if (!active) {
       return;
     }

@@ -1,20 +1,10 @@
-// How runs (`minion.runs` rows) are shown and what can be done with each.
+// How runs (`minion.runs` rows) are shown and what can be done with each. What a run
+// offers, and whether it is still working, is the server's to say (the row's `actions` and
+// `ended`, wire.ts): this file only chooses the words and icons.
 
-export interface RunRow {
-  id: string;
-  status: string;
-  task: string;
-  branch: string | null;
-  files: string[];
-  cost_usd: number;
-  checks_ok: boolean | null;
-  created_at: string;
-  report_uri: string | null;
-}
+import { RunAction, RunRow } from "./wire";
 
-const ACTIVE = new Set(["queued", "running"]);
-// Interrupted runs that minion.resume continues at their first unfinished node.
-const RESUMABLE = new Set(["lost", "cancelled", "stuck", "capped_turns", "capped_tokens", "capped_cost", "capped_time"]);
+export type { RunRow };
 
 const ICONS: Record<string, string> = {
   queued: "$(clock)",
@@ -24,8 +14,24 @@ const ICONS: Record<string, string> = {
   cancelled: "$(circle-slash)",
 };
 
+// The label of each action a run may offer (a new action fails to compile until it has one).
+const ACTION_LABELS: Record<RunAction, string> = {
+  "minion.openReport": "$(book) Open report",
+  "minion.cancel": "$(stop) Cancel run",
+  "minion.apply": "$(check-all) Apply all changes",
+  "minion.resume": "$(debug-continue) Resume run",
+  "minion.discard": "$(trash) Discard run",
+};
+
 export function isActive(run: RunRow): boolean {
-  return ACTIVE.has(run.status);
+  return !run.ended;
+}
+
+/** A moment (seconds since the epoch, as the server sends it) as local date and time: "2026-11-21 10:00". */
+export function localTime(epochSeconds: number): string {
+  const at = new Date(epochSeconds * 1000);
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${two(at.getHours())}:${two(at.getMinutes())}`;
 }
 
 export function describeRun(run: RunRow): { label: string; description: string; detail: string } {
@@ -35,30 +41,19 @@ export function describeRun(run: RunRow): { label: string; description: string; 
   return {
     label: `${ICONS[run.status] ?? "$(error)"} ${task.length > 70 ? task.slice(0, 69) + "…" : task}`,
     description: `${run.status} · $${run.cost_usd.toFixed(2)} · ${run.branch ?? "no branch"}`,
-    detail: `${run.id} · ${run.created_at} · ${files} · ${checks}`,
+    detail: `${run.id} · ${localTime(run.created_at)} · ${files} · ${checks}`,
   };
 }
 
-export interface RunAction {
+export interface RunActionItem {
   label: string;
-  command: string; // a server command (docs/lsp.md)
+  command: RunAction; // a server command (docs/lsp.md)
   arguments: unknown[];
 }
 
-export function runActions(run: RunRow): RunAction[] {
-  const actions: RunAction[] = [{ label: "$(book) Open report", command: "minion.openReport", arguments: [run.id] }];
-  if (isActive(run)) {
-    actions.push({ label: "$(stop) Cancel run", command: "minion.cancel", arguments: [run.id] });
-    return actions;
-  }
-  if (run.files.length > 0) {
-    actions.push({ label: "$(check-all) Apply all changes", command: "minion.apply", arguments: [run.id] });
-  }
-  if (RESUMABLE.has(run.status)) {
-    actions.push({ label: "$(debug-continue) Resume run", command: "minion.resume", arguments: [run.id] });
-  }
-  actions.push({ label: "$(trash) Discard run", command: "minion.discard", arguments: [run.id] });
-  return actions;
+/** The actions the server offers for the run, in its order. */
+export function runActions(run: RunRow): RunActionItem[] {
+  return run.actions.map((command) => ({ label: ACTION_LABELS[command] ?? command, command, arguments: [run.id] }));
 }
 
 export function statusBarText(active: number): string {

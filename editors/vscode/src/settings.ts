@@ -3,6 +3,8 @@
 // keys below are passed on, and `python`, which is resolved apart (a path, or the Python
 // extension's choice); a setting left empty or null means "from the config files".
 
+import type { InitializationOptions } from "./wire";
+
 /** VS Code setting (under `minion.`) -> the config file's key. */
 export const SERVER_KEYS: Readonly<Record<string, string>> = {
   model: "model",
@@ -33,12 +35,10 @@ export function serverSettings(section: Record<string, unknown> | null | undefin
   return settings;
 }
 
-export interface InitializationOptions {
-  settings: Record<string, unknown>;
-  promptForInstruction: boolean;
-}
-
-export function initializationOptions(section: Record<string, unknown> | undefined, python?: string): InitializationOptions {
+export function initializationOptions(
+  section: Record<string, unknown> | undefined,
+  python?: string,
+): Required<InitializationOptions> {
   // The extension prompts for the instruction of "Delegate to minion…" itself.
   return { settings: serverSettings(section, python), promptForInstruction: true };
 }

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { test } from "node:test";
-import { needsInstruction, selectionDelegation, todoCandidateLines, todoHandOffs } from "../src/delegate";
+import { needsInstruction, selectionDelegation, todoCandidateLines, todoHandOffs, todoPatterns } from "../src/delegate";
 
 const range = { start: { line: 1, character: 0 }, end: { line: 3, character: 0 } };
 
@@ -46,4 +46,13 @@ test("TODO hand-offs: the delegate commands of kind todo, once per TODO", () => 
     { title: "Hand off TODO to minion", ...handOff(4) },
     handOff(9),
   ]);
+});
+
+test("the TODO markers are the server's, from capabilities.experimental.minion", () => {
+  assert.deepEqual(todoPatterns({ minion: { todo_patterns: ["FIXME(minion)", "TODO(bot)"] } }), ["FIXME(minion)", "TODO(bot)"]);
+  assert.deepEqual(todoPatterns({ minion: { todo_patterns: ["ok", 3, null] } }), ["ok"]);
+  // A server that says nothing of them: no markers (the extension keeps no copy of the default).
+  assert.deepEqual(todoPatterns(undefined), []);
+  assert.deepEqual(todoPatterns(null), []);
+  assert.deepEqual(todoPatterns({ other: {} }), []);
 });

@@ -10,18 +10,23 @@ the ``minion.apply`` command.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pygls.workspace import TextDocument
 
 from ..context import todo_at
 from .delegation import Delegation
 from .diagnostics import SOURCE, Finding
 from .documents import file_path
 from .edits import EditPlan
+from .feature import Feature, handles
+from .review import Review
 from .server import MinionServer
+from .wire import ApplyAllData, Command
 
 TODO_LOOKBACK_LINES = 40  # a TODO's comment may start this far above the cursor
 KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite]
@@ -54,53 +59,83 @@ class Offer:
         return action
 
 
-def register(ls: MinionServer) -> None:
-    options = types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True)
+class CodeActions(Feature):
+    def __init__(self, ls: MinionServer, review: Review) -> None:
+        super().__init__(ls)
+        self.review = review
 
-    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
-    def code_action(ls: MinionServer, params: types.CodeActionParams):
-        offers = [o for o in offers_for(ls, params) if _wanted(o.kind, params.context.only)]
-        return [o.to_lsp(ls) for o in offers] or None
+    @handles(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True))
+    def code_action(self, params: types.CodeActionParams) -> list[types.CodeAction | types.Command] | None:
+        offers = [o for o in self.offers_for(params) if _wanted(o.kind, params.context.only)]
+        return [o.to_lsp(self.ls) for o in offers] or None
 
-    @ls.feature(types.CODE_ACTION_RESOLVE)
-    async def resolve(ls: MinionServer, action: types.CodeAction) -> types.CodeAction:
+    @handles(types.CODE_ACTION_RESOLVE)
+    async def resolve(self, action: types.CodeAction) -> types.CodeAction:
         if isinstance(action.data, dict) and action.data.get("applyAll"):
-            plan = await ls.edit_plan(ls.result_of(action.data["applyAll"]))
+            plan = await self.review.edit_plan(self.review.result_of(action.data["applyAll"]))
             action.edit = plan.workspace_edit()
         return action
 
+    def offers_for(self, params: types.CodeActionParams) -> list[Offer]:
+        ls = self.ls
+        path = file_path(params.text_document.uri)
+        repo = ls.repo_root_of(path) if path else None
+        if path is None or repo is None:  # minion works on files of git repositories
+            return []
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        offers = _selection(doc, params.range)
+        offers += _todo(doc, path.relative_to(repo), params.range, ls.settings_for(repo).todo_patterns)
+        offers += _diagnostics(doc, params.context.diagnostics)
+        offers += self._result_fixes(self.review.findings_in(doc, path), params.range, doc)
+        return offers
 
-def offers_for(ls: MinionServer, params: types.CodeActionParams) -> list[Offer]:
-    path = file_path(params.text_document.uri)
-    repo = ls.repo_root_of(path) if path else None
-    if path is None or repo is None:  # minion works on files of git repositories
-        return []
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    offers = _selection(doc, params.range)
-    offers += _todo(doc, path.relative_to(repo), params.range, ls.settings_for(repo).todo_patterns)
-    offers += _diagnostics(doc, params.context.diagnostics)
-    offers += _result_fixes(ls, ls.findings_in(doc, path), params.range, doc)
-    return offers
+    def _result_fixes(self, found: list[Finding], selection: types.Range, doc: TextDocument) -> list[Offer]:
+        """Apply this change / Apply all / Discard, for the minion diagnostics under the cursor."""
+        offers: list[Offer] = []
+        runs: dict[str, list[types.Diagnostic]] = {}
+        for finding in found:
+            if not _touches(finding.diagnostic.range, selection):
+                continue
+            runs.setdefault(finding.run_id, []).append(finding.diagnostic)
+            if finding.edit is not None:
+                single = EditPlan(self.ls.support)
+                single.text_edit(doc.uri, doc.version, [finding.edit])
+                command = types.Command(title="Apply this change", command=Command.APPLY_HUNK,
+                                        arguments=[finding.run_id, finding.hunk_index])
+                offers.append(Offer(f"Apply this change (minion {finding.run_id})", types.CodeActionKind.QuickFix,
+                                    command, edit=single.workspace_edit(), diagnostics=[finding.diagnostic],
+                                    llm_generated=True))
+        for run_id, diagnostics in runs.items():
+            if self.review.results[run_id].hunks:
+                title = f"Apply all changes of run {run_id}"
+                apply_all = types.Command(title=title, command=Command.APPLY, arguments=[run_id])
+                offers.append(Offer(title, types.CodeActionKind.QuickFix, apply_all,
+                                    resolve=ApplyAllData(apply_all=run_id).dump(),
+                                    diagnostics=diagnostics, llm_generated=True))
+            discard = types.Command(title=f"Discard run {run_id}", command=Command.DISCARD, arguments=[run_id])
+            offers.append(Offer(discard.title, types.CodeActionKind.QuickFix, discard, diagnostics=diagnostics))
+        return offers
 
 
-def _wanted(kind: str, only: list[str] | None) -> bool:
+def _wanted(kind: str, only: Sequence[str] | None) -> bool:
     """LSP kinds are hierarchical: asking for "refactor" includes "refactor.rewrite"."""
     return not only or any(kind == o or kind.startswith(f"{o}.") for o in only)
 
 
-def _delegate(title: str, kind: types.CodeActionKind, delegation: Delegation, diagnostics=()) -> Offer:
-    command = types.Command(title=title, command="minion.delegate", arguments=[delegation.argument()])
+def _delegate(title: str, kind: types.CodeActionKind, delegation: Delegation,
+              diagnostics: Sequence[types.Diagnostic] = ()) -> Offer:
+    command = types.Command(title=title, command=Command.DELEGATE, arguments=[delegation.argument()])
     return Offer(title, kind, command, diagnostics=list(diagnostics))
 
 
-def _selection(doc, selection: types.Range) -> list[Offer]:
+def _selection(doc: TextDocument, selection: types.Range) -> list[Offer]:
     if selection.start == selection.end:
         return []
     delegation = Delegation(doc.uri, selection, "selection")
     return [_delegate("Delegate to minion…", types.CodeActionKind.RefactorRewrite, delegation)]
 
 
-def _todo(doc, rel: Path, selection: types.Range, patterns: list[str]) -> list[Offer]:
+def _todo(doc: TextDocument, rel: Path, selection: types.Range, patterns: list[str]) -> list[Offer]:
     line = selection.start.line
     nearby = "".join(doc.lines[max(0, line - TODO_LOOKBACK_LINES) : line + 1])
     if not any(pattern in nearby for pattern in patterns):  # the cheap test before a parse
@@ -114,7 +149,7 @@ def _todo(doc, rel: Path, selection: types.Range, patterns: list[str]) -> list[O
     return [_delegate("Hand off TODO to minion", types.CodeActionKind.QuickFix, delegation)]
 
 
-def _diagnostics(doc, diagnostics: list[types.Diagnostic]) -> list[Offer]:
+def _diagnostics(doc: TextDocument, diagnostics: Sequence[types.Diagnostic]) -> list[Offer]:
     offers = []
     for diagnostic in diagnostics:
         if diagnostic.source == SOURCE:
@@ -125,32 +160,6 @@ def _diagnostics(doc, diagnostics: list[types.Diagnostic]) -> list[Offer]:
             "message": diagnostic.message, "source": diagnostic.source, "code": diagnostic.code})
         title = f"Ask minion to fix: {summary}"
         offers.append(_delegate(title, types.CodeActionKind.QuickFix, delegation, [diagnostic]))
-    return offers
-
-
-def _result_fixes(ls: MinionServer, found: list[Finding], selection: types.Range, doc) -> list[Offer]:
-    """Apply this change / Apply all / Discard, for the minion diagnostics under the cursor."""
-    offers: list[Offer] = []
-    runs: dict[str, list[types.Diagnostic]] = {}
-    for finding in found:
-        if not _touches(finding.diagnostic.range, selection):
-            continue
-        runs.setdefault(finding.run_id, []).append(finding.diagnostic)
-        if finding.edit is not None:
-            single = EditPlan(ls.support)
-            single.text_edit(doc.uri, doc.version, [finding.edit])
-            command = types.Command(title="Apply this change", command="minion.applyHunk",
-                                    arguments=[finding.run_id, finding.hunk_index])
-            offers.append(Offer(f"Apply this change (minion {finding.run_id})", types.CodeActionKind.QuickFix, command,
-                                edit=single.workspace_edit(), diagnostics=[finding.diagnostic], llm_generated=True))
-    for run_id, diagnostics in runs.items():
-        if ls.results[run_id].hunks:
-            title = f"Apply all changes of run {run_id}"
-            apply_all = types.Command(title=title, command="minion.apply", arguments=[run_id])
-            offers.append(Offer(title, types.CodeActionKind.QuickFix, apply_all, resolve={"applyAll": run_id},
-                                diagnostics=diagnostics, llm_generated=True))
-        discard = types.Command(title=f"Discard run {run_id}", command="minion.discard", arguments=[run_id])
-        offers.append(Offer(discard.title, types.CodeActionKind.QuickFix, discard, diagnostics=diagnostics))
     return offers
 
 

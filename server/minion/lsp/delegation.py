@@ -1,26 +1,28 @@
 """What a delegate action becomes: the ``minion.delegate`` argument, the task and its anchor.
 
-The argument is the protocol contract (docs/lsp.md): ``{uri, range, kind, instruction,
-diagnostic}``. A client that prompts fills in ``instruction``; otherwise the task comes
-from what the action points at: the selection and its surroundings, the TODO's own text,
-or the diagnostic's message.
+The argument is the protocol contract (docs/lsp.md, wire.Delegation): ``{uri, range,
+kind, instruction, diagnostic}``. A client that prompts fills in ``instruction``;
+otherwise the task comes from what the action points at: the selection and its
+surroundings, the TODO's own text, or the diagnostic's message.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from lsprotocol import types
 from lsprotocol.converters import get_converter
+from pygls.workspace import TextDocument
 
 from ..context import Anchor, todo_at
 from ..errors import MinionError
 from ..git import git
+from . import wire
 from .documents import read_text
 
-KINDS = ("selection", "todo", "diagnostic")
+KINDS: tuple[str, ...] = get_args(wire.Delegation.model_fields["kind"].annotation)
 _converter = get_converter()
 
 
@@ -33,13 +35,8 @@ class Delegation:
     diagnostic: dict[str, Any] | None = None  # {message, source, code}
 
     def argument(self) -> dict[str, Any]:
-        return {
-            "uri": self.uri,
-            "range": _converter.unstructure(self.range),
-            "kind": self.kind,
-            "instruction": self.instruction,
-            "diagnostic": self.diagnostic,
-        }
+        return wire.Delegation(uri=self.uri, range=_converter.unstructure(self.range), kind=self.kind,
+                               instruction=self.instruction, diagnostic=self.diagnostic).dump()
 
     @classmethod
     def parse(cls, argument: Any) -> Delegation:
@@ -63,7 +60,8 @@ class Delegation:
         )
 
 
-def task_and_anchor(delegation: Delegation, doc, rel: str, todo_patterns: list[str]) -> tuple[str, Anchor]:
+def task_and_anchor(delegation: Delegation, doc: TextDocument, rel: str,
+                    todo_patterns: list[str]) -> tuple[str, Anchor]:
     """The task text and the anchor for a delegation on a document, the repo's file ``rel``."""
     if delegation.kind == "todo":
         task, anchor = _todo(delegation, doc, rel, todo_patterns)
@@ -74,7 +72,7 @@ def task_and_anchor(delegation: Delegation, doc, rel: str, todo_patterns: list[s
     return delegation.instruction or task, anchor
 
 
-def _todo(delegation: Delegation, doc, rel: str, todo_patterns: list[str]) -> tuple[str, Anchor]:
+def _todo(delegation: Delegation, doc: TextDocument, rel: str, todo_patterns: list[str]) -> tuple[str, Anchor]:
     line = delegation.range.start.line
     todo = todo_at(rel, doc.source, line, todo_patterns)
     if todo is None:
@@ -95,7 +93,7 @@ def _diagnostic(delegation: Delegation, rel: str) -> tuple[str, Anchor]:
     return f"Fix this problem{f' ({label})' if label else ''} reported at {rel}:{start + 1}: {message}", anchor
 
 
-def _selection(delegation: Delegation, doc, rel: str) -> tuple[str, Anchor]:
+def _selection(delegation: Delegation, doc: TextDocument, rel: str) -> tuple[str, Anchor]:
     selected = doc.text_in_client_range(delegation.range)
     if not selected.strip() and not delegation.instruction:
         raise MinionError("minion.delegate: the selection is empty; select code or give an instruction")

@@ -37,7 +37,7 @@ class EditPlan:
             return types.WorkspaceEdit(document_changes=self.changes)
         # Plain `changes` carry no versions and no file operations (those were skipped).
         return types.WorkspaceEdit(changes={
-            change.text_document.uri: list(change.edits)
+            change.text_document.uri: [edit for edit in change.edits if isinstance(edit, types.TextEdit)]
             for change in self.changes if isinstance(change, types.TextDocumentEdit)
         })
 

@@ -2,8 +2,8 @@
 
 With work-done progress: a server-created, cancellable ``$/progress`` with one report
 per blueprint node and per agent turn and tool call. Without it: a ``window/showMessage``
-when the run starts (the end of every run is announced by the server, see server.py).
-Either way, ``minion/runStatus`` notifications feed the plugins' status items.
+when the run starts (the end of every run is announced, see runs.py). Either way,
+``minion/runStatus`` notifications (wire.RunStatus) feed the plugins' status items.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +19,12 @@ from lsprotocol import types
 
 from ..runs.events import describe
 from ..runs.model import RunRecord, Status
+from .wire import RUN_STATUS, RunStatus
 
 if TYPE_CHECKING:
     from .server import MinionServer
 
 log = logging.getLogger("minion.lsp.progress")
-
-RUN_STATUS = "minion/runStatus"
 
 
 @dataclass
@@ -34,6 +34,7 @@ class RunProgress:
     ls: MinionServer
     record: RunRecord
     on_cancel: Callable[[str], Any]
+    active_runs: Callable[[], int]  # how many runs are active in this server
     status: Status = Status.QUEUED
     node: str | None = None
     token: str | None = None
@@ -65,7 +66,7 @@ class RunProgress:
         if not self.status.active:  # the run ended while the client created the token
             self._end_progress()
 
-    def _cancelled_by_client(self, future) -> None:
+    def _cancelled_by_client(self, future: Future[Any]) -> None:
         if future.cancelled():
             self.on_cancel(self.run_id)
 
@@ -101,10 +102,5 @@ class RunProgress:
         self.token = None
 
     def notify_status(self) -> None:
-        self.ls.protocol.notify(RUN_STATUS, {
-            "id": self.run_id,
-            "status": self.status.value,
-            "node": self.node,
-            "branch": self.record.branch,
-            "active": len(self.ls.executor.active_ids()),
-        })
+        status = RunStatus.of(self.record, self.status, self.node, self.active_runs())
+        self.ls.protocol.notify(RUN_STATUS, status.dump())

@@ -4,16 +4,24 @@ pygls drops a request whose params do not deserialize and only shows "Error in s
 the user, and runs a notification's method sent with an id without ever answering it; the
 client then waits forever. minion answers such requests with a JSON-RPC error instead, and
 drops bad notifications with a log line.
+
+It also completes the initialize result with minion's own part, which pygls has no place
+for: ``capabilities.experimental.minion`` (wire.MinionCapabilities).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, cast
 
+from lsprotocol import types
 from lsprotocol.types import ErrorCodes, ResponseError
-from pygls.protocol.language_server import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification
+from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
+
+if TYPE_CHECKING:
+    from .server import MinionServer
 
 log = logging.getLogger("minion.lsp")
 
@@ -22,6 +30,12 @@ _DROPPED = "$/minion/unreadableMessage"
 
 
 class MinionProtocol(LanguageServerProtocol):
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        result = yield from super().lsp_initialize(params)  # the server's own handler runs in there
+        result.capabilities.experimental = cast("MinionServer", self._server).experimental_capabilities()
+        return result
+
     def structure_message(self, data: dict[str, Any]):
         is_request = "method" in data and isinstance(data.get("id"), (int, str))
         method = data.get("method") if isinstance(data.get("method"), str) else "?"

@@ -72,7 +72,7 @@ def load_result(record: RunRecord, store: RunStore) -> RunResult:
     candidates = _check_locations(record)
     changed = {h.path for h in changes}
     base_paths = changed | ({anchor[0]} if anchor else set())
-    head_paths = changed | {path for path, _, _, _ in candidates}
+    head_paths = changed | {candidate[0] for candidate in candidates}
     base_texts = read_blobs(repo, record.base, base_paths) if record.base else {}
     head_texts = read_blobs(repo, record.head or record.base, head_paths) if record.base else {}
 

@@ -5,8 +5,11 @@
 -- hand off a TODO, apply each result's quick fix through the code-action menu, open a
 -- run's report from :MinionRuns, and pick "Delegate to minion…" on a range (the plugin
 -- asks for the instruction). With MINION_E2E_ONE_RUN it only delegates a line and waits for
--- the run to end: the test then reads what the run got. Any failure exits with `cquit 1`
--- and a message on stderr.
+-- the run to end: the test then reads what the run got. With MINION_E2E_PATTERNS (a repo
+-- whose config has its own TODO marker, unknown to the plugin's settings) it checks the
+-- server sent that marker at initialize, hands off `:%MinionTodo` with it, and reads the
+-- run's line and actions in :MinionRuns. Any failure exits with `cquit 1` and a message on
+-- stderr.
 -- Environment: MINION_E2E_PLUGIN (editors/nvim), MINION_E2E_PYTHON, MINION_E2E_MODEL (the
 -- scripted model), MINION_E2E_SUMMARY (what it says when done), and when set,
 -- MINION_E2E_PROJECT_PYTHON (settings.python) and MINION_E2E_HOST_PROG (g:python3_host_prog).
@@ -162,6 +165,41 @@ local function one_run()
   log(("run %s ended %s"):format(run_id, run.status))
 end
 
+-- The TODO markers come from the server (the repo's config says FIXME(minion)); the runs
+-- list shows when a run started in local time, and the actions the server offers.
+local function patterns()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = attached_client(bufnr)
+  local markers = lsp.todo_patterns(client)
+  check(vim.deep_equal(markers, { "FIXME(minion)" }), "the server's TODO markers: %s", vim.inspect(markers))
+  vim.cmd("%MinionTodo")
+  local run_id, run = finished_run(nil)
+  check(run.status == "ok" and run.ended, "run %s: %s", run_id, vim.inspect(run))
+  log(("run %s ended ok, handed off with the server's marker"):format(run_id))
+
+  local listed = lsp.request_sync(client, "workspace/executeCommand", { command = "minion.runs" }, 5000, bufnr)
+  local row = listed.result[1]
+  check(row.id == run_id, "the newest run is %s, not %s", row.id, run_id)
+  local menus = {} -- the runs, then the chosen run's actions, as the user sees them
+  vim.ui.select = function(items, opts, on_choice)
+    if opts.kind == "lsp_message" then -- the end-of-run message (0.10+): dismissed
+      return on_choice(nil)
+    end
+    table.insert(menus, vim.tbl_map(opts.format_item, items))
+    on_choice(#menus == 1 and items[1] or nil) -- the newest run, then no action
+  end
+  vim.cmd("MinionRuns")
+  wait_for("the run's actions", function()
+    return #menus == 2
+  end)
+  local when = os.date("%Y-%m-%d %H:%M", math.floor(row.created_at))
+  check(menus[1][1]:find(run_id .. "  " .. when .. "  ok", 1, true), "the runs list shows %q", menus[1][1])
+  check(not menus[1][1]:find(tostring(math.floor(row.created_at)), 1, true), "a raw time in %q", menus[1][1])
+  local offered = { "Open report", "Apply all changes", "Discard" }
+  check(vim.deep_equal(menus[2], offered), "the run's actions: %s", vim.inspect(menus[2]))
+  log("runs list: " .. menus[1][1])
+end
+
 local function main()
   local bufnr = vim.api.nvim_get_current_buf()
   attached_client(bufnr)
@@ -216,7 +254,8 @@ end
 vim.api.nvim_create_autocmd("VimEnter", {
   once = true,
   callback = function()
-    local ok, err = xpcall(os.getenv("MINION_E2E_ONE_RUN") and one_run or main, debug.traceback)
+    local scenario = os.getenv("MINION_E2E_ONE_RUN") and one_run or os.getenv("MINION_E2E_PATTERNS") and patterns or main
+    local ok, err = xpcall(scenario, debug.traceback)
     if not ok then
       log("FAILED: " .. tostring(err))
       vim.cmd("cquit! 1")

@@ -18,18 +18,14 @@ local defaults = {
 
 M.options = nil
 
-local ACTIVE = { queued = true, running = true }
--- Interrupted runs that minion.resume continues at their first unfinished node.
-local RESUMABLE = {
-  lost = true,
-  cancelled = true,
-  stuck = true,
-  capped_turns = true,
-  capped_tokens = true,
-  capped_cost = true,
-  capped_time = true,
+-- The words for what the server says a run offers (a runs row's `actions`, docs/lsp.md).
+local ACTION_TITLES = {
+  ["minion.openReport"] = "Open report",
+  ["minion.cancel"] = "Cancel",
+  ["minion.apply"] = "Apply all changes",
+  ["minion.resume"] = "Resume",
+  ["minion.discard"] = "Discard",
 }
-local DEFAULT_TODO_PATTERNS = { "TODO(minion)", "TODO: minion" }
 
 local function notify(message, level)
   vim.notify("minion: " .. message, level or vim.log.levels.INFO)
@@ -134,7 +130,7 @@ function M.todo(opts)
     return
   end
   local first, last = lines_of(opts)
-  local patterns = M.options.settings.todo_patterns or DEFAULT_TODO_PATTERNS
+  local patterns = lsp.todo_patterns(client) -- the server's: its settings, the repository's config
   local uri = vim.uri_from_bufnr(bufnr)
   local handoffs, seen = {}, {}
   for row, text in ipairs(vim.api.nvim_buf_get_lines(bufnr, first - 1, last, true)) do
@@ -174,23 +170,22 @@ end
 
 -- --- runs --------------------------------------------------------------------------------
 
-local function format_run(run)
-  local task = vim.split(run.task, "\n", { plain = true })[1]
-  return ("%s  %-13s $%.2f  %s  %s"):format(run.id, run.status, run.cost_usd or 0, is_null(run.branch) and "-" or run.branch, task)
+--- When a run was created (seconds since the epoch, as the server sends it), in local time.
+function M.local_time(epoch_seconds)
+  return os.date("%Y-%m-%d %H:%M", math.floor(epoch_seconds))
 end
 
+local function format_run(run)
+  local task = vim.split(run.task, "\n", { plain = true })[1]
+  local branch = is_null(run.branch) and "-" or run.branch
+  return ("%s  %s  %-13s $%.2f  %s  %s"):format(run.id, M.local_time(run.created_at), run.status, run.cost_usd or 0, branch, task)
+end
+
+--- What the server offers for the run, in its order.
 local function run_actions(run)
-  local actions = { { title = "Open report", command = "minion.openReport" } }
-  if ACTIVE[run.status] then
-    table.insert(actions, { title = "Cancel", command = "minion.cancel" })
-  else
-    if #run.files > 0 then
-      table.insert(actions, { title = "Apply all changes", command = "minion.apply" })
-    end
-    if RESUMABLE[run.status] then
-      table.insert(actions, { title = "Resume", command = "minion.resume" })
-    end
-    table.insert(actions, { title = "Discard", command = "minion.discard" })
+  local actions = {}
+  for _, command in ipairs(run.actions) do
+    table.insert(actions, { title = ACTION_TITLES[command] or command, command = command })
   end
   return actions
 end
@@ -247,7 +242,7 @@ local function run_here(bufnr)
     end
   end
   local latest = lsp.state.latest
-  if latest and not ACTIVE[lsp.state.runs[latest].status] then
+  if latest and lsp.state.runs[latest].ended then
     return latest
   end
 end

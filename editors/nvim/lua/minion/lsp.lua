@@ -1,6 +1,8 @@
 -- The minion language server in Neovim 0.7 through 0.11+: its client configuration,
 -- how it is started on each version, requests, and the handlers the plugin adds
--- (minion/runStatus, progress, and window/showDocument where Neovim lacks it).
+-- (minion/runStatus, minion/capabilities, progress, and window/showDocument where Neovim
+-- lacks it). The payloads are the server's wire types (docs/lsp.md): what a run offers and
+-- the TODO markers come from the server, never from a copy here.
 
 local M = {}
 
@@ -18,6 +20,7 @@ M.state = {
   runs = {}, -- run id -> the last minion/runStatus for it
   latest = nil, -- the id of the run heard of last
   progress = {}, -- run id -> the last $/progress message
+  todo_patterns = {}, -- client id -> the server's TODO markers (initialize, then minion/capabilities)
 }
 
 --- The git work tree holding a file (`.git` is a folder, or a file in worktrees).
@@ -50,6 +53,27 @@ local function run_status(_, status)
   M.state.runs[status.id] = status
   M.state.latest = status.id
   vim.schedule(redraw_status)
+end
+
+-- The initialize result's capabilities.experimental.minion, and minion/capabilities after it.
+local function remember_capabilities(client_id, minion)
+  if type(minion) == "table" and type(minion.todo_patterns) == "table" then
+    M.state.todo_patterns[client_id] = minion.todo_patterns
+  end
+end
+
+local function on_init(client, result)
+  local experimental = type(result) == "table" and result.capabilities and result.capabilities.experimental
+  remember_capabilities(client.id, type(experimental) == "table" and experimental.minion or nil)
+end
+
+local function capabilities_changed(_, minion, ctx)
+  remember_capabilities(ctx.client_id, minion)
+end
+
+--- The TODO markers of the server behind a client ({} when it said none).
+function M.todo_patterns(client)
+  return M.state.todo_patterns[client.id] or {}
 end
 
 -- $/progress: remember minion's messages for the status line, then let Neovim's own
@@ -97,6 +121,7 @@ end
 local function handlers()
   local own = {
     ["minion/runStatus"] = run_status,
+    ["minion/capabilities"] = capabilities_changed,
     ["$/progress"] = progress,
   }
   if not vim.lsp.handlers["window/showDocument"] then
@@ -149,6 +174,7 @@ function M.config(opts)
     settings = { minion = settings }, -- answers workspace/configuration
     capabilities = capabilities,
     handlers = handlers(),
+    on_init = on_init,
     on_exit = on_exit,
   }
 end
