@@ -1,14 +1,11 @@
-from minion.blueprint import blueprint
+from minion.blueprint import Run, blueprint
 
 
 @blueprint("fix", "Make the failing checks pass: run them first, then repair until green")
-async def fix(run):
+async def fix(run: Run) -> None:
     await run.gather_context()
-    failed = await run.failing_checks(baseline=False)  # the failures to fix are there before the run
-    for attempt in range(1, run.settings.repair_rounds + 2):
-        if not failed:
-            break
-        prompt = run.task_prompt() + "\n\n" + run.repair_prompt(failed)
-        await run.agent(f"fix {attempt}", prompt)
-        failed = await run.failing_checks(baseline=False)
+    # The failures to fix are there before the run: judged without the baseline, and the
+    # first round is the fix itself, so it gets one round more than a repair loop.
+    await run.check_and_repair(rounds=run.settings.repair_rounds + 1, prompt=run.task_prompt(), name="fix",
+                               baseline=False)
     await run.commit()

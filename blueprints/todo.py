@@ -1,11 +1,11 @@
 import stat
 from pathlib import Path
 
-from minion.blueprint import blueprint
+from minion.blueprint import Run, blueprint
 from minion.context import find_todos
 
 
-def remove_todo_comment(worktree: Path, path: str, text: str, patterns) -> bool:
+def remove_todo_comment(worktree: Path, path: str, text: str, patterns: list[str]) -> bool:
     """Delete the TODO comment with this text from the file, wherever the agent's edits moved it.
 
     Exactly the TODO's bytes go (see minion.context.todos): the user's comments next to it,
@@ -21,7 +21,7 @@ def remove_todo_comment(worktree: Path, path: str, text: str, patterns) -> bool:
 
 
 @blueprint("todo", "Do what a TODO comment asks, remove the comment, check, repair, commit")
-async def todo(run):
+async def todo(run: Run) -> None:
     await run.gather_context()
     await run.agent(
         "implement",

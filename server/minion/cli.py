@@ -296,6 +296,64 @@ def cmd_trust(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_blueprints(args: argparse.Namespace) -> int:
+    """The blueprints a run can name, where each comes from, and the repo files not yet
+    trusted. Read from the files, never run (the rule of what a blueprint is: registry.py)."""
+    from .blueprint.registry import Declaration, discover
+    from .errors import NotAGitRepository
+    from .snapshot import find_repo_root
+
+    try:
+        repo: Path | None = find_repo_root(Path(args.repo))
+    except NotAGitRepository:
+        if args.repo != ".":
+            raise
+        repo = None
+        err.print("not in a git repository: the built-in blueprints only")
+    found = discover(repo)
+
+    def where(path: Path) -> str:
+        return str(path.relative_to(repo)) if repo is not None and path.is_relative_to(repo) else str(path)
+
+    overridden = {d.name: d for d in found.overridden}
+    if args.json:
+        print(json.dumps({
+            "repo": str(repo) if repo else None,
+            "blueprints": [{"name": d.name, "description": d.description, "builtin": d.builtin,
+                            "source": str(d.source), "line": d.line, "function": d.function,
+                            "overrides": str(overridden[d.name].source) if d.name in overridden else None}
+                           for d in found.blueprints],
+            "untrusted": [{"path": str(f.path), "sha256": f.sha256, "declares": f.declares} for f in found.untrusted],
+            "problems": found.problems,
+        }, indent=2))
+        return 2 if found.problems else 0
+    def origin(d: Declaration) -> str:
+        return "built-in" if d.builtin else f"{where(d.source)}:{d.line}"
+
+    def overrides(d: Declaration) -> str:
+        if d.name not in overridden:
+            return ""
+        hidden = overridden[d.name]
+        return " (overrides the built-in)" if hidden.builtin else f" (overrides {origin(hidden)})"
+
+    rows = [(d.name, origin(d), d.description + overrides(d)) for d in found.blueprints]
+    name_width = max((len(r[0]) for r in rows), default=0)
+    from_width = max((len(r[1]) for r in rows), default=0)
+    for name, source, description in rows:
+        out.print(f"[bold]{escape(name.ljust(name_width))}[/]  {escape(source.ljust(from_width))}  "
+                  f"{escape(description)}", soft_wrap=True)
+    if found.untrusted:
+        out.print(f"\nnot trusted (no run of this repository starts until they are; read them, then "
+                  f"`minion trust --repo {escape(str(repo))}`):", soft_wrap=True)
+        for f in found.untrusted:
+            declares = ", ".join(f.declares) or "no blueprint"
+            out.print(f"  {escape(where(f.path))}  sha256 {f.sha256[:12]}…  declares {escape(declares)}",
+                      soft_wrap=True)
+    for problem in found.problems:
+        out.print(f"[bold red]problem[/] {escape(problem)}", soft_wrap=True)
+    return 2 if found.problems else 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -387,6 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--list", action="store_true", help="show whether each blueprint file is trusted")
     action.add_argument("--revoke", action="store_true", help="forget the trust of this repository's blueprint files")
     p.set_defaults(fn=cmd_trust)
+
+    p = sub.add_parser("blueprints", help="list the blueprints a run can use, where each comes from, "
+                                          "and this repository's blueprint files not yet trusted")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(fn=cmd_blueprints)
 
     p = sub.add_parser("clean", help="remove finished runs' worktrees (branches are kept)")
     p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")

@@ -1,374 +1,181 @@
-"""The run context a blueprint receives. Every call through it is a recorded node.
+"""`Run`: what a blueprint gets. Every call through it is a recorded node (nodes.py).
 
-Nodes are checkpoints. When a run resumes, the blueprint runs again from the top: each
-node that finished before is *replayed* from its stored result (restoring the run's state,
-such as the conversation) instead of running again, until the first node that did not
-finish. From there on, everything runs for real.
+This is the whole API for blueprint authors: a few facts about the run and eleven methods.
+The engine behind it (the sandbox, the model, the conversation, the budget, the store) is
+`runtime.Runtime`, which blueprints do not touch.
+
+The determinism rule: a resumed run replays its recorded nodes, so a blueprint must ask
+for the same nodes in the same order when given the same node results. Decide only by
+what earlier nodes returned, never by the time, randomness or files read outside a step;
+to look at the worktree, do it in a step, whose result is recorded. A blueprint that
+breaks the rule stops its resumed run with a `ReplayMismatch` naming both nodes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from dataclasses import asdict, dataclass
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
-from ..agent import prompt as prompts
-from ..agent.loop import AgentOutcome, Caps, RunBudget, run_agent
-from ..agent.models import Model, ScriptedModel
-from ..agent.tools import Toolset
-from ..agent.usage import Usage, price_per_mtok
+from ..agent.loop import AgentOutcome
 from ..config import Settings
-from ..context import Anchor, load_rules, render_anchor
-from ..git import git
-from ..runs.sensitive import forbidden_by_path
-from ..runs.events import EventLog
-from ..runs.model import CheckResult, NodeRecord, Status
-from ..runs.store import RunStore
-from ..sandbox import Sandbox
-from ..snapshot import FlaggedFile, Snapshot, commit_result, guard_preview, put_back_changes
-from .baseline import Baseline, brought, judge
-from .repo_map import repo_map as build_map
-from .checks import detect_checks
-from .failures import parse_failures, summary_line
-from .python_env import PythonEnv
+from ..context import Anchor
+from ..runs.model import CheckResult
+from ..snapshot import FlaggedFile
+from .runtime import LogLevel
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class StopRun(Exception):
-    """Ends the run early with a status (a cap, stuck, refused…); work so far is committed."""
+class StepDecorator(Protocol):
+    """What ``run.step(name)`` returns: it makes a function a step (each call one node)."""
 
-    def __init__(self, status: Status, summary: str):
-        super().__init__(summary)
-        self.status = status
-        self.summary = summary
-
-
-@dataclass
-class NodeKind(Generic[T]):
-    """How a node's result is summarised, checkpointed and restored on replay."""
-
-    kind: str  # step | check | agent
-    summarize: Callable[[T], tuple[str, str]]  # result -> (status, summary)
-    save: Callable[[T], Any] = lambda value: value  # result -> JSON
-    load: Callable[[Any], T] = lambda saved: saved  # JSON -> result, restoring run state
-
-
-def _replayable(node: NodeRecord) -> bool:
-    """Finished normally: an ok node, or a check that ran and failed."""
-    return node.ended_at is not None and (node.status == "ok" or (node.kind == "check" and node.status == "failed"))
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Callable[P, Awaitable[R]]: ...
 
 
 class Run:
-    def __init__(
-        self,
-        *,
-        run_id: str,
-        task: str,
-        anchor: Anchor | None,
-        branch: str,
-        snapshot: Snapshot,
-        settings: Settings,
-        sandbox: Sandbox,
-        python: PythonEnv,
-        model: Model,
-        store: RunStore,
-        events: EventLog,
-    ):
-        self.id = run_id
-        self.task = task
-        self.anchor = anchor
-        self.branch = branch
-        self.snapshot = snapshot
-        self.settings = settings
-        self.repo_path: Path = snapshot.repo_root
-        self.worktree: Path = snapshot.worktree
-        self.sandbox = sandbox
-        self.python = python
-        self.model = model
-        self.store = store
-        self.events = events
-        self.baseline = Baseline(snapshot, sandbox, python, list(settings.exclude), events.emit)
-        self.toolset = Toolset(self.repo_path, self.worktree, sandbox, settings.command_timeout,
-                               left_out=lambda: [r.describe() for r in self.left_out()])
-        # What the run has spent, in every attempt: a resumed run does not start from zero.
-        spent = store.get(run_id)
-        self.budget = RunBudget(turns=spent.turns, usage=spent.usage)
-        self._script_position = 0  # scripted replies consumed by the replayed agent nodes
-        self.caps = Caps(
-            max_turns=settings.max_turns,
-            max_input_tokens=settings.max_input_tokens,
-            max_output_tokens=settings.max_output_tokens,
-            max_cost_usd=settings.max_cost_usd,
-            deadline=time.monotonic() + settings.max_wall_seconds,
-        )
-        self.prices = price_per_mtok(model.name.split(":")[-1], settings.prices)
-        self.messages: list[dict[str, Any]] = []
-        self.system: list[dict[str, Any]] | None = None
-        self.anchor_text = ""
-        self.agent_summary = ""  # what the agent last said it did
-        self.last_checks: list[CheckResult] | None = None
-        self.head: str | None = None
-        self.committed = False
-        self.refused: list[FlaggedFile] = []  # what the last commit left out
-        self._seq = 0
-        # Checkpoints of an earlier attempt, replayed until the first unfinished node.
-        self._checkpoints = {n.seq: n for n in store.nodes(run_id)}
+    """The run a blueprint drives: ``async def my_blueprint(run: Run) -> None``.
 
-    # the node machinery
+    Facts: ``id``, ``task``, ``anchor``, ``settings``, ``repo_path``, ``worktree``, ``branch``.
+    Nodes: ``gather_context``, ``agent``, ``step``, ``checks``, ``failing_checks``,
+    ``check_and_repair``, ``commit``. Helpers: ``task_prompt``, ``repair_prompt``,
+    ``left_out``, ``log``.
+    """
 
-    async def node(self, name: str, kind: NodeKind[T], body: Callable[[], Awaitable[T]]) -> T:
-        """Run ``body`` as a recorded node, or replay it from its checkpoint."""
-        seq = self._seq
-        self._seq += 1
-        checkpoint = self._checkpoints.get(seq)
-        if checkpoint and checkpoint.name == name and checkpoint.kind == kind.kind and _replayable(checkpoint):
-            self.events.emit("node.replayed", seq=seq, name=name, kind=kind.kind, status=checkpoint.status)
-            return kind.load(checkpoint.result)
-        if self._checkpoints:
-            self.store.delete_nodes_from(self.id, seq)  # the rest of the earlier attempt is void
-            self._checkpoints = {}
+    def __init__(self, runtime: Runtime):
+        self._runtime = runtime
 
-        node = NodeRecord(self.id, seq, name, kind.kind, "running", time.time())
-        self.store.start_node(node)
-        self.events.emit("node.start", seq=seq, name=name, kind=kind.kind)
-        status, summary = "failed", ""
-        try:
-            result = await body()
-            status, summary = kind.summarize(result)
-            node.result = kind.save(result)
-            if isinstance(result, AgentOutcome):
-                node.usage = result.usage
-            return result
-        except StopRun as stop:
-            status, summary = stop.status.value, stop.summary
-            raise
-        except asyncio.CancelledError:
-            status, summary = "cancelled", "cancelled"
-            raise
-        except Exception as e:
-            status, summary = "failed", f"{type(e).__name__}: {e}"
-            raise
-        finally:
-            node.status, node.summary, node.ended_at = status, summary, time.time()
-            self.store.finish_node(node)
-            self.events.emit(
-                "node.end", seq=seq, name=name, kind=kind.kind, status=status, summary=summary,
-                duration_s=round(node.ended_at - node.started_at, 3),
-            )
+    def __repr__(self) -> str:
+        return f"<Run {self.id}: {self.task[:40]!r}>"
 
-    async def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """A deterministic host-side step: a plain or async function with a JSON-able result."""
-
-        async def body():
-            value = fn(*args)
-            return await value if inspect.isawaitable(value) else value
-
-        return await self.node(name, NodeKind("step", lambda _: ("ok", "")), body)
-
-    # the building blocks of blueprints
-
-    async def gather_context(self) -> None:
-        """Rules, repo map and anchor: the stable prompt prefix and the task's pointer."""
-
-        async def body():
-            anchor_file = self.worktree / self.anchor.path if self.anchor and self.anchor.path else None
-            rules = load_rules(self.worktree, anchor_file)
-            for warning in rules.warnings:
-                self.events.emit("log", level="warning", message=warning)
-            anchor_path = self.anchor.path if self.anchor else None
-            repo_map = await asyncio.to_thread(build_map, self.repo_path, self.snapshot.commit, self.settings,
-                                               self.task, anchor_path)
-            anchor_text = render_anchor(self.worktree, self.anchor) if self.anchor else ""
-            return {
-                "system": prompts.system_blocks(self.repo_path, rules.render(), repo_map),
-                "anchor_text": anchor_text,
-                "rules": len(rules.files),
-                "repo_map_chars": len(repo_map),
-            }
-
-        def load(saved: dict[str, Any]) -> dict[str, Any]:
-            self.system, self.anchor_text = saved["system"], saved["anchor_text"]
-            return saved
-
-        kind = NodeKind(
-            "step", lambda r: ("ok", f"{r['rules']} rule files, repo map {r['repo_map_chars']} chars"), load=load,
-        )
-        load(await self.node("context", kind, body))
-
-    def check_commands(self) -> dict[str, str]:
-        if self.settings.checks is None:
-            return detect_checks(self.worktree, self.python, network=self.settings.network).commands()
-        return dict(self.settings.checks)
-
-    def task_prompt(self) -> str:
-        return prompts.task_prompt(self.task, self.anchor_text, self.check_commands())
-
-    def repair_prompt(self, failed: list[CheckResult], left_out: Sequence[FlaggedFile] = ()) -> str:
-        return prompts.repair_prompt(failed, [r.describe() for r in left_out], self.last_checks or [])
-
-    def left_out(self, *, forbid_sensitive: bool = False) -> list[FlaggedFile]:
-        """What the commit guard would leave out of the branch if the run committed now."""
-        forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
-        return guard_preview(self.snapshot, max_file_mb=self.settings.max_commit_file_mb, forbid=forbid)
-
-    async def agent(self, name: str, prompt: str) -> AgentOutcome:
-        """An agent loop that continues the run's conversation with ``prompt``."""
-        if self.system is None:
-            self.system = prompts.system_blocks(self.repo_path, "", "")
-        if self.last_checks is None and self.settings.baseline:  # beside the agent's first node
-            self.baseline.start(self.check_commands(), self._run_checks)
-
-        async def body():
-            return await run_agent(
-                self.model,
-                self.toolset,
-                system=self.system,
-                messages=self.messages,
-                prompt=prompt,
-                caps=self.caps,
-                budget=self.budget,
-                price=lambda usage: usage.priced(self.prices),
-                max_tokens=self.settings.max_tokens,
-                emit=lambda type, **data: self._agent_event(name, type, data),
-            )
-
-        def summarize(outcome: AgentOutcome) -> tuple[str, str]:
-            first_line = outcome.summary.strip().splitlines()[0] if outcome.summary.strip() else ""
-            return ("ok" if outcome.status == "done" else outcome.status), first_line[:200]
-
-        def save(outcome: AgentOutcome) -> dict[str, Any]:
-            return {"status": outcome.status, "summary": outcome.summary, "turns": outcome.turns,
-                    "edits": outcome.edits, "usage": outcome.usage.to_dict(), "messages": self.messages}
-
-        def load(saved: dict[str, Any]) -> AgentOutcome:
-            usage = Usage.from_dict(saved["usage"])
-            self.messages[:] = saved["messages"]  # the spend is in the budget already
-            self._script_position += saved["turns"]
-            if isinstance(self.model, ScriptedModel):
-                self.model.position = self._script_position  # the script resumes where the run was
-            return AgentOutcome(saved["status"], saved["summary"], saved["turns"], saved["edits"], usage)
-
-        outcome = await self.node(name, NodeKind("agent", summarize, save, load), body)
-        self.agent_summary = outcome.summary.strip()
-        if outcome.status != "done":
-            raise StopRun(Status(outcome.status), outcome.summary)
-        return outcome
-
-    async def checks(self, *, baseline: bool | None = None, keep_changes: bool = False) -> list[CheckResult]:
-        """Run every check, each as its own node. With ``baseline`` (default: the setting), a
-        failure counts only if the run brought it (see baseline.py). A check reports, it does
-        not edit: files it changes are put back and listed in its ``changed``, unless
-        ``keep_changes``."""
-        baseline = self.settings.baseline if baseline is None else baseline
-        commands = self.check_commands()
-        if baseline:
-            self.baseline.start(commands, self._run_checks)
-        kind = NodeKind("check", lambda r: ("ok" if r.ok else "failed", describe_check(r, str(self.repo_path))),
-                        save=CheckResult.to_dict, load=lambda saved: CheckResult(**saved))
-        results = []
-        for name, command in commands.items():
-
-            async def body(command=command, name=name):
-                if keep_changes:
-                    result = await self._run_check(self.sandbox, name, command)
-                else:
-                    with put_back_changes(self.worktree, self.settings.max_commit_file_mb) as changed:
-                        result = await self._run_check(self.sandbox, name, command)
-                    result.changed = changed
-                before = await self.baseline.results() if baseline else None
-                return judge(result, (before or {}).get(name), str(self.repo_path), f"{self.task}\n{self.anchor_text}")
-
-            results.append(await self.node(f"check: {name}", kind, body))
-        self.last_checks = results
-        return results
-
-    async def _run_check(self, sandbox: Sandbox, name: str, command: str) -> CheckResult:
-        started = time.monotonic()
-        out = await sandbox.run(command, timeout_s=self.settings.command_timeout)
-        failures = [f.to_dict() for f in parse_failures(out.output, str(self.repo_path))] if out.exit_code else []
-        return CheckResult(name, command, out.exit_code == 0 and not out.timed_out, out.exit_code, out.output,
-                           round(time.monotonic() - started, 3), out.timed_out, failures)
-
-    async def _run_checks(self, sandbox: Sandbox, commands: dict[str, str]) -> list[CheckResult]:
-        return [await self._run_check(sandbox, name, command) for name, command in commands.items()]
-
-    async def failing_checks(self, *, baseline: bool | None = None) -> list[CheckResult]:
-        """The checks whose failure is the run's doing (all failed ones without ``baseline``)."""
-        return [c for c in await self.checks(baseline=baseline) if c.counts]
-
-    async def check_and_repair(self, rounds: int | None = None) -> list[CheckResult]:
-        """Run the checks; while some fail, or the commit guard would leave files out, let the
-        agent repair (at most ``rounds`` times)."""
-        failed = await self.failing_checks()
-        for attempt in range(1, (self.settings.repair_rounds if rounds is None else rounds) + 1):
-            left_out = self.left_out()
-            if not failed and not left_out:
-                break
-            await self.agent(f"repair {attempt}", self.repair_prompt(failed, left_out))
-            failed = await self.failing_checks()
-        return failed
-
-    async def commit(self, message: str | None = None, *, forbid_sensitive: bool = False) -> str | None:
-        """Host side: commit the worktree to the run's branch (git is never written in the sandbox).
-        What the commit guard leaves out is in ``self.refused`` (the last commit's say). With
-        ``forbid_sensitive``, changes to sensitive paths (runs/sensitive.py) are left out too."""
-        message = message or self.commit_message()
-
-        async def body():
-            # No change leaves the branch where it is (at S, or at an earlier attempt's commit).
-            refused: list[FlaggedFile] = []
-            forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
-            commit_result(self.snapshot, branch=self.branch, message=message,
-                          max_file_mb=self.settings.max_commit_file_mb, refused=refused, forbid=forbid)
-            for refusal in refused:
-                self.events.emit("commit.refused", path=refusal.path, why=refusal.why)
-            sha = git("rev-parse", f"refs/heads/{self.branch}", cwd=self.repo_path)
-            return {"head": sha, "refused": [asdict(r) for r in refused]}
-
-        def load(saved: dict[str, Any] | str) -> dict[str, Any]:
-            if isinstance(saved, str):  # a checkpoint from before the commit guard
-                saved = {"head": saved, "refused": []}
-            self.head, self.committed = saved["head"], True
-            self.refused = [FlaggedFile(**r) for r in saved["refused"]]
-            return saved
-
-        kind = NodeKind("step", lambda saved: ("ok", f"{self.branch} at {saved['head'][:10]}"
-                                                + (f", {len(saved['refused'])} left out" if saved["refused"] else "")),
-                        load=load)
-        return load(await self.node("commit", kind, body))["head"]
-
-    def commit_message(self, status: str | None = None) -> str:
-        if status is None:
-            status = "failed_checks" if any(c.counts for c in self.last_checks or []) else "ok"
-        title = self.task.strip().splitlines()[0][:72] if self.task.strip() else "minion run"
-        checks = ""
-        if self.last_checks:
-            checks = "\n\nChecks:\n" + "\n".join(f"- {c.name}: {c.verdict}" for c in self.last_checks)
-        one_line_task = " ".join(self.task.split())[:500]
-        return (
-            f"minion: {title}\n\nStatus: {status}{checks}\n\n"
-            f"Minion-Run: {self.id}\nMinion-Task: {one_line_task}\n"
-        )
-
-    def _agent_event(self, node: str, type: str, data: dict[str, Any]) -> None:
-        self.events.emit(type, node=node, **data)
-        if type == "agent.turn":  # spend is stored as it happens, so no crash can forget it
-            self.store.update(self.id, usage=self.usage, turns=self.budget.turns)
+    # facts
 
     @property
-    def usage(self) -> Usage:
-        return self.budget.usage
+    def id(self) -> str:
+        """The run's id (the end of its branch's name)."""
+        return self._runtime.id
 
+    @property
+    def task(self) -> str:
+        """What the user asked for."""
+        return self._runtime.task
 
-def describe_check(result: CheckResult, repo: str) -> str:
-    """One line: passed, or the first error it names, and whether it was already failing."""
-    if result.ok:
-        return "passed"
-    if result.preexisting:
-        return f"exit {result.exit_code}: {summary_line(result.output, repo, result.exit_code)} (already failing before this run)"
-    first = next(iter(brought(result, repo)), None) if result.baseline else None
-    return f"exit {result.exit_code}: {first or summary_line(result.output, repo, result.exit_code)}"
+    @property
+    def anchor(self) -> Anchor | None:
+        """Where the task points: a selection, a TODO or a diagnostic (path, lines, text)."""
+        return self._runtime.anchor
+
+    @property
+    def settings(self) -> Settings:
+        """The run's settings: config files, editor and flags merged (``repair_rounds`` …)."""
+        return self._runtime.settings
+
+    @property
+    def repo_path(self) -> Path:
+        """The user's repository root: where the worktree appears inside the sandbox."""
+        return self._runtime.repo_path
+
+    @property
+    def worktree(self) -> Path:
+        """The run's private worktree on the host: read and write it in a step."""
+        return self._runtime.worktree
+
+    @property
+    def branch(self) -> str:
+        """The branch the run commits to: ``minion/<slug>-<id>``."""
+        return self._runtime.branch
+
+    # nodes
+
+    async def gather_context(self) -> None:
+        """Node ``context``: the repo's rule files, the repo map and the anchor, for the
+        agent's prompt. Call it before the first ``agent``."""
+        await self._runtime.gather_context()
+
+    async def agent(self, name: str, prompt: str) -> AgentOutcome:
+        """Agent node ``name``: the model works in the sandbox until it says it is done,
+        continuing the run's one conversation with ``prompt``. Returns its outcome
+        (``summary``, ``turns``, ``edits``, ``usage``). A cap, a stuck agent or a refusal
+        ends the run there (raises `StopRun`; the work so far is committed)."""
+        return await self._runtime.agent(name, prompt)
+
+    @overload
+    def step(self, name: str, /) -> StepDecorator: ...
+    @overload
+    def step(self, name: str, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]: ...
+    @overload
+    def step(self, name: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]: ...
+
+    def step(self, name: str, fn: Callable[..., Any] | None = None, /, *args: Any, **kwargs: Any) -> Any:
+        """Step node ``name``: your own host-side code, plain or async, run once and recorded.
+
+        ``await run.step("name", fn, *args)`` calls ``fn(*args)`` as the node. As a
+        decorator, ``@run.step("name")`` makes ``fn`` a step: each ``await fn(...)`` is one
+        node. The result is saved as JSON and is what a resumed run gets back instead of
+        calling ``fn`` again, so it must be JSON (None, bool, numbers, str, lists, dicts; a
+        tuple comes back a list). Read the worktree in a step when a decision depends on it.
+        """
+        runtime = self._runtime
+        if fn is None:
+            def decorate(f: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+                @functools.wraps(f)
+                async def as_step(*a: Any, **k: Any) -> Any:
+                    return await runtime.step(name, f, *a, **k)
+
+                return as_step
+
+            return decorate
+        return runtime.step(name, fn, *args, **kwargs)
+
+    async def checks(self, *, baseline: bool | None = None, keep_changes: bool = False) -> list[CheckResult]:
+        """Check nodes ``check: <name>``, one per check (the checks setting, else detected).
+        With the baseline (``baseline``, default the setting) a failure counts only when
+        the run brought it (``CheckResult.counts``). Files a check changes are put back
+        unless ``keep_changes``."""
+        return await self._runtime.checks(baseline=baseline, keep_changes=keep_changes)
+
+    async def failing_checks(self, *, baseline: bool | None = None) -> list[CheckResult]:
+        """``checks()``, keeping the failures that count (every failure with ``baseline=False``)."""
+        return await self._runtime.failing_checks(baseline=baseline)
+
+    async def check_and_repair(self, rounds: int | None = None, prompt: str | None = None, *,
+                               name: str = "repair", baseline: bool | None = None) -> list[CheckResult]:
+        """The repair loop: run the checks; while some fail, or the commit guard would leave
+        files out of the branch, let the agent repair (nodes ``<name> 1``, ``<name> 2`` …,
+        at most ``rounds``, by default the ``repair_rounds`` setting), telling it ``prompt``
+        and then what went wrong, and run the checks again. Returns what still fails."""
+        return await self._runtime.check_and_repair(rounds, prompt, name=name, baseline=baseline)
+
+    async def commit(self, message: str | None = None, *, forbid_sensitive: bool = False) -> str:
+        """Step node ``commit``: the worktree onto the run's branch (host side; the commit
+        guard leaves out what it must). ``forbid_sensitive`` leaves out changes to files
+        that run code on the reviewer's machine too. Returns the branch's new tip. A
+        blueprint that ends without committing is committed for it."""
+        return await self._runtime.commit(message, forbid_sensitive=forbid_sensitive)
+
+    # helpers (no node)
+
+    def task_prompt(self) -> str:
+        """The task, where it points (after ``gather_context``) and the checks that must pass."""
+        return self._runtime.task_prompt()
+
+    def repair_prompt(self, failed: Sequence[CheckResult], left_out: Sequence[FlaggedFile] = ()) -> str:
+        """What the checks said (``failed``) and what the commit guard would leave out."""
+        return self._runtime.repair_prompt(failed, left_out)
+
+    def left_out(self, *, forbid_sensitive: bool = False) -> list[FlaggedFile]:
+        """What the commit guard would leave out of the branch if the run committed now.
+        It reads the worktree: decide on it inside a step (see the determinism rule)."""
+        return self._runtime.left_out(forbid_sensitive=forbid_sensitive)
+
+    def log(self, message: str, *, level: LogLevel = "info") -> None:
+        """A line in the run's event log (``minion logs``); a warning shows in the progress too."""
+        self._runtime.log(message, level)

@@ -13,15 +13,19 @@ import os
 import signal
 import threading
 import traceback
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from types import FrameType
+from typing import Any
 
 from ..agent.models import RecordingModel, model_from_spec
+from ..blueprint.nodes import NodeKind, StopRun
 from ..blueprint.python_env import find_python_env
-from ..blueprint.registry import get_blueprint
-from ..blueprint.run import NodeKind, Run, StopRun
+from ..blueprint.registry import Blueprint, BlueprintFn, get_blueprint
+from ..blueprint.run import Run
+from ..blueprint.runtime import Runtime
 from ..errors import MinionError, StateUnwritable
 from ..runs.events import EventLog, log_path
 from ..runs.model import RunRecord, Status
@@ -38,10 +42,13 @@ async def execute_run(
     run_id: str,
     store: RunStore,
     *,
-    listeners: list[Callable[[dict[str, Any]], None]] = (),  # type: ignore[assignment]
+    listeners: Sequence[Callable[[dict[str, Any]], None]] = (),
     record_to: Path | None = None,
+    blueprint: Blueprint | None = None,
 ) -> RunRecord:
-    """Run the blueprint to the end. Never raises for a run's own failure: the status says it."""
+    """Run the blueprint to the end. Never raises for a run's own failure: the status says it.
+
+    ``blueprint``: run this one rather than the record's blueprint found by name (minion.testing)."""
     record = store.get(run_id)
     settings = record.settings
     snapshot = snapshot_of(record)
@@ -49,7 +56,8 @@ async def execute_run(
     events.listeners.extend(listeners)
     try:  # what can fail before any work: the run must not stay "running" for it
         model = model_from_spec(record.model, settings)
-        blueprint = get_blueprint(record.blueprint, snapshot.repo_root)
+        if blueprint is None:
+            blueprint = get_blueprint(record.blueprint, snapshot.repo_root)
         python = find_python_env(snapshot.repo_root, settings.python)
     except MinionError as e:
         store.finish(run_id, status=Status.FAILED, summary=str(e).splitlines()[0], error=str(e), worker_pid=None)
@@ -58,8 +66,8 @@ async def execute_run(
         model = RecordingModel(model, record_to, repo_path=snapshot.repo_root)
     resumed = bool(store.nodes(run_id))
     store.update(run_id, status=Status.RUNNING, worker_pid=os.getpid())
-    events.emit("run.resume" if resumed else "run.start", task=record.task, blueprint=record.blueprint, model=record.model,
-                branch=record.branch, repo=record.repo)
+    events.emit("run.resume" if resumed else "run.start", task=record.task, blueprint=record.blueprint,
+                model=record.model, branch=record.branch, repo=record.repo)
     if settings.sandbox == "none":
         events.emit("log", level="warning", message="sandbox = \"none\": commands run UNSANDBOXED on this machine")
     for rel in settings.dependency_dirs:
@@ -67,7 +75,7 @@ async def execute_run(
             events.emit("log", level="warning", message=f"the dependency folder {rel} is a link in your repository: "
                         "not shown in the sandbox (only real folders are)")
 
-    run = Run(
+    run = Runtime(
         run_id=run_id, task=record.task, anchor=record.anchor, branch=record.branch or "", snapshot=snapshot,
         settings=settings, sandbox=sandbox_for(snapshot, settings, python), python=python, model=model,
         store=store, events=events,
@@ -76,6 +84,8 @@ async def execute_run(
         status, summary, error = await _drive(run, blueprint.fn, store)
     finally:
         await run.baseline.stop()
+    if run.nodes.mismatch is not None:  # even if the blueprint caught it
+        status, summary, error = Status.FAILED, str(run.nodes.mismatch), str(run.nodes.mismatch)
 
     repo_gone = not snapshot.git_common_dir.is_dir()
     if repo_gone:  # deleted while the run worked: there is no branch to keep the work on
@@ -85,14 +95,15 @@ async def execute_run(
     elif status not in (Status.OK, Status.FAILED_CHECKS) or not run.committed:
         # The blueprint stopped early or never committed: keep the work so far on the branch.
         try:
-            await run.commit(run.commit_message(status.value))
+            await run.commit(run.commit_message(status.value), closing=True)
         except Exception as e:  # the repo may be gone; the status must still be stored
             status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
     files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
     sensitive = (sensitive_changes(snapshot.repo_root, snapshot.commit, run.head, settings.sensitive_paths)
-                 if files else [])
+                 if files and run.head else [])
     if settings.push and files:
         await _publish(run, replace(record, head=run.head))
+    run.nodes.discard_closing()
     store.finish(
         run_id, status=status, head=run.head, files=files, checks=run.last_checks or [], usage=run.usage,
         turns=run.budget.turns,
@@ -104,7 +115,7 @@ async def execute_run(
     return store.get(run_id)
 
 
-async def _publish(run: Run, record: RunRecord) -> None:
+async def _publish(run: Runtime, record: RunRecord) -> None:
     """The run's last node: push its branch. A push that fails is said in the node, and is
     not the run's failure (the branch is there to push by hand)."""
 
@@ -120,7 +131,7 @@ async def _publish(run: Run, record: RunRecord) -> None:
             return "failed", pushed["error"]
         return "ok", pushed["link"] or f"pushed {record.branch}"
 
-    await run.node("publish", NodeKind("step", summarize), body)
+    await run.node("publish", NodeKind("step", summarize), body, closing=True)
 
 
 class BlueprintError(Exception):
@@ -147,7 +158,7 @@ def _hard_deadline(seconds: float) -> Iterator[None]:
         return
     _hard_deadline_armed = True
 
-    def expire(signum, frame):
+    def expire(signum: int, frame: FrameType | None) -> None:
         raise BlockedPastDeadline("the blueprint blocked the event loop past the wall-clock cap")
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -160,22 +171,23 @@ def _hard_deadline(seconds: float) -> Iterator[None]:
         _hard_deadline_armed = False
 
 
-async def _call_blueprint(blueprint_fn, run: Run) -> None:
-    returned = await blueprint_fn(run)
+async def _call_blueprint(blueprint_fn: Callable[[Run], Awaitable[object]], run: Runtime) -> None:
+    returned = await blueprint_fn(Run(run))  # the blueprint sees the facade only
     if returned is not None:
         hint = ""
         if inspect.iscoroutine(returned):
             returned.close()
             hint = " (a missing await?)"
         raise BlueprintError(f"the blueprint returned {type(returned).__name__}{hint}; blueprints return nothing")
+    run.nodes.blueprint_returned()  # a resumed run's blueprint asked for every node it recorded
 
 
-async def _drive(run: Run, blueprint_fn, store: RunStore) -> tuple[Status, str, str | None]:
+async def _drive(run: Runtime, blueprint_fn: BlueprintFn, store: RunStore) -> tuple[Status, str, str | None]:
     """Run the blueprint under the wall-clock cap, watching for cancel requests."""
     task = asyncio.ensure_future(_call_blueprint(blueprint_fn, run))
     cap = run.settings.max_wall_seconds
 
-    async def watch_cancel():
+    async def watch_cancel() -> None:
         while not task.done():
             await asyncio.sleep(CANCEL_POLL_S)
             if store.cancel_requested(run.id):
