@@ -20,7 +20,7 @@ lint: setup
 	.venv/bin/ruff check server blueprints
 	.venv/bin/mypy
 
-test: setup editors toolchains
+test: setup editors toolchains lint
 	.venv/bin/python -m pytest $(ARGS)
 
 bench: setup

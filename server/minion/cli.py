@@ -13,19 +13,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 
-from . import __version__
+from . import __version__, ui
 from .agent.models import preload_sdk
-from .errors import MinionError
-from .runs.events import log_path, read_events
 from .engine.create import RunRequest, create_run, prepare_resume
 from .engine.execute import execute_run
+from .errors import MinionError
+from .runs.events import log_path, read_events
 from .runs.executor import pid_alive
-from .runs.model import node_json, result_json
-from .runs.model import RunRecord, Status
+from .runs.model import RunRecord, Status, node_json, result_json
 from .runs.store import RunStore
 from .runs.warm import warm_for_next_run
 from .snapshot import diff, diffstat
-from . import ui
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -50,7 +48,9 @@ def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None
     return execute_and_report(record, store, as_json=as_json, record_to=record_to)
 
 
-def execute_and_report(record: RunRecord, store: RunStore, *, as_json: bool, record_to: Path | None = None) -> RunRecord:
+def execute_and_report(
+    record: RunRecord, store: RunStore, *, as_json: bool, record_to: Path | None = None
+) -> RunRecord:
     """Execute a queued run with live progress, print the result and return the final record."""
 
     async def execute():
@@ -98,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     request = RunRequest(task=demo.task, repo=demo.repo, model=demo.model, flags=_run_flags(args))
     final = run_and_report(request, as_json=args.json)
     if not args.json:
-        if final.head:
+        if final.base and final.head:
             out.print(Syntax(diff(demo.repo, final.base, final.head), "diff", theme="ansi_dark"))
         out.print(f"\nReview it: [bold]git -C {escape(str(demo.repo))} diff main {escape(final.branch or '')}[/]")
     return final.status.exit_code
@@ -126,7 +126,7 @@ def cmd_todo(args: argparse.Namespace) -> int:
         return 0
     store = RunStore()
     records = create_todo_runs(todos, repo, store, model=args.model, blueprint=args.blueprint, flags=flags)
-    labels = {r.id: f"{t.path}:{t.line}" for r, t in zip(records, todos)}
+    labels = {r.id: f"{t.path}:{t.line}" for r, t in zip(records, todos, strict=True)}
 
     async def execute():
         loop = asyncio.get_running_loop()
@@ -164,9 +164,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     out.print(f"[bold]{record.id}[/] {escape(record.task)}")
-    out.print(f"[dim]{escape(record.repo)} · {record.blueprint} · {escape(record.model)} · {ui.age(record.created_at)}[/]")
+    out.print(f"[dim]{escape(record.repo)} · {record.blueprint} · {escape(record.model)} · "
+              f"{ui.age(record.created_at)}[/]")
     out.print(ui.nodes_table(store.nodes(record.id)))
-    stat = diffstat(Path(record.repo), record.base, record.head) if record.head and record.files else ""
+    stat = ""
+    if record.base and record.head and record.files:
+        stat = diffstat(Path(record.repo), record.base, record.head)
     ui.print_result(out, record, stat, str(log_path(record.id)))
     return 0
 
@@ -178,7 +181,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
             print(json.dumps(event))
             continue
         details = {k: v for k, v in event.items() if k not in ("ts", "run", "type")}
-        out.print(f"[dim]{event['ts']:.3f}[/] [bold]{event['type']}[/] {escape(json.dumps(details, ensure_ascii=False)[:300])}")
+        shown = escape(json.dumps(details, ensure_ascii=False)[:300])
+        out.print(f"[dim]{event['ts']:.3f}[/] [bold]{event['type']}[/] {shown}")
     return 0
 
 
@@ -270,7 +274,7 @@ def cmd_trust(args: argparse.Namespace) -> int:
             err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))}")
         for s in states:
             if s.sha256 is None:
-                label, detail = "gone", f"trusted {s.trusted_sha256[:12]}, file removed"
+                label, detail = "gone", f"trusted {(s.trusted_sha256 or '')[:12]}, file removed"
             elif s.trusted:
                 label, detail = "trusted", f"{s.sha256[:12]} {s.size} bytes"
             else:
@@ -439,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", metavar="PATH", help="the project's Python interpreter or virtualenv")
     p.set_defaults(fn=cmd_checks)
 
-    p = sub.add_parser("trust", help="allow this repository's .minion/blueprints files, exactly as they are now, to run")
+    p = sub.add_parser("trust",
+                       help="allow this repository's .minion/blueprints files, exactly as they are now, to run")
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="show whether each blueprint file is trusted")
@@ -456,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")
     p.set_defaults(fn=cmd_clean)
 
-    p = sub.add_parser("warm", help="get ready for fast runs: a standby process, the repository's worktree pool and repo map")
+    p = sub.add_parser("warm",
+                       help="get ready for fast runs: a standby process, the repository's worktree pool and repo map")
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
     p.add_argument("--map-only", action="store_true", help="only the repo map, not the standby or the worktree pool")
     p.add_argument("--wait", action="store_true", help="wait for a warm-up already at work, then do this one")

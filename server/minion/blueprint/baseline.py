@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ..git import git
+from ..runs.model import CheckResult
 from ..sandbox import Sandbox
 from ..snapshot import Snapshot, add_worktree
-from ..worktrees import remove_worktree
 from ..state import state_dir
-from ..runs.model import CheckResult
+from ..worktrees import remove_worktree
 from .failures import Failure, summary_line
 from .python_env import PythonEnv
 
@@ -102,7 +102,8 @@ def judge(result: CheckResult, before: CheckResult | None, repo: str, task: str 
     if before is None:
         return result
     base_failures = _keys(before, repo)
-    baseline = {"ok": before.ok, "summary": "passed" if before.ok else summary_line(before.output, repo, before.exit_code),
+    summary = "passed" if before.ok else summary_line(before.output, repo, before.exit_code)
+    baseline = {"ok": before.ok, "summary": summary,
                 "failures": sorted(base_failures.values())}
     words = {w.lower() for w in re.findall(r"[\w./-]+", task)}
     if _names_check(result, words):

@@ -10,7 +10,7 @@ import configparser
 import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,12 @@ def _python_checks(worktree: Path, python: PythonEnv, found: Detection, has, nam
     tool_check("ruff", ruff_config, "check --no-fix .")
     if not ruff_config:
         flake8 = next((f for f in (".flake8",) if has(f)), None) or (
-            "[flake8] in setup.cfg" if "flake8" in setup_cfg else "[flake8] in tox.ini" if "flake8" in tox_ini else None)
+            "[flake8] in setup.cfg" if "flake8" in setup_cfg
+            else "[flake8] in tox.ini" if "flake8" in tox_ini else None)
         tool_check("flake8", flake8, "")
     mypy_config = next((f for f in ("mypy.ini", ".mypy.ini") if has(f)), None) or (
-        "[tool.mypy] in pyproject.toml" if "mypy" in pyproject else "[mypy] in setup.cfg" if "mypy" in setup_cfg else None)
+        "[tool.mypy] in pyproject.toml" if "mypy" in pyproject
+        else "[mypy] in setup.cfg" if "mypy" in setup_cfg else None)
     mypy_file = mypy_config if mypy_config in ("mypy.ini", ".mypy.ini") else None
     files_named = "files" in pyproject.get("mypy", {}) or bool(mypy_file and re.search(
         r"^files\s*=", _read(worktree, mypy_file), re.MULTILINE))

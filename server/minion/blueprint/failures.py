@@ -231,7 +231,7 @@ def _python_tracebacks(out: _Output) -> list[tuple[int, Failure]]:
     """A script's uncaught exception: `Traceback (most recent call last):` ..."""
     starts = [i for i, text in out.free() if text.strip() == _TRACEBACK]
     found = []
-    for start, end in zip(starts, [*starts[1:], len(out.lines)]):
+    for start, end in zip(starts, [*starts[1:], len(out.lines)], strict=False):
         path, line, exception = _traceback(out, out.lines[start:end])
         found.append((start, _failure(path, line, exception or "uncaught exception")))
     return found
