@@ -55,7 +55,7 @@ from .trust import trust_repo
 
 __all__ = [
     "Block", "BlueprintResult", "Turn", "bash", "create", "done", "replace", "run_blueprint", "run_blueprint_async",
-    "text", "tool", "write_script",
+    "text", "tool", "write_files", "write_script",
 ]
 
 Block = dict[str, Any]  # a content block in the Messages API's form
@@ -243,14 +243,19 @@ def _isolated(root: Path) -> Iterator[None]:
 def _make_repo(repo: Path, files: Mapping[str, str | bytes]) -> Path:
     repo.mkdir(parents=True, exist_ok=True)
     git("init", "-q", "-b", "main", cwd=repo)
+    write_files(repo, files)
+    return repo
+
+
+def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write ``files`` (path relative to ``root`` -> text or bytes), making their folders."""
     for rel, content in files.items():
-        path = repo / rel
+        path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
             path.write_text(content)
-    return repo
 
 
 def _commit(repo: Path) -> None:

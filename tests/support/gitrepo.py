@@ -4,6 +4,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from minion.testing import write_files  # noqa: F401  (the tests import it from here)
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test User",
     "GIT_AUTHOR_EMAIL": "user@example.com",
@@ -18,16 +20,6 @@ def run_git(repo: Path, *args: str) -> str:
         ["git", "-C", str(repo), *args], check=True, capture_output=True, env=env
     )
     return out.stdout.decode().strip()
-
-
-def write_files(root: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
 
 
 DEFAULT_FILES = {
