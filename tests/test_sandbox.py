@@ -24,6 +24,7 @@ import pytest
 
 from minion import sandbox as sb
 from minion.errors import SandboxUnavailable
+from minion.sandbox import limits
 from minion.sandbox.limits import _remove_stale_cgroups
 from minion.sandbox.process import _HeadTail
 from minion.sandbox import (
@@ -539,15 +540,19 @@ async def test_the_memory_cap_holds_for_the_whole_run(policy):
 
 @needs_bwrap
 async def test_a_run_over_its_disk_budget_may_only_free_space(policy):
-    """fallocate takes a gigabyte between two polls of the watchdog; from then on a command
-    is killed as soon as it takes more, and one that frees space runs."""
+    """fallocate takes 200 MB between two polls of the watchdog; from then on a command is
+    killed once it takes more than the slack left for other writers, and one that frees
+    space runs."""
     policy.limits = Limits(timeout_s=60, max_disk_mb=5)
     sandbox = Sandbox(policy)  # one run: the budget is the run's
     await sandbox.run("fallocate -l 200M burst || head -c 200M /dev/zero > burst")
     assert (policy.worktree / "burst").exists()  # the overshoot a poll can miss
-    r = await sandbox.run("head -c 2M /dev/zero > more; sleep 1; echo done")
+    slack_mb = limits.OVER_BUDGET_SLACK_BYTES // limits.MB
+    r = await sandbox.run(f"head -c {2 * slack_mb}M /dev/zero > more; sleep 1; echo done")
     assert "done" not in r.output and "at most 5 MB" in r.output, r
-    r = await sandbox.run("rm -f burst more && echo freed")
+    r = await sandbox.run("rm -f more && echo freed")
+    assert r.output == "freed\n", r
+    r = await sandbox.run("rm -f burst && echo freed")
     assert r.output == "freed\n", r
     r = await sandbox.run("head -c 1M /dev/zero > small && echo fits")
     assert r.output == "fits\n", r

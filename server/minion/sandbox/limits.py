@@ -20,6 +20,9 @@ from .policy import MB, Limits
 log = logging.getLogger("minion.sandbox")
 
 DISK_POLL_S = 0.02  # how often a running command's disk use is measured
+# What other processes may write while a run over its disk budget frees space (see DiskBudget).
+OVER_BUDGET_SLACK_BYTES = 4 * 1024 * 1024
+OVER_BUDGET_SLACK_INODES = 64
 
 
 def limits_script(limits: Limits, *, nproc: bool, address_space: bool = True) -> str:
@@ -279,12 +282,22 @@ class DiskBudget:
         self.used_bytes = self.used_inodes = 0
 
     def floors(self, fd: int) -> tuple[int, int | None]:
-        """The free bytes and inodes below which the running command is killed. A run over
-        its budget (a burst between two polls) may still run commands, but only ones that
-        free space: it is killed as soon as it takes more."""
+        """The free bytes and inodes below which the running command is killed.
+
+        A run over its budget (a burst between two polls) may still run commands, but only
+        ones that free space: one is killed once it takes more than a slack. Free space is
+        what is measured, and other processes write to the filesystem meanwhile; without
+        the slack, their writes would kill the command that deletes the run's files. (So
+        an over-budget run can still grow by the slack a command.)
+        """
         st = os.fstatvfs(fd)
-        byte_floor = st.f_bavail * st.f_frsize - max(0, self.bytes - self.used_bytes)
-        inode_floor = None if self.inodes is None else st.f_favail - max(0, self.inodes - self.used_inodes)
+        bytes_left = self.bytes - self.used_bytes
+        inodes_left = (self.inodes or 0) - self.used_inodes
+        if bytes_left <= 0 or (self.inodes is not None and inodes_left <= 0):
+            bytes_left = max(bytes_left, OVER_BUDGET_SLACK_BYTES)
+            inodes_left = max(inodes_left, OVER_BUDGET_SLACK_INODES)
+        byte_floor = st.f_bavail * st.f_frsize - bytes_left
+        inode_floor = None if self.inodes is None else st.f_favail - inodes_left
         return byte_floor, inode_floor
 
     def measure(self, fd: int) -> tuple[int, int]:
