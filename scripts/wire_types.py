@@ -101,6 +101,15 @@ def interface(model: type[wire.Wire], schema: Schema) -> list[str]:
     return [*lines, "}"]
 
 
+def result_type(models: type[wire.Wire] | tuple[type[wire.Wire], ...], many: bool) -> str:
+    """A command's result: one model, or a union of the models it may answer with."""
+    names = [m.__name__ for m in (models if isinstance(models, tuple) else (models,))]
+    union = " | ".join(names)
+    if not many:
+        return union
+    return f"({union})[]" if len(names) > 1 else f"{union}[]"
+
+
 def render() -> str:
     defs = definitions()
     names = {model.__name__ for model in wire.MODELS}
@@ -114,10 +123,14 @@ def render() -> str:
         blocks.append("\n".join([*comment(defs[name].get("description")), declaration]))
     for model in wire.MODELS:
         blocks.append("\n".join(interface(model, defs[model.__name__])))
-    results = [f"  {json.dumps(str(command))}: {model.__name__}{'[]' if many else ''};"
-               for command, (model, many) in wire.COMMAND_RESULTS.items()]
+    results = [f"  {json.dumps(str(command))}: {result_type(models, many)};"
+               for command, (models, many) in wire.COMMAND_RESULTS.items()]
+    arguments = [f"  {json.dumps(str(command))}: {model.__name__};"
+                 for command, model in wire.COMMAND_ARGUMENTS.items()]
     blocks.append("\n".join(["/** The result of each command (`workspace/executeCommand`). */",
                              "export interface CommandResults {", *results, "}"]))
+    blocks.append("\n".join(["/** The one object argument of each command that takes one. */",
+                             "export interface CommandArguments {", *arguments, "}"]))
     params = [f"  {json.dumps(method)}: {model.__name__};" for method, model in wire.NOTIFICATIONS.items()]
     blocks.append("\n".join(["/** The params of each notification from the server. */",
                              "export interface Notifications {", *params, "}"]))

@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -15,7 +16,7 @@ from rich.syntax import Syntax
 
 from . import __version__, ui
 from .agent.models import preload_sdk
-from .engine.create import RunRequest, create_run, prepare_resume
+from .engine.create import RunRequest, create_run, prepare_resume, revise_request
 from .engine.execute import execute_run
 from .errors import MinionError
 from .runs.events import log_path, read_events
@@ -80,6 +81,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return final.status.exit_code
 
 
+def cmd_revise(args: argparse.Namespace) -> int:
+    """A new round on a finished run's branch, with the feedback as its task."""
+    if not (args.model or "").startswith("scripted:"):
+        preload_sdk()
+    store = RunStore()
+    request = revise_request(store, args.id, args.feedback)
+    request = replace(request, flags=_run_flags(args), model=args.model or request.model,
+                      blueprint=args.blueprint or request.blueprint)
+    final = run_and_report(request, as_json=args.json, record_to=args.record)
+    warm_for_next_run(Path(final.repo))
+    return final.status.exit_code
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     store = RunStore()
     record = prepare_resume(args.id, store, flags=_run_flags(args))
@@ -139,20 +153,41 @@ def cmd_todo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([result_json(f) for f in finals], indent=2))
     else:
-        out.print(ui.runs_table(finals))
+        print_runs(finals, show_repo=False)
     warm_for_next_run(repo)
     return max(f.status.exit_code for f in finals)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = RunStore().list(limit=args.limit)
+    """This repository's runs (the one of the current folder, or --repo); --all: every one's."""
+    from .errors import NotAGitRepository
+    from .snapshot import find_repo_root
+
+    repo: Path | None = None
+    if not args.all:
+        try:
+            repo = find_repo_root(Path(args.repo))
+        except NotAGitRepository:
+            if args.repo != ".":
+                raise
+            err.print("not in a git repository: the runs of every repository (as with --all)")
+    records = RunStore().recent(limit=args.limit, repo=repo)
     if args.json:
         print(json.dumps([result_json(r) for r in records], indent=2))
-    elif records:
-        out.print(ui.runs_table(records))
+    elif not records:
+        err.print(f"no runs of {escape(str(repo))} yet (`minion list --all`: every repository's)" if repo
+                  else "no runs yet: try `minion demo`")
     else:
-        err.print("no runs yet: try `minion demo`")
+        print_runs(records, show_repo=repo is None)
     return 0
+
+
+def print_runs(records: list[RunRecord], *, show_repo: bool) -> None:
+    """A table on a terminal, plain rows elsewhere; identifiers whole either way."""
+    if out.is_terminal:
+        ui.print_table(out, ui.runs_table(records, show_repo=show_repo))
+    else:
+        print(ui.runs_plain(records, show_repo=show_repo))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -182,7 +217,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             continue
         details = {k: v for k, v in event.items() if k not in ("ts", "run", "type")}
         shown = escape(json.dumps(details, ensure_ascii=False)[:300])
-        out.print(f"[dim]{event['ts']:.3f}[/] [bold]{event['type']}[/] {shown}")
+        out.print(f"[dim]{ui.local_time(event['ts'])}[/] [bold]{event['type']}[/] {shown}")
     return 0
 
 
@@ -392,6 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     with_run_options(p)
     p.set_defaults(fn=cmd_run)
 
+    p = sub.add_parser("revise", help="send a finished run back with feedback: a new round on its branch")
+    p.add_argument("id", help="the run to revise (see `minion list`)")
+    p.add_argument("feedback", help="what to change in the run's work")
+    p.add_argument("--blueprint", help="blueprint name (default: the revised run's)")
+    p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json> (default: the revised run's)")
+    p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
+    with_run_options(p)
+    p.set_defaults(fn=cmd_revise)
+
     p = sub.add_parser("resume", help="continue an interrupted, cancelled, capped, stuck or lost run where it stopped")
     p.add_argument("id")
     with_run_options(p)
@@ -412,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_run_options(p)
     p.set_defaults(fn=cmd_todo)
 
-    p = sub.add_parser("list", help="list recent runs")
+    p = sub.add_parser("list", help="list this repository's recent runs (--all: every repository's)")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.add_argument("--all", action="store_true", help="the runs of every repository, with a repo column")
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_list)

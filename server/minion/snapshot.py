@@ -165,6 +165,23 @@ def take_snapshot(
     return snapshot
 
 
+def snapshot_at(repo: Path, run_id: str, commit: str, *, base_head: str | None, worktrees_dir: Path,
+                exclude: Sequence[str] = ()) -> Snapshot:
+    """A run's start at an existing commit (a revised run's branch head) rather than the
+    user's work: no new commit; the snapshot ref and the worktree as `take_snapshot` makes them."""
+    info = _inspect_repo(Path(repo))
+    ref = snapshot_ref(run_id)
+    git("update-ref", ref, commit, "", cwd=info.root)
+    snapshot = Snapshot(run_id, info.root, info.common_dir, base_head, commit, ref,
+                        Path(worktrees_dir).resolve() / run_id)
+    try:
+        add_worktree(snapshot, snapshot.worktree, exclude)
+    except GitError:
+        git("update-ref", "-d", ref, commit, cwd=info.root)
+        raise
+    return snapshot
+
+
 def _buffer_blobs(
     root: Path, buffers: Mapping[str, str] | Mapping[Path, str] | Mapping[Path | str, str]
 ) -> dict[str, bytes]:

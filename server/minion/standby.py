@@ -3,7 +3,7 @@
 A fresh `minion run` spends over a second importing before it can send its first request
 (the Anthropic SDK alone takes about one). `minion warm` leaves a standby behind: a process
 that has imported everything a run needs and waits on a Unix socket in the state dir. The
-`minion` launcher (launcher.py) hands `run`, `resume`, `todo` and `demo` to a waiting
+`minion` launcher (launcher.py) hands `run`, `resume`, `revise`, `todo` and `demo` to a waiting
 standby: its arguments, working folder, umask and environment, and its terminal itself
 (file descriptors 0-2, passed over the socket), so the command runs exactly as it would
 in the launcher's process, only without the wait. The launcher passes its signals on
@@ -31,7 +31,7 @@ from pathlib import Path
 import minion
 from minion.state import state_dir
 
-COMMANDS = {"run", "resume", "todo", "demo"}
+COMMANDS = {"run", "resume", "revise", "todo", "demo"}
 IDLE_S = 3600
 STARTUP_TIMEOUT_S = 60
 _MAX_REQUEST_BYTES = 4 * 1024 * 1024  # arguments and environment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -108,21 +109,69 @@ def age(ts: float) -> str:
     return f"{seconds}s ago"
 
 
-def runs_table(records: list[RunRecord]) -> Table:
+def local_time(ts: float) -> str:
+    """An event's time stamp as the user's clock shows it, to the millisecond."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+
+
+def kept_branch(record: RunRecord) -> str | None:
+    """The run's branch, if there is one: a run that ended with no change leaves none."""
+    return record.branch if record.files or record.revises or record.status.active else None
+
+
+def _run_row(r: RunRecord, *, show_repo: bool) -> dict[str, str]:
+    row = {"id": r.id, "status": r.status.value, "started": age(r.created_at), "cost": f"${r.usage.cost_usd:.2f}",
+           "branch": kept_branch(r) or "-"}
+    if show_repo:
+        row["repo"] = r.repo
+    row["task"] = r.task.splitlines()[0][:60] if r.task.strip() else ""
+    return row
+
+
+def runs_table(records: list[RunRecord], *, show_repo: bool = False) -> Table:
+    """The runs as a table for a terminal: identifiers never wrap (nor do status, age and
+    cost); the task wraps instead. Print it with `print_table`, which never cuts a column."""
+    rows = [_run_row(r, show_repo=show_repo) for r in records]
     table = Table(box=None, header_style="bold")
-    for column in ("id", "status", "started", "cost", "branch", "task"):
-        table.add_column(column, overflow="fold" if column in ("task", "branch") else "ellipsis")
-    for r in records:
-        table.add_row(
-            r.id, styled(r.status.value), age(r.created_at), f"${r.usage.cost_usd:.2f}",
-            escape(r.branch or ""), escape(r.task.splitlines()[0][:60] if r.task else ""),
-        )
+    for column in ("id", "status", "started", "cost", "branch", *(["repo"] if show_repo else []), "task"):
+        if column == "task":
+            table.add_column(column, overflow="fold", min_width=12)
+        else:
+            whole = max((cell_len(row[column]) for row in rows), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(whole, len(column)))
+    for row in rows:
+        table.add_row(*(styled(v) if k == "status" else escape(v) for k, v in row.items()))
     return table
+
+
+def print_table(console: Console, table: Table) -> None:
+    """A table at least as wide as its columns' minimum widths: on a narrow terminal the
+    wrapping column gives way and no column is cut (the terminal shows a longer line as it does)."""
+    padding = table.padding[1] + table.padding[3]
+    needed = sum((column.min_width or 1) + padding for column in table.columns)
+    if needed <= console.width:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=needed, force_terminal=console.is_terminal, highlight=False,
+                   color_system=console.color_system, no_color=console.no_color)  # type: ignore[arg-type]
+    wide.print(table, crop=False)
+
+
+def runs_plain(records: list[RunRecord], *, show_repo: bool = False) -> str:
+    """The runs as plain rows (no terminal: a pipe, a file): whole values, padded to align,
+    one run a line, never cut or wrapped at any width."""
+    rows = [_run_row(r, show_repo=show_repo) for r in records]
+    if not rows:
+        return ""
+    header = list(rows[0])
+    lines = [header, *([row[k] for k in header] for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -> None:
     console.print(f"[bold]status[/]  {styled(record.status.value)}  {escape(record.summary)}")
-    console.print(f"[bold]branch[/]  {escape(record.branch or '')}")
+    console.print(f"[bold]branch[/]  {escape(kept_branch(record) or '(none: the run changed nothing)')}")
     if record.files:
         console.print("[bold]changes[/]")
         console.print(escape(diffstat), highlight=False)

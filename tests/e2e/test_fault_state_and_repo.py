@@ -73,7 +73,7 @@ def test_a_full_state_dir_ends_minion_run_with_a_clear_error(repo, small_disk, t
     assert second.returncode == 2, stderr
     assert "cannot be written" in stderr and "MINION_STATE_DIR" in stderr and "Traceback" not in stderr
     filler.unlink()
-    assert [r.task for r in RunStore().list()] == ["first"]  # the store opens, as it was
+    assert [r.task for r in RunStore().recent()] == ["first"]  # the store opens, as it was
     assert_unchanged(before, fingerprint(repo))
     assert snapshot_refs_and_worktrees(repo) == bookkeeping  # no snapshot without its run
 
@@ -103,7 +103,7 @@ def test_a_state_dir_that_fills_while_the_run_works(repo, small_disk, tmp_path):
     assert run.returncode == 2, stderr
     assert "cannot be written" in stderr and "Traceback" not in stderr
     filler.unlink()
-    (record,) = RunStore().list()
+    (record,) = RunStore().recent()
     assert record.status is Status.RUNNING and read_events(log_path(record.id))  # interrupted; the log parses
     # Documented way on: resume once there is room again.
     resumed = minion("resume", record.id, "--json")

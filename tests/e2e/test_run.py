@@ -55,8 +55,8 @@ async def test_checks_that_keep_failing_end_failed_checks_after_two_repairs(repo
     names = [n.name for n in store.nodes(final.id)]
     assert names == ["context", "implement", "check: tests", "repair 1", "check: tests", "repair 2", "check: tests", "commit"]
     assert not final.checks[0].ok and "assert" in final.checks[0].output
-    # Nothing changed, so the branch is the snapshot itself.
-    assert run_git(repo, "rev-parse", final.branch) == final.base
+    # Nothing changed, so the run leaves no branch.
+    assert not run_git(repo, "for-each-ref", f"refs/heads/{final.branch}") and final.files == []
     assert_unchanged(before, fingerprint(repo))
 
 
@@ -167,7 +167,7 @@ def test_cli_exit_codes_and_json(repo, tmp_path):
     assert minion("run", "--repo", str(repo), "--model", good, "  ").returncode == 2
     assert minion("show", "nosuchrun").returncode == 2
 
-    listed = minion("list", "--json")
+    listed = minion("list", "--json", "--repo", str(repo))
     assert data["id"] in listed.stdout
     assert minion("show", data["id"]).returncode == 0
 

@@ -63,7 +63,7 @@ def test_ctrl_c_in_the_launcher_cancels_the_run_in_the_standby(repo, tmp_path):
         assert launched.poll() is None and time.monotonic() < deadline, launched.communicate()
         time.sleep(0.1)
 
-    assert RunStore().list(limit=1)[0].worker_pid == standby
+    assert RunStore().recent(limit=1)[0].worker_pid == standby
     launched.send_signal(signal.SIGINT)
     out, err = launched.communicate(timeout=30)
 
@@ -88,5 +88,5 @@ def test_a_standby_that_died_is_passed_over(repo, tmp_path):
 
 
 def _run_is_in(store: RunStore, tool: str) -> bool:
-    runs = store.list(limit=1)
+    runs = store.recent(limit=1)
     return bool(runs) and any(e["type"] == "agent.tool" and e["tool"] == tool for e in read_events(log_path(runs[0].id)))

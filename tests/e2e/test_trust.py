@@ -74,7 +74,7 @@ def test_an_untrusted_repo_blueprint_does_not_run(hostile, tmp_path, marker):
     assert_refused(result, hostile, "default.py")
     assert "never trusted" in result.stderr
     assert not marker.exists()
-    assert RunStore().list() == []  # refused before any run was made
+    assert RunStore().recent() == []  # refused before any run was made
 
     as_json = run_cli(hostile, tmp_path, "--json")
     error = json.loads(as_json.stdout)

@@ -91,4 +91,4 @@ def python_settings() -> dict[str, str | None]:
     """The `python` setting of each run, by id: the server stores the merged settings a run
     got in its record, and in these tests only the editor sets `python` (there is no user
     config, and a repository may not)."""
-    return {record.id: record.settings.python for record in RunStore().list()}
+    return {record.id: record.settings.python for record in RunStore().recent()}

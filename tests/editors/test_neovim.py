@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from minion.runs.store import RunStore
+from support import script
 from support.fingerprint import assert_unchanged, fingerprint
 
-from .conftest import EDITORS, PYTHON, SUMMARY, python_settings, run_editor, version_line
+from minion.engine import create as engine_create
+from minion.runs.store import RunStore
+
+from .conftest import EDITORS, PYTHON, ROOT, SUMMARY, python_settings, run_editor, version_line
 
 NEOVIMS = {
     "0.7": "/usr/bin/nvim",  # Debian's neovim package
@@ -88,5 +90,107 @@ def test_todo_markers_and_run_rules_come_from_the_server(version, calc_repo, mul
     config.write_text(config.read_text() + 'todo_patterns = ["FIXME(minion)"]\n')
     done = run_neovim(version, calc_repo, mul_model, tmp_path, {"MINION_E2E_PATTERNS": "1"})
     assert "handed off with the server's marker" in done.stderr, done.stderr
-    [record] = RunStore().list()
+    [record] = RunStore().recent()
     assert record.anchor.kind == "todo" and record.task == "make mul() multiply"
+
+
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_a_run_ending_while_the_user_types_takes_no_key(version, calc_repo, model, tmp_path):
+    """Keys typed in insert mode while a run ends all land in the buffer: the end of the run
+    is a note (vim.notify), never a prompt that takes them (a digit and Enter in Neovim's
+    inputlist would have applied the run); nothing of the run is applied."""
+    before = fingerprint(calc_repo)
+    done = run_neovim(version, calc_repo, model, tmp_path, {"MINION_E2E_TYPING": "1"})
+    assert "all in the buffer, nothing applied, no prompt" in done.stderr, done.stderr
+    assert_unchanged(before, fingerprint(calc_repo))
+
+
+# The TODO's run makes mul() multiply; its revision (the feedback) adds a comment on top.
+REVIEW_TURNS = [
+    [script.text("Make mul() multiply, or say why."),
+     script.bash("if grep -q 'return 0$' calc/ops.py; then sed -i 's/return 0$/return a * b/' calc/ops.py; "
+          "else sed -i 's/return a \\* b$/return a * b  # the product/' calc/ops.py; fi")],
+    script.done(SUMMARY),
+]
+
+
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_review_a_run_as_a_diff(version, calc_repo, tmp_path):
+    """`d` in :MinionRuns opens the run's file at base and head in a diff split (scratch
+    buffers, :diffthis) in a tab of its own (nvim/e2e.lua, MINION_E2E_REVIEW)."""
+    before = fingerprint(calc_repo)
+    model = script.write_script(tmp_path, REVIEW_TURNS, "review.json")
+    done = run_neovim(version, calc_repo, model, tmp_path, {"MINION_E2E_REVIEW": "1"})
+    assert "diff split of run" in done.stderr, done.stderr
+    assert_unchanged(before, fingerprint(calc_repo))
+
+
+@pytest.mark.skipif(not hasattr(engine_create, "revise_request"), reason="the engine cannot revise runs yet")
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_review_a_run_as_a_diff_and_revise_it(version, calc_repo, tmp_path):
+    """Then the same TODO again asks before a duplicate and shows the run; `:MinionRevise
+    {feedback}` (the last run) starts a new run that continues the first on the same
+    branch, and `r` in :MinionRuns (asking for the feedback) continues that one."""
+    before = fingerprint(calc_repo)
+    model = script.write_script(tmp_path, REVIEW_TURNS, "review.json")
+    done = run_neovim(version, calc_repo, model, tmp_path, {"MINION_E2E_REVIEW": "1", "MINION_E2E_REVISE": "1"})
+    assert "diff split of run" in done.stderr and "started nothing" in done.stderr, done.stderr
+    assert "again from the runs view" in done.stderr, done.stderr
+    first, revision, again = sorted(RunStore().recent(), key=lambda r: r.created_at)
+    assert revision.revises == first.id and revision.task == "also say why in a comment"
+    assert again.revises == revision.id and again.task == "and keep it short"
+    assert_unchanged(before, fingerprint(calc_repo))
+
+
+HELP_CHECK = """
+vim.api.nvim_create_autocmd("VimEnter", { once = true, callback = function()
+  local failures = {}
+  for _, tag in ipairs({ "minion", ":MinionRuns", ":MinionRevise", "minion-runs-keys", "minion-diff",
+                         "minion.status()", "minion-notify" }) do
+    local ok, err = pcall(vim.cmd, "help " .. tag)
+    if not ok or not vim.api.nvim_buf_get_name(0):match("minion%.txt$") then
+      table.insert(failures, tag .. ": " .. tostring(err))
+    end
+  end
+  if not vim.o.statusline:find("require'minion'.status()", 1, true) then
+    table.insert(failures, "statusline: " .. vim.o.statusline)
+  end
+  if type(require("minion").status()) ~= "string" then
+    table.insert(failures, "status() is no string")
+  end
+  io.stderr:write(#failures == 0 and "help ok\\n" or ("FAILED " .. table.concat(failures, "; ") .. "\\n"))
+  vim.cmd(#failures == 0 and "qall!" or "cquit! 1")
+end })
+"""
+
+
+def readme_neovim_setup() -> str:
+    """The Lua block of the README's Neovim setup, with this checkout and venv for its paths."""
+    section = (ROOT / "README.md").read_text().split("### Neovim", 1)[1]
+    block = section.split("```lua\n", 1)[1].split("```", 1)[0]
+    assert "~/src/minion/.venv/bin/python" in block and "~/src/minion/editors/nvim" in block, block
+    return block.replace("~/src/minion/.venv/bin/python", PYTHON).replace("~/src/minion", str(ROOT))
+
+
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_help_works_after_the_readmes_setup(version, tmp_path):
+    """`:help minion` (and the commands' tags) after exactly the README's setup: the plugin
+    ships doc/tags; the statusline line of the setup shows minion.status()."""
+    init = tmp_path / "init.lua"
+    init.write_text(readme_neovim_setup() + HELP_CHECK)
+    home = tmp_path / "home"
+    env = {f"XDG_{d}_HOME": str(home / d.lower()) for d in ("CONFIG", "DATA", "STATE", "CACHE")}
+    done = run_editor([NEOVIMS[version], "--headless", "-n", "-i", "NONE", "-u", str(init)],
+                      cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 0 and "help ok" in done.stderr, done.stderr
+
+
+def test_the_shipped_help_tags_are_current(tmp_path):
+    """editors/nvim/doc/tags is what `:helptags` makes of doc/minion.txt now."""
+    doc = tmp_path / "doc"
+    doc.mkdir()
+    (doc / "minion.txt").write_text((EDITORS / "nvim" / "doc" / "minion.txt").read_text())
+    run_editor([NEOVIMS["0.11"], "--headless", "-u", "NONE", "-c", f"helptags {doc}", "-c", "q"],
+               cwd=tmp_path, env={}, timeout=60)
+    shipped = (EDITORS / "nvim" / "doc" / "tags").read_text()
+    assert (doc / "tags").read_text() == shipped, "run: nvim --headless -u NONE -c 'helptags editors/nvim/doc' -c q"

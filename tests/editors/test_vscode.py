@@ -3,8 +3,9 @@ Debian's headless Chromium, against the real server and the scripted model.
 
 The test-only driver extension (vscode/driver) does the user's part inside the workbench
 through the VS Code API and writes result.json; browser.js opens the workbench, types the
-instruction into the extension's input box and takes the screenshot. Set
-MINION_UPDATE_SCREENSHOT=1 to copy the screenshot to docs/vscode-quickfix.png.
+instruction into the extension's input box, reads the runs view and takes the screenshots.
+Set MINION_UPDATE_SCREENSHOT=1 to copy them to docs/ (vscode-quickfix.png, vscode-runs.png,
+vscode-diff.png).
 """
 
 import json
@@ -29,6 +30,8 @@ EXTENSION = EDITORS / "vscode"
 VSCE = EXTENSION / "node_modules" / ".bin" / "vsce"
 INSTRUCTION = "fix it"
 SCREENSHOT = ROOT / "docs" / "vscode-quickfix.png"
+RUNS_SCREENSHOT = ROOT / "docs" / "vscode-runs.png"
+DIFF_SCREENSHOT = ROOT / "docs" / "vscode-diff.png"
 VENV = Path(PYTHON).parent.parent  # the server accepts a virtualenv's folder as well
 
 pytestmark = pytest.mark.editor
@@ -133,6 +136,16 @@ def test_delegate_from_the_lightbulb_then_apply_the_quick_fix(calc_repo, model, 
         assert SUMMARY in run["message"]
         assert run["text"] == run_git(calc_repo, "show", f"{run['branch']}:calc/ops.py") + "\n"
     assert "return a + b" in result["fix"]["text"] and "return a * b" in result["todo"]["text"]
+    # The runs view showed the TODO's run; "Open Diff" opened the multi-file diff editor over
+    # the run's two sides (minion-run: documents served from the server's minion.fileAt).
+    review = result["review"]
+    assert "make mul() multiply" in review["rows"], review
+    assert re.search(r"^\d\d:\d\d:\d\d \S", review["log"], re.M), review["log"]  # its live log, in local time
+    assert "error" not in review, review["error"]
+    assert review["editor"] == "multiDiffEditor", review
+    assert "return 0" in review["base"] and "return a * b" in review["head"], review
+    assert "markdown.preview" in review["report"]["viewType"], review  # the report, rendered
+    shots = {out / "runs.png": RUNS_SCREENSHOT, out / "diff.png": DIFF_SCREENSHOT}
     palette = result["palette"]
     assert palette["task"] == "document mul()" and palette["branch"] == palette["runBranch"]
 
@@ -140,4 +153,8 @@ def test_delegate_from_the_lightbulb_then_apply_the_quick_fix(calc_repo, model, 
     assert shot.startswith(b"\x89PNG") and len(shot) > 20_000
     if os.environ.get("MINION_UPDATE_SCREENSHOT"):
         SCREENSHOT.write_bytes(shot)
+    for taken, docs in shots.items():
+        assert taken.read_bytes().startswith(b"\x89PNG"), taken
+        if os.environ.get("MINION_UPDATE_SCREENSHOT"):
+            docs.write_bytes(taken.read_bytes())
     assert_unchanged(before, fingerprint(calc_repo))

@@ -67,9 +67,9 @@ async def test_result_follows_the_users_edits_and_the_fix_is_withheld_once_the_r
         assert not [t for t in fixes if t.startswith("Apply this change")]
         assert f"Apply all changes of run {run_id}" in fixes and f"Discard run {run_id}" in fixes
 
-        # Discarding clears the run's diagnostics; its branch stays.
+        # Discarding clears the run's diagnostics and removes its worktree; its branch stays.
         discarded = await run_command(client, "minion.discard", run_id)
-        assert discarded == {"runId": run_id, "discarded": True, "branchDeleted": False}
+        assert discarded == {"runId": run_id, "discarded": True, "branchDeleted": False, "worktreeRemoved": True}
         await until(lambda: not minion_diagnostics(client, uri), what="the diagnostics to clear")
         assert run_git(calc_repo, "rev-parse", "--verify", "-q", f"refs/heads/{started['branch']}")
 

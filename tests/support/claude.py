@@ -20,4 +20,6 @@ def events(record: RunRecord, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def on_branch(repo: Path, record: RunRecord, path: str = "calc/ops.py") -> str:
-    return run_git(repo, "show", f"{record.branch}:{path}")
+    """The file as the run left it: on its branch, or at the commit it ended at when it
+    changed nothing (such a run leaves no branch)."""
+    return run_git(repo, "show", f"{record.branch if record.files else record.head}:{path}")

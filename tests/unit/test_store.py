@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import sqlite3
@@ -39,6 +40,21 @@ def test_round_trip_and_prefix_lookup(tmp_path):
     assert got.refused == [FlaggedFile("big.bin", "too large")] and got.snapshot_ref == "refs/minion/snapshots/abcd1234"
     store.claim("abcd1234", Status.OK, settings=Settings(max_turns=9))  # one part of the request, the rest kept
     assert store.get("abcd1234").settings.max_turns == 9 and store.get("abcd1234").anchor == anchor
+
+
+def test_recent_runs_newest_first_and_of_one_repository(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    one, other = tmp_path / "one", tmp_path / "other"
+    (one / "sub").mkdir(parents=True)
+    other.mkdir()
+    for i, repo in enumerate([one, other, one]):
+        store.create(dataclasses.replace(record(f"run{i}"), repo=str(repo.resolve()), created_at=100.0 + i))
+    assert [r.id for r in store.recent()] == ["run2", "run1", "run0"]
+    assert [r.id for r in store.recent(limit=2)] == ["run2", "run1"]
+    assert [r.id for r in store.recent(repo=one)] == ["run2", "run0"]
+    assert [r.id for r in store.recent(repo=str(one / "sub" / ".."))] == ["run2", "run0"]  # resolved
+    assert [r.id for r in store.recent(repo=other, limit=5)] == ["run1"]
+    assert store.recent(repo=tmp_path) == []  # not the runs of the repos below it
 
 
 def test_a_record_of_an_older_minion_reads_with_defaults(tmp_path):

@@ -71,3 +71,15 @@ def test_the_commands_the_wire_declares_are_the_servers():
 
     assert set(create_server().protocol.fm.commands) == {str(c) for c in wire.Command} == {
         str(c) for c in wire.COMMAND_RESULTS}
+
+
+def test_the_title_is_one_bounded_line_whose_node_is_cut_first():
+    assert wire.title("implement", 3, 60, 42.4, 0.081) == "implement · turn 3/60 · 42 s · $0.08"
+    assert wire.title("context", 0, 60, 185, 0) == "context · turn 0/60 · 3 min 05 s · $0.00"
+    long = wire.title("a node with a very long name\nthat goes on and on and on", 12, 60, 7300, 12.5)
+    assert len(long) == wire.TITLE_CHARS and long.endswith("… · turn 12/60 · 2 h 01 min · $12.50")
+    assert "\n" not in long and long.startswith("a node with a very long ")
+    assert len(wire.title("x" * 10, 10**9, 10**9, 10**9, 10**9)) <= wire.TITLE_CHARS
+    record = RunRecord("1a2b", 100.0, 142.0, Status.OK, "/r", "task", "default", "m", turns=3)
+    row = wire.RunRow.of(record, None)
+    assert (row.title, row.elapsed_s, row.node, row.repo) == ("ok · turn 3/60 · 42 s · $0.00", 42.0, None, "/r")

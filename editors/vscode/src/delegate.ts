@@ -4,8 +4,13 @@ import type { Delegation, ExperimentalCapabilities, Range } from "./wire";
 
 export type DelegationKind = NonNullable<Delegation["kind"]>;
 
-export function selectionDelegation(uri: string, range: Range, instruction: string): Delegation {
-  return { uri, range, kind: "selection", instruction: instruction.trim(), diagnostic: null };
+/**
+ * The palette's delegation of a selection. With the selected text and the document's
+ * version the server finds the selection again if the user typed meanwhile.
+ */
+export function selectionDelegation(uri: string, range: Range, instruction: string, anchor?: { text: string; version: number }): Delegation {
+  const delegation: Delegation = { uri, range, kind: "selection", instruction: instruction.trim(), diagnostic: null };
+  return anchor ? { ...delegation, text: anchor.text, version: anchor.version } : delegation;
 }
 
 /**

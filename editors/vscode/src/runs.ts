@@ -55,7 +55,3 @@ export interface RunActionItem {
 export function runActions(run: RunRow): RunActionItem[] {
   return run.actions.map((command) => ({ label: ACTION_LABELS[command] ?? command, command, arguments: [run.id] }));
 }
-
-export function statusBarText(active: number): string {
-  return active > 0 ? `$(sync~spin) minion: ${active}` : "$(hubot) minion";
-}

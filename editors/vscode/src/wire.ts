@@ -4,7 +4,7 @@
 // tests/unit/test_wire_types.py fails when this file is not what the script writes.
 
 /** The commands of `workspace/executeCommand` that minion serves. */
-export type Command = "minion.delegate" | "minion.resume" | "minion.cancel" | "minion.runs" | "minion.apply" | "minion.applyHunk" | "minion.discard" | "minion.openReport";
+export type Command = "minion.delegate" | "minion.resume" | "minion.cancel" | "minion.runs" | "minion.apply" | "minion.applyHunk" | "minion.discard" | "minion.openReport" | "minion.runNodes" | "minion.runLog" | "minion.runFiles" | "minion.fileAt" | "minion.showRun" | "minion.revise";
 
 /**
  * What can be done with one run: the commands `Status.actions` offers. Each takes the
@@ -56,6 +56,28 @@ export interface Delegation {
   /** What to do; a client that prompts fills it in (null: the selection, TODO or diagnostic says it). */
   instruction?: string | null;
   diagnostic?: DiagnosticRef | null;
+  /**
+   * The anchor's text when the action was offered (the TODO's comment lines, the selected
+   * text): the server finds it again in the current text, nearest to `range`, so the command
+   * still applies after the user typed above it.
+   */
+  text?: string | null;
+  /** The document's version when the action was offered. */
+  version?: number | null;
+  /**
+   * Start a run even though the anchor already has an active or unreviewed run (without
+   * it the server answers `DuplicateRun` and starts nothing).
+   */
+  force?: boolean;
+}
+
+/**
+ * `minion.delegate` without `force` on an anchor that already has an active or
+ * unreviewed run: nothing started; the editor asks, then sends again with `force: true`.
+ */
+export interface DuplicateRun {
+  duplicateOf: string;
+  status: Status;
 }
 
 /** `minion.delegate` and `minion.resume`: the run is snapshotted and queued. */
@@ -71,10 +93,12 @@ export interface CancelResult {
   status: Status | "cancelling";
 }
 
-/** One run of `minion.runs` (newest first). */
+/** One run of `minion.runs` (newest first), and of `minion.showRun`. */
 export interface RunRow extends RunRules {
   id: string;
   status: Status;
+  /** The run's repository (its work tree's root). */
+  repo: string;
   task: string;
   branch: string | null;
   files: string[];
@@ -85,6 +109,73 @@ export interface RunRow extends RunRules {
   created_at: number;
   /** The run's markdown report, once written. */
   report_uri: string | null;
+  /** The blueprint node it is at (null once it ended). */
+  node: string | null;
+  /** Agent turns so far. */
+  turns: number;
+  /** The run's turn cap. */
+  max_turns: number;
+  /** Seconds since it was created (to its last update once it ended). */
+  elapsed_s: number;
+  /** The run this one revises (`minion.revise`), if any. */
+  revises: string | null;
+  /** One line of progress, at most 60 characters: `"<node> · turn 3/60 · 42 s · $0.08"`. */
+  title: string;
+}
+
+/** One node of a run (`minion.runNodes`), in the order the blueprint ran them. */
+export interface NodeRow {
+  seq: number;
+  name: string;
+  /** `step`, `check` or `agent`. */
+  kind: string;
+  status: string;
+  summary: string;
+  /** Seconds since the epoch (UTC). */
+  started_at: number;
+  /** Null while it runs. */
+  ended_at: number | null;
+}
+
+export interface LogLine {
+  /** When: seconds since the epoch (UTC). */
+  ts: number;
+  text: string;
+}
+
+/**
+ * `minion.runLog`: the run's events from index `after` on, one line each (as the
+ * terminal shows them); poll again with `after: next` for the lines written since.
+ */
+export interface RunLog {
+  lines: LogLine[];
+  /** The index of the first event not read yet. */
+  next: number;
+}
+
+export interface FileChange {
+  path: string;
+  change: "added" | "modified" | "deleted" | "renamed";
+  /** Only for a rename: the path on the base side. */
+  old_path?: string | null;
+}
+
+/**
+ * `minion.runFiles`: what the run changed, from its base (the snapshot) to its head
+ * (the branch); `minion.fileAt` gives either side of a file.
+ */
+export interface RunFiles {
+  base: string;
+  head: string;
+  files: FileChange[];
+}
+
+/**
+ * `minion.fileAt`: a file's text on one side of the run; null when there is no such
+ * file on that side (added, deleted).
+ */
+export interface FileText {
+  text: string | null;
 }
 
 /** `minion.apply` and `minion.applyHunk`. */
@@ -99,12 +190,59 @@ export interface ApplyResult {
 export interface DiscardResult {
   runId: string;
   discarded: boolean;
+  /** Asked for and done (false while a cancelled run winds down: it goes at its end). */
   branchDeleted: boolean;
+  /**
+   * The run's worktree is gone (it cannot resume any more); false when it had none left, or
+   * while a cancelled run winds down (it goes at its end).
+   */
+  worktreeRemoved: boolean;
 }
 
 /** `minion.openReport`: the compare URL, else the report's file URI. */
 export interface ReportOpened {
   uri: string;
+}
+
+/**
+ * The argument of `minion.runNodes`, `minion.runFiles` and `minion.showRun` (and of
+ * the other run commands in their object form).
+ */
+export interface RunRef {
+  runId: string;
+}
+
+/** The optional argument of `minion.runs`. */
+export interface RunsQuery {
+  /** `workspace`: the runs of the workspace folders' repositories; `all`: every run. */
+  scope?: "workspace" | "all";
+}
+
+export interface RunLogQuery {
+  runId: string;
+  /** The index of the first event wanted (the `next` of the previous answer). */
+  after?: number;
+}
+
+export interface FileAtQuery {
+  runId: string;
+  /** Repo-relative, as `minion.runFiles` names it. */
+  path: string;
+  side: "base" | "head";
+}
+
+/**
+ * The argument of `minion.revise`: a new run on top of the run's branch, with the
+ * feedback as its task.
+ */
+export interface Revision {
+  runId: string;
+  feedback: string;
+}
+
+export interface DiscardQuery {
+  runId: string;
+  deleteBranch?: boolean;
 }
 
 /** `data` of the "Apply all changes" code action, for `codeAction/resolve`. */
@@ -116,11 +254,19 @@ export interface ApplyAllData {
 export interface RunStatus extends RunRules {
   id: string;
   status: Status;
+  /** The run's repository (its work tree's root). */
+  repo: string;
   /** The blueprint node it is at (null once it ended). */
   node: string | null;
   branch: string | null;
   /** How many runs are active (queued or running) in this server, this one included while it is. */
   active: number;
+  turns: number;
+  max_turns: number;
+  elapsed_s: number;
+  cost_usd: number;
+  /** One line of progress, at most 60 characters: `"<node> · turn 3/60 · 42 s · $0.08"`. */
+  title: string;
 }
 
 /**
@@ -150,7 +296,7 @@ export interface InitializationOptions {
 
 /** The result of each command (`workspace/executeCommand`). */
 export interface CommandResults {
-  "minion.delegate": StartedRun;
+  "minion.delegate": StartedRun | DuplicateRun;
   "minion.resume": StartedRun;
   "minion.cancel": CancelResult;
   "minion.runs": RunRow[];
@@ -158,6 +304,25 @@ export interface CommandResults {
   "minion.applyHunk": ApplyResult;
   "minion.discard": DiscardResult;
   "minion.openReport": ReportOpened;
+  "minion.runNodes": NodeRow[];
+  "minion.runLog": RunLog;
+  "minion.runFiles": RunFiles;
+  "minion.fileAt": FileText;
+  "minion.showRun": RunRow;
+  "minion.revise": StartedRun;
+}
+
+/** The one object argument of each command that takes one. */
+export interface CommandArguments {
+  "minion.delegate": Delegation;
+  "minion.runs": RunsQuery;
+  "minion.runNodes": RunRef;
+  "minion.runLog": RunLogQuery;
+  "minion.runFiles": RunRef;
+  "minion.fileAt": FileAtQuery;
+  "minion.showRun": RunRef;
+  "minion.revise": Revision;
+  "minion.discard": DiscardQuery;
 }
 
 /** The params of each notification from the server. */

@@ -12,6 +12,15 @@ test("a selection delegation is the contract's argument with the instruction", (
     instruction: "fix it",
     diagnostic: null,
   });
+  assert.deepEqual(selectionDelegation("file:///r/a.py", range, "fix it", { text: "def a():\n", version: 7 }), {
+    uri: "file:///r/a.py",
+    range,
+    kind: "selection",
+    instruction: "fix it",
+    diagnostic: null,
+    text: "def a():\n",
+    version: 7,
+  });
 });
 
 test("only a selection without an instruction is prompted for", () => {
@@ -55,4 +64,12 @@ test("the TODO markers are the server's, from capabilities.experimental.minion",
   assert.deepEqual(todoPatterns(undefined), []);
   assert.deepEqual(todoPatterns(null), []);
   assert.deepEqual(todoPatterns({ other: {} }), []);
+});
+
+test("a duplicate answer is told from a started run", async () => {
+  const { isDuplicate } = await import("../src/contract");
+  assert.equal(isDuplicate({ duplicateOf: "1a2b", status: "running" }), true);
+  assert.equal(isDuplicate({ runId: "1a2b", branch: "minion/x", status: "queued" }), false);
+  assert.equal(isDuplicate(undefined), false);
+  assert.equal(isDuplicate(null), false);
 });

@@ -63,9 +63,11 @@ class Runtime:
         model: Model,
         store: RunStore,
         events: EventLog,
+        earlier: str = "",
     ):
         self.id = run_id
         self.task = task
+        self.earlier = earlier  # a revising run: what the earlier rounds did (engine.create)
         self.anchor = anchor
         self.branch = branch
         self.snapshot = snapshot
@@ -167,7 +169,11 @@ class Runtime:
         return dict(self.settings.checks)
 
     def task_prompt(self) -> str:
-        return prompts.task_prompt(self.task, self.anchor_text, self.check_commands())
+        prompt = prompts.task_prompt(self.task, self.anchor_text, self.check_commands())
+        if not self.earlier.strip():
+            return prompt
+        return (f"This continues earlier work on this branch; its changes are already in the files.\n\n"
+                f"{self.earlier.strip()}\n\nNow the feedback on that work, to address on top of it.\n\n{prompt}")
 
     def repair_prompt(self, failed: Sequence[CheckResult], left_out: Sequence[FlaggedFile] = ()) -> str:
         return prompts.repair_prompt(list(failed), [r.describe() for r in left_out], self.last_checks or [])

@@ -23,13 +23,14 @@ from ..blueprint.repo_map import prefetch as prefetch_map
 from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
 from ..errors import MinionError
+from ..git import git
 from ..redact import redact_text
 from ..runs.executor import pid_alive
 from ..runs.model import RunRecord, Status
 from ..runs.store import RunStore
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
 from ..sandbox.mounts import git_mounts
-from ..snapshot import Snapshot, discard_snapshot, find_repo_root, slugify, take_snapshot
+from ..snapshot import Snapshot, changed_files, discard_snapshot, find_repo_root, slugify, snapshot_at, take_snapshot
 from ..state import homes_dir, worktrees_dir
 
 
@@ -43,6 +44,7 @@ class RunRequest:
     buffers: Mapping[str, str] = field(default_factory=dict)
     editor_settings: Mapping[str, Any] = field(default_factory=dict)
     flags: Mapping[str, Any] = field(default_factory=dict)
+    revises: str | None = None  # a run whose branch this one continues (`revise_request`)
 
 
 def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool = False,
@@ -62,6 +64,13 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         check_blueprint(settings.blueprint, repo_root)
     check_model_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
 
+    revised: RunRecord | None = None
+    start = ""
+    if request.revises:
+        revised = store.get(request.revises)
+        start = revisable_head(revised)
+        if find_repo_root(Path(revised.repo)) != repo_root:
+            raise MinionError(f"run {revised.id} is a run of {revised.repo}, not of {repo_root}")
     run_id = secrets.token_hex(4)
     with ThreadPoolExecutor(1) as beside:  # the sandbox probe starts a process: not on the critical path
         probe = beside.submit(Sandbox.check_available) if settings.sandbox == "bwrap" else None
@@ -69,8 +78,13 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
             if prefetch_context:
                 prefetch_map(repo_root, commit, settings, request.task, request.anchor.path if request.anchor else None)
 
-        snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir(),
-                                 exclude=settings.exclude, on_commit=on_commit)
+        if revised is None:
+            snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir(),
+                                     exclude=settings.exclude, on_commit=on_commit)
+        else:  # the revised run's branch head, not the user's work
+            on_commit(start)
+            snapshot = snapshot_at(repo_root, run_id, start, base_head=revised.base_head,
+                                   worktrees_dir=worktrees_dir(), exclude=settings.exclude)
         try:
             if probe:
                 probe.result()
@@ -87,9 +101,12 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         task=request.task,
         blueprint=settings.blueprint,
         model=settings.model,
-        branch=f"minion/{slugify(redact_text(request.task))}-{run_id}",
-        base=snapshot.commit,
+        branch=revised.branch if revised else f"minion/{slugify(redact_text(request.task))}-{run_id}",
+        # A revising run's change is the whole branch's (every round), on top of the first base.
+        base=(revised.base or snapshot.commit) if revised else snapshot.commit,
         snapshot=snapshot.commit,
+        revises=revised.id if revised else None,
+        earlier=earlier_rounds(revised, store) if revised else "",
         worktree=str(snapshot.worktree),
         settings=settings,
         anchor=request.anchor,
@@ -102,6 +119,59 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         discard_snapshot(snapshot)
         raise
     return record
+
+
+def revise_request(store: RunStore, run_id: str, feedback: str) -> RunRequest:
+    """A run that continues ``run_id``'s branch with ``feedback`` as its task: it starts at
+    the branch head, its prompt sums up the earlier rounds, and it commits on top of the same
+    branch (one commit per round). `create_run` makes it; the caller may change the model,
+    the flags or the editor settings first. Raises MinionError when the run is unknown,
+    still active, or left no branch."""
+    if not feedback.strip():
+        raise MinionError("the feedback is empty: say what the run should change")
+    record = store.get(run_id)
+    revisable_head(record)
+    return RunRequest(task=feedback, repo=Path(record.repo), blueprint=record.blueprint, model=record.model,
+                      anchor=record.anchor, revises=record.id)
+
+
+def revisable_head(record: RunRecord) -> str:
+    """The head of the run's branch, where a revision of it starts; MinionError when there
+    is none to revise."""
+    if record.status.active:
+        raise MinionError(f"run {record.id} is still {record.status.value}: revise it once it has ended "
+                          "(or cancel it first)")
+    if not Path(record.git_common_dir or record.repo).is_dir():
+        raise MinionError(f"run {record.id} cannot be revised: its repository {record.repo} is gone")
+    head = None
+    if record.branch and (record.files or record.revises):
+        head = git("rev-parse", "--verify", "--quiet", f"refs/heads/{record.branch}^{{commit}}",
+                   cwd=Path(record.repo), check=False) or None
+    if head is None:
+        raise MinionError(f"run {record.id} has no branch to revise: it ended with no change "
+                          f"({record.status.value}); start a new run instead")
+    return head
+
+
+EARLIER_MAX_CHARS = 6000
+
+
+def earlier_rounds(record: RunRecord, store: RunStore) -> str:
+    """What ``record`` (and the rounds it revised) did, for the next round's prompt: each
+    round's task, its nodes' summaries, the files it changed and how it ended."""
+    round_files = (changed_files(Path(record.repo), record.snapshot, record.head)
+                   if record.snapshot and record.head else record.files)
+    steps = [f"- {n.name} ({n.kind}, {n.status}): {n.summary.strip().splitlines()[0][:300]}"
+             for n in store.nodes(record.id) if n.summary.strip()]
+    parts = [f"Earlier round (run {record.id}), its task:\n{record.task.strip()}"]
+    if steps:
+        parts.append("What it did:\n" + "\n".join(steps))
+    parts.append("Files it changed: " + (", ".join(round_files) if round_files else "none"))
+    parts.append(f"It ended {record.status.value}: {record.summary.strip()[:500]}")
+    text = "\n\n".join(parts)
+    if record.earlier.strip():
+        text = f"{record.earlier.strip()}\n\n{text}"
+    return text if len(text) <= EARLIER_MAX_CHARS else "…" + text[-EARLIER_MAX_CHARS:]
 
 
 def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None = None) -> RunRecord:

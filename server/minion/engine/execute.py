@@ -27,6 +27,7 @@ from ..blueprint.registry import Blueprint, BlueprintFn, get_blueprint
 from ..blueprint.run import Run
 from ..blueprint.runtime import Runtime
 from ..errors import MinionError, StateUnwritable
+from ..git import git
 from ..runs.events import EventLog, log_path
 from ..runs.model import RunRecord, Status
 from ..runs.publish import push_branch
@@ -78,7 +79,7 @@ async def execute_run(
     run = Runtime(
         run_id=run_id, task=record.task, anchor=record.anchor, branch=record.branch or "", snapshot=snapshot,
         settings=settings, sandbox=sandbox_for(snapshot, settings, python), python=python, model=model,
-        store=store, events=events,
+        store=store, events=events, earlier=record.earlier,
     )
     try:
         status, summary, error = await _drive(run, blueprint.fn, store)
@@ -98,8 +99,11 @@ async def execute_run(
             await run.commit(run.commit_message(status.value), closing=True)
         except Exception as e:  # the repo may be gone; the status must still be stored
             status, error = Status.FAILED, (error or "") + f"\ncommitting the work failed: {e}"
-    files = changed_files(snapshot.repo_root, snapshot.commit, run.head) if run.head and not repo_gone else []
-    sensitive = (sensitive_changes(snapshot.repo_root, snapshot.commit, run.head, settings.sensitive_paths)
+    base = record.base or snapshot.commit  # a revising run's change is its whole branch's
+    files = changed_files(snapshot.repo_root, base, run.head) if run.head and not repo_gone else []
+    if not files and not repo_gone and run.head:
+        _drop_empty_branch(snapshot.repo_root, record, run.head)
+    sensitive = (sensitive_changes(snapshot.repo_root, base, run.head, settings.sensitive_paths)
                  if files and run.head else [])
     if settings.push and files:
         await _publish(run, replace(record, head=run.head))
@@ -113,6 +117,15 @@ async def execute_run(
                 refused=[asdict(r) for r in run.refused], sensitive=[asdict(s) for s in sensitive],
                 usage={**run.usage.to_dict(), "turns": run.budget.turns}, summary=summary, error=error)
     return store.get(run_id)
+
+
+def _drop_empty_branch(repo_root: Path, record: RunRecord, head: str) -> None:
+    """A run that changed nothing leaves no branch (whatever its status): the commit made one
+    at the snapshot. Deleted only while it is where the run left it, so a user's commit on it
+    stays; a revising run's branch holds the earlier rounds and stays too."""
+    if record.revises or not record.branch:
+        return
+    git("update-ref", "-d", f"refs/heads/{record.branch}", head, cwd=repo_root, check=False)
 
 
 async def _publish(run: Runtime, record: RunRecord) -> None:

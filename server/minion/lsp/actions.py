@@ -10,6 +10,7 @@ the ``minion.apply`` command.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +19,17 @@ from typing import Any
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
-from ..context import todo_at
-from .delegation import Delegation
+from ..context import Anchor, todo_at
+from .delegation import Delegation, last_line
 from .diagnostics import SOURCE, Finding
 from .documents import file_path
 from .edits import EditPlan
 from .feature import Feature, handles
+from .guard import duplicate_of
 from .review import Review
+from .runs import Runs
 from .server import MinionServer
-from .wire import ApplyAllData, Command
+from .wire import ApplyAllData, Command, RunRef
 
 TODO_LOOKBACK_LINES = 40  # a TODO's comment may start this far above the cursor
 KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite]
@@ -60,9 +63,9 @@ class Offer:
 
 
 class CodeActions(Feature):
-    def __init__(self, ls: MinionServer, review: Review) -> None:
+    def __init__(self, ls: MinionServer, review: Review, runs: Runs) -> None:
         super().__init__(ls)
-        self.review = review
+        self.review, self.runs = review, runs
 
     @handles(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True))
     def code_action(self, params: types.CodeActionParams) -> list[types.CodeAction | types.Command] | None:
@@ -83,10 +86,31 @@ class CodeActions(Feature):
         if path is None or repo is None:  # minion works on files of git repositories
             return []
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        offers = _selection(doc, params.range)
-        offers += _todo(doc, path.relative_to(repo), params.range, ls.settings_for(repo).todo_patterns)
-        offers += _diagnostics(doc, params.context.diagnostics)
+        rel = path.relative_to(repo)
+        delegations = _selection(doc, rel, params.range)
+        delegations += _todo(doc, rel, params.range, ls.settings_for(repo).todo_patterns)
+        delegations += _diagnostics(doc, rel, params.context.diagnostics)
+        offers = self._show_runs(delegations, doc)
+        offers += [offer for offer, _ in delegations]
         offers += self._result_fixes(self.review.findings_in(doc, path), params.range, doc)
+        return offers
+
+    def _show_runs(self, delegations: list[tuple[Offer, Anchor]], doc: TextDocument) -> list[Offer]:
+        """"Show run <id>" for each anchor that has an active or unreviewed run: first."""
+        runs = self.runs.anchored_runs()
+        if not runs:
+            return []
+        offers: list[Offer] = []
+        shown: set[str] = set()
+        for offer, anchor in delegations:
+            duplicate = duplicate_of(anchor, runs, doc.source)
+            if duplicate is None or duplicate.record.id in shown:
+                continue
+            shown.add(duplicate.record.id)
+            run_id = duplicate.record.id
+            title = f"Show run {run_id} ({duplicate.status.value})"
+            show = types.Command(title=title, command=Command.SHOW_RUN, arguments=[RunRef(run_id=run_id).dump()])
+            offers.append(Offer(title, offer.kind, show, diagnostics=offer.diagnostics))
         return offers
 
     def _result_fixes(self, found: list[Finding], selection: types.Range, doc: TextDocument) -> list[Offer]:
@@ -122,20 +146,31 @@ def _wanted(kind: str, only: Sequence[str] | None) -> bool:
     return not only or any(kind == o or kind.startswith(f"{o}.") for o in only)
 
 
-def _delegate(title: str, kind: types.CodeActionKind, delegation: Delegation,
+def _delegate(title: str, kind: types.CodeActionKind, delegation: Delegation, doc: TextDocument,
               diagnostics: Sequence[types.Diagnostic] = ()) -> Offer:
-    command = types.Command(title=title, command=Command.DELEGATE, arguments=[delegation.argument()])
+    """The delegate action; its command carries the anchor's text and the document's version
+    (guard.relocate finds the anchor again after the user typed)."""
+    anchored = dataclasses.replace(delegation, text=_text_in(doc, delegation.range), version=doc.version)
+    command = types.Command(title=title, command=Command.DELEGATE, arguments=[anchored.argument()])
     return Offer(title, kind, command, diagnostics=list(diagnostics))
 
 
-def _selection(doc: TextDocument, selection: types.Range) -> list[Offer]:
+def _text_in(doc: TextDocument, span: types.Range) -> str | None:
+    try:
+        return doc.text_in_client_range(span) or None
+    except (IndexError, ValueError):
+        return None
+
+
+def _selection(doc: TextDocument, rel: Path, selection: types.Range) -> list[tuple[Offer, Anchor]]:
     if selection.start == selection.end:
         return []
     delegation = Delegation(doc.uri, selection, "selection")
-    return [_delegate("Delegate to minion…", types.CodeActionKind.RefactorRewrite, delegation)]
+    anchor = Anchor("selection", rel.as_posix(), selection.start.line, last_line(selection))
+    return [(_delegate("Delegate to minion…", types.CodeActionKind.RefactorRewrite, delegation, doc), anchor)]
 
 
-def _todo(doc: TextDocument, rel: Path, selection: types.Range, patterns: list[str]) -> list[Offer]:
+def _todo(doc: TextDocument, rel: Path, selection: types.Range, patterns: list[str]) -> list[tuple[Offer, Anchor]]:
     line = selection.start.line
     nearby = "".join(doc.lines[max(0, line - TODO_LOOKBACK_LINES) : line + 1])
     if not any(pattern in nearby for pattern in patterns):  # the cheap test before a parse
@@ -146,10 +181,12 @@ def _todo(doc: TextDocument, rel: Path, selection: types.Range, patterns: list[s
     start = types.Position(line=todo.start_line - 1, character=0)
     end = types.Position(line=todo.end_line, character=0)
     delegation = Delegation(doc.uri, types.Range(start, end), "todo")
-    return [_delegate("Hand off TODO to minion", types.CodeActionKind.QuickFix, delegation)]
+    anchor = Anchor("todo", rel.as_posix(), todo.start_line - 1, todo.end_line - 1, todo.text)
+    return [(_delegate("Hand off TODO to minion", types.CodeActionKind.QuickFix, delegation, doc), anchor)]
 
 
-def _diagnostics(doc: TextDocument, diagnostics: Sequence[types.Diagnostic]) -> list[Offer]:
+def _diagnostics(doc: TextDocument, rel: Path,
+                 diagnostics: Sequence[types.Diagnostic]) -> list[tuple[Offer, Anchor]]:
     offers = []
     for diagnostic in diagnostics:
         if diagnostic.source == SOURCE:
@@ -159,7 +196,9 @@ def _diagnostics(doc: TextDocument, diagnostics: Sequence[types.Diagnostic]) -> 
         delegation = Delegation(doc.uri, diagnostic.range, "diagnostic", diagnostic={
             "message": diagnostic.message, "source": diagnostic.source, "code": diagnostic.code})
         title = f"Ask minion to fix: {summary}"
-        offers.append(_delegate(title, types.CodeActionKind.QuickFix, delegation, [diagnostic]))
+        anchor = Anchor("diagnostic", rel.as_posix(), diagnostic.range.start.line, last_line(diagnostic.range),
+                        diagnostic.message)
+        offers.append((_delegate(title, types.CodeActionKind.QuickFix, delegation, doc, [diagnostic]), anchor))
     return offers
 
 

@@ -1,7 +1,7 @@
 """What a delegate action becomes: the ``minion.delegate`` argument, the task and its anchor.
 
 The argument is the protocol contract (docs/lsp.md, wire.Delegation): ``{uri, range,
-kind, instruction, diagnostic}``. A client that prompts fills in ``instruction``;
+kind, instruction, diagnostic, text, version, force}``. A client that prompts fills in ``instruction``;
 otherwise the task comes from what the action points at: the selection and its
 surroundings, the TODO's own text, or the diagnostic's message.
 """
@@ -33,10 +33,16 @@ class Delegation:
     kind: str  # one of KINDS
     instruction: str | None = None
     diagnostic: dict[str, Any] | None = None  # {message, source, code}
+    text: str | None = None  # the anchor's text when offered (guard.relocate finds it again)
+    version: int | None = None  # the document's version when offered
+    force: bool = False  # start even when the anchor has a run already (guard.py)
 
     def argument(self) -> dict[str, Any]:
+        given: dict[str, Any] = {"text": self.text, "version": self.version} if self.text is not None else {}
+        if self.force:
+            given["force"] = True
         return wire.Delegation(uri=self.uri, range=_converter.unstructure(self.range), kind=self.kind,
-                               instruction=self.instruction, diagnostic=self.diagnostic).dump()
+                               instruction=self.instruction, diagnostic=self.diagnostic, **given).dump()
 
     @classmethod
     def parse(cls, argument: Any) -> Delegation:
@@ -51,12 +57,16 @@ class Delegation:
             raise MinionError(f"minion.delegate: not a range: {argument['range']!r}") from e
         instruction = argument.get("instruction")
         diagnostic = argument.get("diagnostic")
+        text, version = argument.get("text"), argument.get("version")
         return cls(
             uri=argument["uri"],
             range=selected,
             kind=kind,
             instruction=instruction.strip() if isinstance(instruction, str) and instruction.strip() else None,
             diagnostic=diagnostic if isinstance(diagnostic, dict) else None,
+            text=text if isinstance(text, str) and text else None,
+            version=version if isinstance(version, int) and not isinstance(version, bool) else None,
+            force=argument.get("force") is True,
         )
 
 
@@ -87,7 +97,7 @@ def _diagnostic(delegation: Delegation, rel: str) -> tuple[str, Anchor]:
         raise MinionError("minion.delegate: a diagnostic delegation needs the diagnostic's message")
     source, code = diagnostic.get("source"), diagnostic.get("code")
     start = delegation.range.start.line
-    anchor = Anchor("diagnostic", rel, start, _last_line(delegation.range), message, source,
+    anchor = Anchor("diagnostic", rel, start, last_line(delegation.range), message, source,
                     str(code) if code is not None else None)
     label = " ".join(str(x) for x in (source, code) if x)
     return f"Fix this problem{f' ({label})' if label else ''} reported at {rel}:{start + 1}: {message}", anchor
@@ -97,14 +107,14 @@ def _selection(delegation: Delegation, doc: TextDocument, rel: str) -> tuple[str
     selected = doc.text_in_client_range(delegation.range)
     if not selected.strip() and not delegation.instruction:
         raise MinionError("minion.delegate: the selection is empty; select code or give an instruction")
-    start, end = delegation.range.start.line, _last_line(delegation.range)
+    start, end = delegation.range.start.line, last_line(delegation.range)
     # The anchor shows the agent the selection and the code around it.
     task = (f"Work on the code selected in {rel}, lines {start + 1}-{end + 1}: do what its comments and "
             f"the code around it ask for, or complete it.")
     return task, Anchor("selection", rel, start, end, selected)
 
 
-def _last_line(selected: types.Range) -> int:
+def last_line(selected: types.Range) -> int:
     """The last line a range covers: a range ending at column 0 stops at the line before."""
     if selected.end.character == 0 and selected.end.line > selected.start.line:
         return selected.end.line - 1

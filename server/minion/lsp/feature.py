@@ -16,10 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
+from pydantic import ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ..errors import MinionError
 from .wire import Command, Wire
+from .wording import editor_wording
+
+W = TypeVar("W", bound=Wire)
 
 if TYPE_CHECKING:
     from .server import MinionServer
@@ -93,11 +97,28 @@ class Feature:
             try:
                 result = await handler(*args)
             except MinionError as e:
-                self.ls.message(f"minion: {e}", types.MessageType.Error)
-                raise JsonRpcInvalidParams(str(e)) from None
+                said = editor_wording(str(e))
+                self.ls.message(f"minion: {said}", types.MessageType.Error)
+                raise JsonRpcInvalidParams(said) from None
             return result.dump() if isinstance(result, Wire) else [item.dump() for item in result]
 
         return run
+
+    @staticmethod
+    def argument(name: Command, model: type[W], args: Sequence[Any], positional: Sequence[str] = ()) -> W:
+        """A command's one object argument as its wire model; the older positional form
+        (``[runId, ...]``, named by ``positional``) is read too. No argument: the model's
+        defaults."""
+        if args and isinstance(args[0], dict):
+            data: dict[str, Any] = args[0]
+        else:
+            data = {key: value for key, value in zip(positional, args, strict=False)}
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            fields = ", ".join(f.alias or n for n, f in model.model_fields.items())
+            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'argument'}: {err['msg']}" for err in e.errors())
+            raise MinionError(f"{name} takes one object {{{fields}}}: {problems}") from None
 
     async def full_id(self, run_id: object) -> str:
         """A run id, possibly abbreviated, as stored (raises RunNotFound, a MinionError)."""

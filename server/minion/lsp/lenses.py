@@ -40,7 +40,9 @@ class Lenses(Feature):
         lenses = []
         for progress in self.runs.live.values():
             todo = _todo_path(progress.record)
-            if todo and progress.anchor_text is not None and path == Path(progress.record.repo) / todo[0]:
+            if not (todo and progress.status.active and progress.anchor_text is not None):
+                continue  # an ended run's lens is its result's
+            if path == Path(progress.record.repo) / todo[0]:
                 doing = f" · {progress.node}" if progress.node else ""
                 title = f"minion {progress.status.value}{doing} (cancel)"
                 lenses.append(_lens(progress.anchor_text, todo[1], doc, title, Command.CANCEL, progress.run_id))

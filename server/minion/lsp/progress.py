@@ -39,7 +39,15 @@ class RunProgress:
     node: str | None = None
     token: str | None = None
     anchor_text: str | None = None  # the anchor's file when it was handed off (for lenses)
+    turns: int = -1  # agent turns so far (-1: the record's)
+    cost_usd: float = -1.0  # spend so far (-1: the record's)
     _message: str = ""  # the latest progress line
+
+    def __post_init__(self) -> None:
+        if self.turns < 0:
+            self.turns = self.record.turns
+        if self.cost_usd < 0:
+            self.cost_usd = self.record.usage.cost_usd
 
     @property
     def run_id(self) -> str:
@@ -78,6 +86,10 @@ class RunProgress:
         elif kind == "node.start":
             self.node = event["name"]
             self.notify_status()
+        elif kind == "agent.turn":
+            self.turns = max(self.turns, int(event.get("turn") or 0))
+            self.cost_usd += float((event.get("usage") or {}).get("cost_usd") or 0.0)
+            self.notify_status()
         message = describe(event)
         if message:
             self._report(message)
@@ -89,6 +101,7 @@ class RunProgress:
 
     def end(self, record: RunRecord) -> None:
         self.record, self.status, self.node = record, record.status, None
+        self.turns, self.cost_usd = record.turns, record.usage.cost_usd
         if self.token:
             self._end_progress()
         self.notify_status()
@@ -102,5 +115,6 @@ class RunProgress:
         self.token = None
 
     def notify_status(self) -> None:
-        status = RunStatus.of(self.record, self.status, self.node, self.active_runs())
+        status = RunStatus.of(self.record, self.status, self.node, self.active_runs(), turns=self.turns,
+                              cost_usd=self.cost_usd)
         self.ls.protocol.notify(RUN_STATUS, status.dump())

@@ -17,6 +17,7 @@ from ..git import git
 from ..runs.model import CheckResult, RunRecord, Status
 from ..runs.store import RunStore
 from ..snapshot import Hunk, hunks
+from .wording import editor_wording
 
 MAX_SPOTS_PER_CHECK = 3
 
@@ -102,7 +103,7 @@ def _failure_messages(record: RunRecord) -> list[str]:
     """A run that ended badly for another reason than its checks says so at its anchor."""
     if record.status in (Status.OK, Status.FAILED_CHECKS, Status.CANCELLED) or record.status.active:
         return []
-    reason = (record.summary or record.error or "").strip().splitlines()
+    reason = editor_wording(record.summary or record.error or "").strip().splitlines()
     return [f"minion run {record.id} {record.status.value}: {reason[0] if reason else 'no reason recorded'}"]
 
 

@@ -23,7 +23,7 @@ from ..errors import MinionError
 from ..runs.model import RunRecord
 from ..runs.publish import published_url
 from ..state import state_dir
-from .diagnostics import Finding, Target, findings
+from .diagnostics import Finding, Target, findings, hunk_findings
 from .documents import file_path, read_text
 from .edits import EditPlan, plan_edit
 from .feature import Feature, command, handles
@@ -47,7 +47,7 @@ class Review(Feature):
         self._republish: dict[Path, asyncio.TimerHandle] = {}
 
     async def initialized(self) -> None:
-        records = await asyncio.to_thread(self.ls.store.list, limit=RECENT_RUNS * 5)
+        records = await asyncio.to_thread(self.ls.store.recent, limit=RECENT_RUNS * 5)
         shown = [r for r in records if not r.status.active and r.id not in self.dismissed and self._in_workspace(r)]
         for record in shown[:RECENT_RUNS]:
             await self.show_result(record, just_ended=False)
@@ -66,8 +66,16 @@ class Review(Feature):
             log.warning("run %s: its result cannot be shown: %s", record.id, e)
             return None
         if record.id not in self.dismissed:
-            self.results[record.id] = result
-            await self.publish_paths(result, only_open=not just_ended)
+            newer = [other for other in self.results.values()
+                     if other.record.created_at > record.created_at and overlaps(other, result)]
+            if newer:  # shown after a newer run on the same lines (at start-up): not shown
+                log.info("run %s: its result is replaced by run %s's", record.id, newer[0].id)
+            else:
+                for older in [other for other in self.results.values()
+                              if other.record.created_at < record.created_at and overlaps(other, result)]:
+                    await self.forget(older.id)  # a newer run's results replace it on those lines
+                self.results[record.id] = result
+                await self.publish_paths(result, only_open=not just_ended)
         self.ls.refresh_lenses()
         return result
 
@@ -86,10 +94,35 @@ class Review(Feature):
         return self.results[run_id]
 
     async def forget(self, run_id: str) -> None:
-        """Stop showing a run's result (it resumes, or it was discarded)."""
+        """Stop showing a run's result (it resumes, it was discarded or applied, or a newer
+        run replaced it)."""
         result = self.results.pop(run_id, None)
         if result:
             await self.publish_paths(result, only_open=False)
+            self.ls.refresh_lenses()
+
+    async def settle(self, run_id: str) -> bool:
+        """Once the user's text has every change of the run (applied through minion or by
+        hand), the run is reviewed: its diagnostics and lens go, also after a restart."""
+        result = self.results.get(run_id)
+        if result is None or not result.hunks or not await self.fully_applied(result):
+            return False
+        log.info("run %s: every change is applied; its result is cleared", run_id)
+        await self.dismiss(run_id)
+        return True
+
+    async def fully_applied(self, result: RunResult) -> bool:
+        for path in result.hunk_indexes:
+            target = await self.target(result.repo, path)
+            if path not in result.base_texts:  # added by the run
+                if target is None or target.text != result.head_texts.get(path):
+                    return False
+            elif path not in result.head_texts:  # deleted by the run
+                if target is not None:
+                    return False
+            elif target is None or hunk_findings(result, target):
+                return False
+        return True
 
     async def dismiss(self, run_id: str) -> None:
         """Stop showing a run's result, also after a restart."""
@@ -142,6 +175,9 @@ class Review(Feature):
             types.ApplyWorkspaceEditParams(edit=edit, label=f"minion run {run_id}"))
         if not answer.applied:
             return ApplyResult(applied=0, skipped=plan.applied + plan.skipped, failure_reason=answer.failure_reason)
+        # The client sends the edited text (didChange) before it answers; a file it wrote
+        # without opening is read from disk.
+        await self.settle(run_id)
         return ApplyResult(applied=plan.applied, skipped=plan.skipped)
 
     async def edit_plan(self, result: RunResult, only: int | None = None) -> EditPlan:
@@ -221,7 +257,38 @@ class Review(Feature):
 
     async def _republish_now(self, path: Path) -> None:
         self._republish.pop(path, None)
+        for result in list(self.results.values()):  # the change applied by a code action's edit, or by hand
+            rel = _relative(path, result.repo)
+            if rel is not None and rel in result.hunk_indexes:
+                await self.settle(result.id)
         await self.publish(path)
+
+
+def _regions(result: RunResult) -> dict[str, list[tuple[int, int]]]:
+    """The lines (0-based, inclusive, in the snapshot's or branch's text) a result speaks of."""
+    regions: dict[str, list[tuple[int, int]]] = {}
+    for hunk in result.hunks:
+        start = max(hunk.old_start - 1, 0)
+        regions.setdefault(hunk.path, []).append((start, start + max(hunk.old_lines, 1) - 1))
+    for spot in result.check_spots + result.anchor_spots:
+        regions.setdefault(spot.path, []).append((spot.line, spot.line))
+    anchor = result.record.anchor
+    if anchor is not None and anchor.path:
+        regions.setdefault(anchor.path, []).append((anchor.start_line, anchor.end_line))
+    return regions
+
+
+def overlaps(a: RunResult, b: RunResult) -> bool:
+    """Whether two runs' results speak of the same lines of the same repository (a newer
+    one then replaces the older: its check errors, its warnings, its changes)."""
+    if a.repo != b.repo:
+        return False
+    theirs = _regions(b)
+    for path, lines in _regions(a).items():
+        for start, end in lines:
+            if any(start <= other_end and other_start <= end for other_start, other_end in theirs.get(path, [])):
+                return True
+    return False
 
 
 def _relative(path: Path, repo: Path) -> str | None:

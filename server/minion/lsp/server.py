@@ -120,6 +120,20 @@ class MinionServer(LanguageServer):
             folders = [Path(self.workspace.root_path)]
         return folders
 
+    def workspace_repos(self) -> list[Path]:
+        """The repositories of the workspace: each folder's (resolved), once."""
+        repos = {repo.resolve() for folder in self.workspace_folders() if (repo := self.repo_of_folder(folder))}
+        return sorted(repos)
+
+    def in_workspace(self, repo: Path | str) -> bool:
+        """Whether a run's repository is the workspace's: a folder's repository, or a
+        repository inside a folder (a folder holding several). No folders: every one."""
+        folders = self.workspace_folders()
+        if not folders:
+            return True
+        path = Path(repo)
+        return path in self.workspace_repos() or any(path.is_relative_to(f.resolve()) for f in folders)
+
     def warm(self, repo: Path | None, *, pool: bool = True) -> None:
         """Get ``repo`` ready for its next run in the background (`minion warm`, a process of
         its own at low priority: no request waits for it). After a save only the repo map is
@@ -245,6 +259,7 @@ def create_server() -> MinionServer:
     from .lenses import Lenses
     from .review import Review
     from .runs import Runs
+    from .runview import RunView
 
     ls = MinionServer()
     ls.feature(types.INITIALIZE)(handler(ls.on_initialize))
@@ -256,8 +271,9 @@ def create_server() -> MinionServer:
     runs = Runs(ls, review)
     ls.add_feature(runs)  # first: at start-up, interrupted runs resume before recent results show
     ls.add_feature(review)
-    ls.add_feature(CodeActions(ls, review))
+    ls.add_feature(CodeActions(ls, review, runs))
     ls.add_feature(Lenses(ls, runs, review))
+    ls.add_feature(RunView(ls))
     return ls
 
 

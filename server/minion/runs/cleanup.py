@@ -16,7 +16,7 @@ from .store import RunStore
 
 def clean(store: RunStore, *, delete_branches: list[str]) -> list[str]:
     report: list[str] = []
-    runs = {r.id: r for r in store.list(limit=1_000_000)}
+    runs = {r.id: r for r in store.recent(limit=1_000_000)}
     repos: set[Path] = {Path(r.repo) for r in runs.values() if Path(r.repo).is_dir()}
 
     for bad in [b for b in delete_branches if not b.startswith("minion/")]:

@@ -125,6 +125,8 @@ class RunRecord:
     cancel_requested: bool = False
     refused: list[FlaggedFile] = field(default_factory=list)  # what the commit guard left out
     sensitive: list[FlaggedFile] = field(default_factory=list)  # committed, but review first
+    revises: str | None = None  # the run whose branch this one continues (`minion revise`)
+    earlier: str = ""  # what the rounds before this one did, for the prompt (engine.create.earlier_rounds)
 
     @property
     def snapshot_ref(self) -> str:
@@ -176,6 +178,7 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "error": record.error,
         "log": str(log_path(record.id)),
         "worktree": record.worktree,
+        "revises": record.revises,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }

@@ -6,7 +6,6 @@ Everything stored is redacted first.
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import json
 import sqlite3
@@ -71,7 +70,7 @@ CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 # The record's fields kept as JSON: whole columns, and the parts of the `request` column
 # (what the run was asked for) and of `usage`.
 JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused", "sensitive"}
-_REQUEST_PARTS = ("settings", "anchor", "base_head", "git_common_dir")
+_REQUEST_PARTS = ("settings", "anchor", "base_head", "git_common_dir", "revises", "earlier")
 # Columns added after the first release: (name, definition), added to older stores on open.
 ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'"), ("sensitive", "TEXT NOT NULL DEFAULT '[]'")]
 # SQLite result codes (prefixes of their names) that mean the disk, not minion, is at fault.
@@ -79,7 +78,7 @@ _STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_REA
 
 # Free text that may quote a secret. Identifiers (paths, branch, commits, the request's
 # settings) are stored as they are: masking a part of them would break the run.
-REDACTED_FIELDS = {"task", "summary", "error", "checks", "result", "anchor"}
+REDACTED_FIELDS = {"task", "summary", "error", "checks", "result", "anchor", "earlier"}
 
 
 def _plain(value: Any) -> Any:
@@ -156,6 +155,8 @@ def _record(row: sqlite3.Row) -> RunRecord:
         anchor=Anchor(**request["anchor"]) if request.get("anchor") else None,
         base_head=request.get("base_head"),
         git_common_dir=request.get("git_common_dir", ""),
+        revises=request.get("revises"),
+        earlier=request.get("earlier", ""),
         checks=[CheckResult.from_dict(c) for c in data["checks"]],
         usage=Usage.from_dict(usage),
         turns=usage.get("turns", 0),
@@ -284,9 +285,14 @@ class RunStore:
             rows = matches
         return _record(rows[0])
 
-    def list(self, *, limit: int = 50) -> list[RunRecord]:
-        """The newest runs first, in one query."""
-        rows = self._execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+    def recent(self, *, limit: int = 50, repo: Path | str | None = None) -> list[RunRecord]:
+        """The newest runs first, in one query; with ``repo``, only the runs of that
+        repository (its root, resolved, as `RunRecord.repo` holds it)."""
+        if repo is None:
+            rows = self._execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        else:
+            rows = self._execute("SELECT * FROM runs WHERE repo = ? ORDER BY created_at DESC LIMIT ?",
+                                 (str(Path(repo).resolve()), limit))
         return [_record(row) for row in rows]
 
     def request_cancel(self, run_id: str) -> None:
@@ -323,8 +329,7 @@ class RunStore:
     def delete_nodes_from(self, run_id: str, seq: int) -> None:
         self._execute("DELETE FROM nodes WHERE run_id = ? AND seq >= ?", (run_id, seq))
 
-    # builtins.list: in the class body, below `def list`, `list` names that method.
-    def nodes(self, run_id: str) -> builtins.list[NodeRecord]:
+    def nodes(self, run_id: str) -> list[NodeRecord]:
         rows = self._execute("SELECT * FROM nodes WHERE run_id = ? ORDER BY seq", (run_id,))
         return [NodeRecord(**{**data, "usage": Usage.from_dict(data["usage"])})
                 for data in map(_decoded, rows)]

@@ -8,8 +8,13 @@
 -- the run to end: the test then reads what the run got. With MINION_E2E_PATTERNS (a repo
 -- whose config has its own TODO marker, unknown to the plugin's settings) it checks the
 -- server sent that marker at initialize, hands off `:%MinionTodo` with it, and reads the
--- run's line and actions in :MinionRuns. Any failure exits with `cquit 1` and a message on
--- stderr.
+-- run's line and actions in :MinionRuns, and discards it there (asked, naming the branch).
+-- With MINION_E2E_TYPING it types in insert mode while a run ends (no prompt may take a
+-- key). With MINION_E2E_REVIEW it opens the diff split from :MinionRuns (`d`); with
+-- MINION_E2E_REVISE too, it hands off the same TODO again (asked; "Show run"), then
+-- revises with :MinionRevise and with `r`. The main scenario follows a run live in
+-- :MinionRuns and opens a report from it. No scenario may see a modal end-of-run prompt.
+-- Any failure exits with `cquit 1` and a message on stderr.
 -- Environment: MINION_E2E_PLUGIN (editors/nvim), MINION_E2E_PYTHON, MINION_E2E_MODEL (the
 -- scripted model), MINION_E2E_SUMMARY (what it says when done), and when set,
 -- MINION_E2E_PROJECT_PYTHON (settings.python) and MINION_E2E_HOST_PROG (g:python3_host_prog).
@@ -46,12 +51,14 @@ local function wait_for(what, predicate, timeout_ms)
   return value
 end
 
--- The user's answers to the menus the test opens, in order. The end-of-run message
--- (window/showMessageRequest) the user dismisses: Neovim 0.11 asks it with vim.ui.select;
--- on 0.7 the plugin only shows it (Neovim's own modal inputlist would block this test).
+-- The user's answers to the menus the test opens, in order. The end of a run
+-- (window/showMessageRequest) must never ask: the plugin only tells it (vim.notify); a
+-- menu for it (Neovim's own handler asks with vim.ui.select on 0.10+) is a failure.
 local answers = {}
+local modal_prompts = {}
 vim.ui.select = function(items, opts, on_choice)
   if opts.kind == "lsp_message" then
+    table.insert(modal_prompts, opts.prompt or "?")
     return on_choice(nil)
   end
   local answer = table.remove(answers, 1)
@@ -105,7 +112,15 @@ local function finished_run(previous)
     return lsp.state.latest ~= previous and lsp.state.latest
   end)
   wait_for("run " .. run_id .. " to end", function()
-    seen.status = seen.status or require("minion").status():find("minion: 1 active", 1, true) ~= nil
+    local line = require("minion").status()
+    check(vim.fn.strdisplaywidth(line) <= 60, "the status line's part is %d wide: %q", vim.fn.strdisplaywidth(line), line)
+    seen.status = seen.status or line:find("minion: 1 active", 1, true) ~= nil
+    local status = lsp.state.runs[run_id]
+    if not status.ended and type(status.title) == "string" and status.title ~= "" then
+      seen.titles = (seen.titles or 0) + 1
+      local shown = line:match("active · (.*)$") or ""
+      check(vim.startswith(status.title, (shown:gsub("…$", ""))), "the status line %q, the server's title %q", line, status.title)
+    end
     local status = lsp.state.runs[run_id].status
     return status ~= "queued" and status ~= "running"
   end, RUN_TIMEOUT_MS)
@@ -165,6 +180,35 @@ local function one_run()
   log(("run %s ended %s"):format(run_id, run.status))
 end
 
+--- A key pressed in the current buffer, its mappings included.
+local function press(keys)
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "mx", false)
+end
+
+--- :MinionRuns (its window, once open), wait for the run's row to show `text`, and put
+--- the cursor on it; returns the row's text.
+local function runs_view_row(run_id, text)
+  local view = vim.fn.bufnr("^minion://runs/")
+  if view == -1 or vim.fn.bufwinid(view) == -1 then
+    vim.cmd("MinionRuns")
+  else
+    vim.api.nvim_set_current_win(vim.fn.bufwinid(view))
+  end
+  view = vim.api.nvim_get_current_buf()
+  check(vim.api.nvim_buf_get_name(view):find("minion://runs/", 1, true), "not the runs view: %s", vim.api.nvim_buf_get_name(view))
+  check(vim.bo[view].buftype == "nofile" and not vim.bo[view].modifiable, "the runs view is no scratch buffer")
+  local row, line = wait_for(("run %s's row with %q"):format(run_id, text), function()
+    for i, l in ipairs(vim.api.nvim_buf_get_lines(view, 0, -1, true)) do
+      if l:find(run_id, 1, true) == 1 and l:find(text, 1, true) then
+        return { i, l }
+      end
+    end
+  end)
+  row, line = row[1], row[2]
+  vim.api.nvim_win_set_cursor(0, { row, 0 })
+  return line
+end
+
 -- The TODO markers come from the server (the repo's config says FIXME(minion)); the runs
 -- list shows when a run started in local time, and the actions the server offers.
 local function patterns()
@@ -180,24 +224,109 @@ local function patterns()
   local listed = lsp.request_sync(client, "workspace/executeCommand", { command = "minion.runs" }, 5000, bufnr)
   local row = listed.result[1]
   check(row.id == run_id, "the newest run is %s, not %s", row.id, run_id)
-  local menus = {} -- the runs, then the chosen run's actions, as the user sees them
-  vim.ui.select = function(items, opts, on_choice)
-    if opts.kind == "lsp_message" then -- the end-of-run message (0.10+): dismissed
-      return on_choice(nil)
-    end
-    table.insert(menus, vim.tbl_map(opts.format_item, items))
-    on_choice(#menus == 1 and items[1] or nil) -- the newest run, then no action
-  end
-  vim.cmd("MinionRuns")
-  wait_for("the run's actions", function()
-    return #menus == 2
-  end)
+  local line = runs_view_row(run_id, "  ok")
   local when = os.date("%Y-%m-%d %H:%M", math.floor(row.created_at))
-  check(menus[1][1]:find(run_id .. "  " .. when .. "  ok", 1, true), "the runs list shows %q", menus[1][1])
-  check(not menus[1][1]:find(tostring(math.floor(row.created_at)), 1, true), "a raw time in %q", menus[1][1])
-  local offered = { "Open report", "Apply all changes", "Discard" }
-  check(vim.deep_equal(menus[2], offered), "the run's actions: %s", vim.inspect(menus[2]))
-  log("runs list: " .. menus[1][1])
+  check(line:find(run_id .. "  " .. when .. "  ok", 1, true), "the runs view shows %q", line)
+  check(line:find(row.branch, 1, true) and line:find("make mul() multiply", 1, true), "the runs view shows %q", line)
+  check(not line:find(tostring(math.floor(row.created_at)), 1, true), "a raw time in %q", line)
+  check(vim.deep_equal(row.actions, { "minion.openReport", "minion.apply", "minion.discard" }), "actions %s", vim.inspect(row.actions))
+  log("runs view: " .. line)
+
+  -- A key the run does not offer says so and does nothing; discard asks, naming the branch.
+  press("c")
+  local asked = {}
+  vim.ui.select = function(items, opts, on_choice)
+    check(opts.kind ~= "lsp_message", "a modal prompt: %s", opts.prompt)
+    table.insert(asked, opts.prompt)
+    on_choice(items[1])
+  end
+  press("X")
+  check(#asked == 1 and asked[1]:find(row.branch, 1, true), "the discard question: %s", vim.inspect(asked))
+  wait_for("the branch to go", function()
+    return vim.fn.system({ "git", "branch", "--list", row.branch }) == ""
+  end)
+  log(("discarded %s after a question naming %s"):format(run_id, row.branch))
+end
+
+-- Review: the runs view's `d` opens the run's file at its base and head side by side in
+-- diff mode; `:MinionRevise {feedback}` (no run on the cursor: the last run) sends it back,
+-- a new run on the same branch (with MINION_E2E_REVISE).
+local function review()
+  local bufnr = vim.api.nvim_get_current_buf()
+  attached_client(bufnr)
+  local original = buffer_text(bufnr)
+  vim.api.nvim_win_set_cursor(0, { 6, 0 })
+  vim.cmd("MinionTodo")
+  local run_id, run = finished_run(nil)
+  check(run.status == "ok", "run %s ended %s", run_id, run.status)
+
+  runs_view_row(run_id, "  ok")
+  press("d")
+  local base_buf = wait_for("the diff split", function()
+    local name = ("minion://%s/base/calc/ops.py"):format(run_id)
+    local found = vim.fn.bufnr("^" .. name .. "$")
+    return found > 0 and vim.fn.bufwinid(found) ~= -1 and found
+  end)
+  local head_buf = vim.fn.bufnr(("^minion://%s/head/calc/ops.py$"):format(run_id))
+  check(head_buf > 0 and vim.fn.bufwinid(head_buf) ~= -1, "no head window")
+  for _, side in ipairs({ base_buf, head_buf }) do
+    local win = vim.fn.bufwinid(side)
+    check(vim.wo[win].diff, "%s is not in diff mode", vim.api.nvim_buf_get_name(side))
+    check(vim.api.nvim_win_get_tabpage(win) == vim.api.nvim_get_current_tabpage(), "the diff is not in this tab")
+    check(vim.bo[side].buftype == "nofile" and not vim.bo[side].modifiable, "not a scratch buffer")
+  end
+  check(buffer_text(base_buf) == original, "base:\n%s", buffer_text(base_buf))
+  local head_text = git_show(run.branch, "calc/ops.py")
+  check(buffer_text(head_buf) == head_text, "head:\n%s\nbranch:\n%s", buffer_text(head_buf), head_text)
+  local windows = #vim.api.nvim_tabpage_list_wins(0)
+  check(windows == 2, "the diff tab has %d windows", windows)
+  log(("diff split of run %s: base and head of calc/ops.py"):format(run_id))
+  vim.cmd("tabclose")
+  if not os.getenv("MINION_E2E_REVISE") then
+    return
+  end
+
+  -- The same TODO again: its run is unreviewed, so the plugin asks, and "Show run" puts
+  -- the cursor on that run in :MinionRuns.
+  vim.cmd("buffer " .. bufnr)
+  vim.api.nvim_win_set_cursor(0, { 6, 0 })
+  local asked = {}
+  vim.ui.select = function(items, opts, on_choice)
+    check(opts.kind ~= "lsp_message", "a modal prompt: %s", opts.prompt)
+    table.insert(asked, opts.prompt)
+    for _, item in ipairs(items) do
+      if item:find("Show run " .. run_id, 1, true) then
+        return on_choice(item)
+      end
+    end
+    error("no Show run among " .. table.concat(items, " | "))
+  end
+  vim.cmd("MinionTodo")
+  wait_for("run " .. run_id .. " shown in the runs view", function()
+    local name = vim.api.nvim_buf_get_name(0)
+    local line = vim.api.nvim_get_current_line()
+    return name:find("minion://runs/", 1, true) and line:find(run_id, 1, true) == 1
+  end)
+  check(#asked == 1 and asked[1]:find(run_id, 1, true), "the duplicate question: %s", vim.inspect(asked))
+  check(lsp.state.latest == run_id, "a duplicate run started: %s", tostring(lsp.state.latest))
+  log(("the same TODO again: asked, showed run %s, started nothing"):format(run_id))
+
+  -- :MinionRevise {feedback} from the file (no run on the cursor's line: the last run).
+  vim.cmd("wincmd p")
+  vim.cmd("buffer " .. bufnr)
+  vim.cmd("MinionRevise also say why in a comment")
+  local revised_id, revised = finished_run(run_id)
+  check(revised.branch == run.branch, "the revision is on %s, not %s", tostring(revised.branch), run.branch)
+  log(("revised %s as %s on %s, ended %s"):format(run_id, revised_id, revised.branch, revised.status))
+
+  -- `r` on the revision's line in :MinionRuns asks for the feedback.
+  runs_view_row(revised_id, revised.status)
+  table.insert(instructions, "and keep it short")
+  press("r")
+  local again_id, again = finished_run(revised_id)
+  check(#instructions == 0, "r asked no feedback")
+  check(again.branch == run.branch, "the second revision is on %s", tostring(again.branch))
+  log(("revised %s again from the runs view as %s"):format(revised_id, again_id))
 end
 
 local function main()
@@ -211,20 +340,31 @@ local function main()
   check(fix.status == "ok", "run %s ended %s", fix_id, fix.status)
   apply_the_fix(bufnr, fix_id, fix, 1)
 
-  -- 2. The TODO at the cursor.
+  -- 2. The TODO at the cursor, with the runs view open: it follows the run live.
+  local file_win = vim.api.nvim_get_current_win()
+  runs_view_row(fix_id, "  ok")
+  vim.api.nvim_set_current_win(file_win)
   vim.api.nvim_win_set_cursor(0, { 6, 0 })
   vim.cmd("MinionTodo")
+  local started_id = wait_for("the TODO's run", function()
+    return lsp.state.latest ~= fix_id and lsp.state.latest
+  end)
+  local view = vim.fn.bufnr("^minion://runs/")
+  wait_for("the runs view to list run " .. started_id, function()
+    return table.concat(vim.api.nvim_buf_get_lines(view, 0, -1, true), "\n"):find(started_id, 1, true)
+  end)
   local todo_id, todo = finished_run(fix_id)
   check(todo.status == "ok", "run %s ended %s", todo_id, todo.status)
   apply_the_fix(bufnr, todo_id, todo, 6)
 
   check(seen.status, "the status line never showed an active run")
+  check(seen.titles, "the status line never showed the server's title")
   check(seen.progress_events > 0, "no %s event", progress_event)
 
-  -- 3. The runs list opens a run's report (window/showDocument; the plugin's own on 0.7).
-  table.insert(answers, todo_id)
-  table.insert(answers, "Open report")
-  vim.cmd("MinionRuns")
+  -- 3. The runs view (refreshed: the run is ok there) opens a run's report
+  -- (window/showDocument; the plugin's own on 0.7).
+  runs_view_row(todo_id, "  ok")
+  press("o")
   local report = wait_for("the report to open", function()
     local name = vim.api.nvim_buf_get_name(0)
     return name:find(todo_id, 1, true) and name:match("%.md$") and name
@@ -251,15 +391,107 @@ local function main()
   check(#answers == 0 and #instructions == 0, "unused answers: %s", table.concat(answers, ", "))
 end
 
+-- The user types in insert mode while a run ends: no prompt may take a key (a digit and
+-- Enter in an inputlist would apply the run). Keys go in one by one through the input
+-- queue, as typed; after the run ended and its note was shown, a few more; then the buffer
+-- must hold every key typed and the run's change must not be in it. Returns with the
+-- editor in insert mode: the main loop must run to take keys; a timer ends the test.
+local function typing(finish)
+  local bufnr = vim.api.nvim_get_current_buf()
+  attached_client(bufnr)
+  local original = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
+  local notes = {}
+  local notify = vim.notify
+  vim.notify = function(message, ...)
+    table.insert(notes, message)
+    return notify(message, ...)
+  end
+  vim.cmd("2MinionDelegate fix it")
+  local run_id = wait_for("the run to start", function()
+    return lsp.state.latest
+  end)
+  vim.cmd("setlocal noautoindent nosmartindent nocindent indentexpr= textwidth=0 formatoptions=")
+  vim.api.nvim_win_set_cursor(0, { #original, 0 })
+  vim.api.nvim_input("o") -- a new line below the last, in insert mode
+  local keys = { "x", "1", "<CR>", "2", "<CR>", "y" }
+  local typed, count, after_end = {}, 0, 0
+  local deadline = vim.loop.now() + RUN_TIMEOUT_MS
+  local function told()
+    for _, message in ipairs(notes) do
+      if message:find("run " .. run_id, 1, true) and message:find(":MinionRuns", 1, true) then
+        return true
+      end
+    end
+  end
+  local timer
+  timer = vim.fn.timer_start(40, function()
+    local ok, err = xpcall(function()
+      local run = lsp.state.runs[run_id]
+      if run and run.ended and told() then
+        after_end = after_end + 1
+      end
+      check(vim.loop.now() < deadline, "run %s did not end with a note (notes: %s)", run_id, vim.inspect(notes))
+      if after_end <= #keys * 2 then
+        count = count + 1
+        local key = keys[(count - 1) % #keys + 1]
+        table.insert(typed, key == "<CR>" and "\n" or key)
+        return vim.api.nvim_input(key)
+      end
+      vim.fn.timer_stop(timer)
+      vim.api.nvim_input("<Esc>")
+      vim.defer_fn(function()
+        finish(function()
+          check(vim.api.nvim_get_mode().mode == "n", "mode %s after <Esc>", vim.api.nvim_get_mode().mode)
+          check(#modal_prompts == 0, "a modal prompt opened: %s", vim.inspect(modal_prompts))
+          local expected = vim.list_extend(vim.deepcopy(original), vim.split(table.concat(typed), "\n", { plain = true }))
+          local got = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
+          check(vim.deep_equal(got, expected), "the buffer lost keys or got the run's change:\n%s\nexpected:\n%s",
+            table.concat(got, "\n"), table.concat(expected, "\n"))
+          log(("typed %d keys while run %s ended (%s): all in the buffer, nothing applied, no prompt")
+            :format(count, run_id, lsp.state.runs[run_id].status))
+        end)
+      end, 300)
+    end, debug.traceback)
+    if not ok then
+      vim.fn.timer_stop(timer)
+      finish(function()
+        error(err, 0)
+      end)
+    end
+  end, { ["repeat"] = -1 })
+end
+
+local function run_scenario(scenario)
+  local ok, err = xpcall(scenario, debug.traceback)
+  if not ok then
+    log("FAILED: " .. tostring(err))
+    vim.cmd("cquit! 1")
+  end
+end
+
+local function check_no_modal_prompt()
+  run_scenario(function()
+    check(#modal_prompts == 0, "a modal prompt opened: %s", vim.inspect(modal_prompts))
+  end)
+end
+
 vim.api.nvim_create_autocmd("VimEnter", {
   once = true,
   callback = function()
-    local scenario = os.getenv("MINION_E2E_ONE_RUN") and one_run or os.getenv("MINION_E2E_PATTERNS") and patterns or main
-    local ok, err = xpcall(scenario, debug.traceback)
-    if not ok then
-      log("FAILED: " .. tostring(err))
-      vim.cmd("cquit! 1")
+    if os.getenv("MINION_E2E_TYPING") then -- ends from a timer, once the keys are in
+      return run_scenario(function()
+        typing(function(last_checks)
+          run_scenario(last_checks)
+          vim.cmd("qall!")
+        end)
+      end)
     end
+    local scenario = os.getenv("MINION_E2E_ONE_RUN") and one_run
+      or os.getenv("MINION_E2E_PATTERNS") and patterns
+      or os.getenv("MINION_E2E_REVIEW") and review
+      or main
+    run_scenario(scenario)
+    check_no_modal_prompt()
     vim.cmd("qall!")
   end,
 })

@@ -35,6 +35,42 @@ const requests = {
     await page.screenshot({ path: screenshot });
     await page.keyboard.press("Escape");
   },
+  // The runs view (the sidebar) shows the run whose task is named: say what its row says.
+  runs: async (page, task) => {
+    const rows = page.locator(".part.sidebar .monaco-list-row");
+    const row = rows.filter({ hasText: task }).first();
+    await row.waitFor({ state: "visible", timeout: 30000 });
+    const before = await rows.count();
+    await row.click(); // expands it: its nodes
+    await rows.nth(before).waitFor({ state: "visible", timeout: 10000 }).catch(() => undefined);
+    await sleep(1000); // the icons settle
+    await page.screenshot({ path: join(out, "runs.png") });
+    return (await page.locator(".part.sidebar .monaco-list-row").allInnerTexts()).join("\n");
+  },
+  // While a run works: the status bar's texts (its title), and a screenshot of the
+  // delegated selection's highlight.
+  live: async (page) => {
+    await sleep(300);
+    await page.screenshot({ path: join(out, "live.png") });
+    return (await page.locator(".part.statusbar .statusbar-item").allInnerTexts()).join("\n").replace(/\u00a0/g, " ");
+  },
+  // The run's log is in the output panel: say its lines.
+  log: async (page) => {
+    const lines = page.locator(".part.panel .output-view .view-line");
+    await lines.first().waitFor({ state: "visible", timeout: 15000 }).catch(() => undefined);
+    await sleep(500);
+    return (await lines.allInnerTexts()).join("\n").replace(/\u00a0/g, " "); // the editor renders spaces as nbsp
+  },
+  // The multi-file diff editor (else a diff editor) is open: say which.
+  diff: async (page) => {
+    const editor = page.locator(".part.editor .multiDiffEditor, .part.editor .monaco-diff-editor").first();
+    if (!(await editor.waitFor({ state: "visible", timeout: 30000 }).then(() => true, () => false))) {
+      return "none"; // the test says so
+    }
+    await sleep(2000); // the diffs compute and render
+    await page.screenshot({ path: join(out, "diff.png") });
+    return (await page.locator(".part.editor .multiDiffEditor").count()) > 0 ? "multiDiffEditor" : "diffEditor";
+  },
 };
 
 /** Open the workbench, then do what the driver asks until it is done. */
@@ -50,9 +86,9 @@ async function follow(page) {
     for (const [what, handle] of Object.entries(requests)) {
       const wanted = join(out, `want-${what}`);
       if (!done.has(what) && existsSync(wanted)) {
-        await handle(page, readFileSync(wanted, "utf8"));
+        const said = await handle(page, readFileSync(wanted, "utf8"));
         done.add(what);
-        writeFileSync(join(out, `did-${what}`), "");
+        writeFileSync(join(out, `did-${what}`), said ?? "");
       }
     }
     await sleep(200);

@@ -1,7 +1,7 @@
 -- The minion language server in Neovim 0.7 through 0.11+: its client configuration,
 -- how it is started on each version, requests, and the handlers the plugin adds
--- (minion/runStatus, minion/capabilities, progress, and window/showDocument where Neovim
--- lacks it). The payloads are the server's wire types (docs/lsp.md): what a run offers and
+-- (minion/runStatus, minion/capabilities, progress, window/showMessageRequest, which the end
+-- of a run only tells, and window/showDocument where Neovim lacks it). The payloads are the server's wire types (docs/lsp.md): what a run offers and
 -- the TODO markers come from the server, never from a copy here.
 
 local M = {}
@@ -20,6 +20,7 @@ M.state = {
   runs = {}, -- run id -> the last minion/runStatus for it
   latest = nil, -- the id of the run heard of last
   progress = {}, -- run id -> the last $/progress message
+  ticks = 0, -- progress heard of: the status line's spinner turns with it
   todo_patterns = {}, -- client id -> the server's TODO markers (initialize, then minion/capabilities)
 }
 
@@ -52,7 +53,12 @@ local function run_status(_, status)
   M.state.active = status.active
   M.state.runs[status.id] = status
   M.state.latest = status.id
-  vim.schedule(redraw_status)
+  vim.schedule(function()
+    redraw_status()
+    if M.on_status then
+      M.on_status(status)
+    end
+  end)
 end
 
 -- The initialize result's capabilities.experimental.minion, and minion/capabilities after it.
@@ -76,12 +82,34 @@ function M.todo_patterns(client)
   return M.state.todo_patterns[client.id] or {}
 end
 
+local has_progress_event = vim.fn.exists("##LspProgress") == 1
+
+--- The LspProgress autocmd (0.10+) turns the status line's spinner on minion's progress.
+function M.follow_progress()
+  if not has_progress_event then
+    return
+  end
+  vim.api.nvim_create_autocmd("LspProgress", {
+    group = vim.api.nvim_create_augroup("minion_progress", { clear = true }),
+    callback = function(args)
+      local client = args.data and vim.lsp.get_client_by_id(args.data.client_id)
+      if client and client.name == M.NAME then
+        M.state.ticks = M.state.ticks + 1
+        redraw_status()
+      end
+    end,
+  })
+end
+
 -- $/progress: remember minion's messages for the status line, then let Neovim's own
 -- handler do the rest (the LspProgress autocmd on 0.10+, client.messages before).
 local function progress(err, result, ctx, config)
   local run_id = type(result) == "table" and type(result.token) == "string" and result.token:match("^minion%-(%w+)%-")
   if run_id and result.value then
     M.state.progress[run_id] = result.value.message or result.value.title
+    if not has_progress_event then -- 0.10+: the LspProgress autocmd turns the spinner
+      M.state.ticks = M.state.ticks + 1
+    end
     vim.schedule(redraw_status)
   end
   return vim.lsp.handlers["$/progress"](err, result, ctx, config)
@@ -110,12 +138,56 @@ local function show_document(_, params)
   return { success = true }
 end
 
--- window/showMessageRequest before 0.10, where Neovim asks it with a modal inputlist that
--- would take the keys of a user typing when a run ends: show the message instead.
-local function announce(_, params)
-  local levels = { vim.log.levels.ERROR, vim.log.levels.WARN }
-  vim.notify(params.message .. " (:MinionRuns to open or apply it)", levels[params.type] or vim.log.levels.INFO)
-  return vim.NIL
+-- vim.notify as it was when the plugin loaded: Neovim's own echoes a message that is
+-- longer than the command line with a hit-enter prompt, which would take a key typed then.
+local stock_notify = vim.notify
+
+--- A note that never blocks and never takes a key: one line, and when vim.notify is
+--- Neovim's own, no wider than the command line (nvim-notify and the like get it whole).
+--- `suffix` (a hint) is kept whole.
+function M.note(message, level, suffix)
+  message = message:gsub("%s*\n%s*", " ")
+  suffix = suffix or ""
+  if vim.notify == stock_notify then
+    local room = math.max(20, (vim.v.echospace or vim.o.columns) - 1) - vim.fn.strdisplaywidth(suffix)
+    if vim.fn.strdisplaywidth(message) > room then
+      message = vim.fn.strcharpart(message, 0, room - 1) .. "…"
+    end
+  end
+  vim.notify(message .. suffix, level or vim.log.levels.INFO)
+end
+
+--- An end-of-run message: the server offers Open / Apply all / Resume / Dismiss.
+local function end_of_run(params)
+  for _, action in ipairs(params.actions or {}) do
+    if action.title == "Dismiss" then
+      return true
+    end
+  end
+  return false
+end
+
+-- window/showMessageRequest. Neovim asks it with a modal prompt (inputlist, or vim.ui.select
+-- on 0.10+, often an inputlist too) that takes the keys of a user typing when a run ends, and
+-- a digit + Enter would apply the run. The end of a run is only told (vim.notify) and the
+-- answer is "dismissed": what to do with the run is in :MinionRuns and the code actions.
+-- Other questions (trusting a repository's blueprints, asked when the user starts a run)
+-- go to Neovim's handler on 0.10+; before, they are told the same way.
+local builtin_message_request = vim.lsp.handlers["window/showMessageRequest"]
+local function message_request(err, params, ctx, config)
+  if end_of_run(params) or not has("0.10") or not builtin_message_request then
+    local levels = { vim.log.levels.ERROR, vim.log.levels.WARN }
+    local level = levels[params.type] or vim.log.levels.INFO
+    local text = "minion: " .. params.message:gsub("^minion ", "")
+    vim.schedule(function()
+      M.note(text, level, " (:MinionRuns)")
+      if M.on_run_message then
+        M.on_run_message(params)
+      end
+    end)
+    return vim.NIL
+  end
+  return builtin_message_request(err, params, ctx, config)
 end
 
 local function handlers()
@@ -127,9 +199,7 @@ local function handlers()
   if not vim.lsp.handlers["window/showDocument"] then
     own["window/showDocument"] = show_document
   end
-  if not has("0.10") then
-    own["window/showMessageRequest"] = announce
-  end
+  own["window/showMessageRequest"] = message_request
   return own
 end
 
@@ -185,6 +255,7 @@ end
 
 --- Start the server for every file in a git repository (one client per repository).
 function M.start(opts)
+  M.follow_progress()
   local config = M.config(opts)
   if vim.lsp.config and vim.lsp.enable then -- 0.11+
     config.filetypes = opts.filetypes

@@ -8,6 +8,8 @@
 //      points minion.projectPython elsewhere ($MINION_E2E_PROJECT_PYTHON), waits for the
 //      server to offer the hand-off, then "Minion: Hand Off TODOs in File" and the same
 //      again for the TODO's run;
+//      before applying it, the runs view shows the TODO's run and "Open Diff" opens its
+//      change in the multi-file diff editor (screenshots of both);
 //   4. "Minion: Delegate…" from the palette, with the instruction as its argument (as a
 //      keybinding gives it): the run starts with that task.
 // It talks to the browser and the test through files in $MINION_E2E_OUT: it asks with
@@ -37,10 +39,56 @@ async function waitFor(what, probe, timeoutMs = 30000) {
   }
 }
 
-/** Ask the browser for something (type an instruction, take a screenshot) and wait for it. */
+/** Ask the browser for something (type an instruction, take a screenshot), wait for it, return what it said. */
 async function askBrowser(what, detail = "") {
   fs.writeFileSync(path.join(OUT, `want-${what}`), detail);
-  await waitFor(`the browser to ${what}`, () => fs.existsSync(path.join(OUT, `did-${what}`)), 60000);
+  const did = path.join(OUT, `did-${what}`);
+  await waitFor(`the browser to ${what}`, () => fs.existsSync(did), 60000);
+  return fs.readFileSync(did, "utf8");
+}
+
+/** The text of a document (a minion-run: one is served by the extension from the server). */
+async function textOf(uri) {
+  return (await vscode.workspace.openTextDocument(uri)).getText();
+}
+
+/**
+ * The runs view shows the run (the browser reads its rows and takes the screenshot), then
+ * its diff opens from the view's command: the multi-file diff editor over minion-run: URIs.
+ */
+async function reviewInTheRunsView(run) {
+  const review = {};
+  await sleep(2500); // the end-of-run toast comes after a quiet time (runs that end together make one)
+  await vscode.commands.executeCommand("notifications.clearAll");
+  await vscode.commands.executeCommand("minionRuns.focus");
+  for (let i = 0; i < 2; i++) {
+    await vscode.commands.executeCommand("workbench.action.increaseViewSize"); // a wider sidebar for the screenshot
+  }
+  review.rows = await askBrowser("runs", run.task.split("\n")[0].trim());
+  await vscode.commands.executeCommand("minion.view.showLog", run.id);
+  review.log = await askBrowser("log");
+  try {
+    await vscode.commands.executeCommand("minion.view.openDiff", run.id);
+    review.editor = await askBrowser("diff");
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    review.tab = tab && { label: tab.label, input: tab.input && tab.input.constructor.name };
+    const side = (s) => vscode.Uri.from({ scheme: "minion-run", path: "/calc/ops.py", query: `run=${run.id}&side=${s}` });
+    review.base = await textOf(side("base"));
+    review.head = await textOf(side("head"));
+    // The report opens rendered: the Markdown preview (a webview), not its source.
+    await vscode.commands.executeCommand("minion.view.openReport", run.id);
+    const preview = await waitFor("the report's preview", () => {
+      const active = vscode.window.tabGroups.activeTabGroup.activeTab;
+      return active && active.input instanceof vscode.TabInputWebview && active;
+    });
+    review.report = { label: preview.label, viewType: preview.input.viewType };
+  } catch (error) {
+    review.error = String(error && error.stack ? error.stack : error);
+  }
+  // Close the diff (the user's file stays open, unsaved).
+  const diffTabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => !(tab.input instanceof vscode.TabInputText));
+  await vscode.window.tabGroups.close(diffTabs);
+  return review;
 }
 
 function codeOf(diagnostic) {
@@ -116,7 +164,7 @@ function describe(run, diagnostic, document) {
 async function scenario() {
   const folder = vscode.workspace.workspaceFolders[0].uri;
   const uri = vscode.Uri.joinPath(folder, "calc", "ops.py");
-  const editor = await vscode.window.showTextDocument(uri);
+  let editor = await vscode.window.showTextDocument(uri);
   const report = { lightbulb: [] };
 
   // The server is up once it offers its actions (code actions are the lightbulb's).
@@ -136,6 +184,7 @@ async function scenario() {
   const started = pick(delegate);
   await askBrowser("instruction");
   const first = await started;
+  report.live = await askBrowser("live"); // not asserted: the run may have ended already
   const fix = await result(uri, first.runId);
   report.instructionTask = fix.run.task;
 
@@ -157,6 +206,8 @@ async function scenario() {
   await vscode.commands.executeCommand("minion.handOffTodos");
   const todoRun = await waitFor("the TODO's run", async () => (await runs()).find((r) => !known.has(r.id)));
   const todo = await result(uri, todoRun.id);
+  report.review = await reviewInTheRunsView(todo.run);
+  editor = await vscode.window.showTextDocument(editor.document);
   await applyThisChange(editor, todo.run.id, todo.diagnostic);
   report.todo = describe(todo.run, todo.diagnostic, editor.document);
 
