@@ -4,33 +4,13 @@ import { test } from "node:test";
 // Local time is what the runs list shows: pin the zone (+05:30, no daylight saving time).
 process.env.TZ = "Asia/Kolkata";
 
+import { runRow } from "./fixtures/rows";
 import { RunRow, describeRun, isActive, localTime, runActions } from "../src/runs";
 
 const CREATED = Date.UTC(2026, 10, 21, 10, 0, 0) / 1000 + 0.27; // 2026-11-21T10:00:00.27Z, as the server sends it
 
 function run(overrides: Partial<RunRow>): RunRow {
-  return {
-    id: "1a2b3c",
-    status: "ok",
-    task: "make add() add\nand say so",
-    branch: "minion/make-add-add-1a2b3c",
-    files: ["calc/ops.py"],
-    cost_usd: 0.125,
-    checks_ok: true,
-    created_at: CREATED,
-    report_uri: "file:///state/reports/1a2b3c.md",
-    actions: ["minion.openReport", "minion.apply", "minion.discard"],
-    resumable: false,
-    ended: true,
-    repo: "/r",
-    node: null,
-    turns: 4,
-    max_turns: 60,
-    elapsed_s: 42,
-    revises: null,
-    title: "done · turn 4/60 · 42 s · $0.13",
-    ...overrides,
-  };
+  return runRow({ created_at: CREATED, title: "done · turn 4/60 · 42 s · $0.13", ...overrides });
 }
 
 test("a run shows its status, cost, branch and when it started, in local time", () => {

@@ -1,33 +1,13 @@
 import * as assert from "node:assert/strict";
 import { test } from "node:test";
 import type { NodeRow, RunRow, RunStatus } from "../src/contract";
+import { runRow } from "./fixtures/rows";
 import { OPEN_DIFF, REVISE, SHOW_LOG, nodeItem, rowCommands, runItem, statusItem, withStatus } from "../src/runsView";
 
 const at = (seconds: number) => `@${seconds}`;
 
 function row(overrides: Partial<RunRow> = {}): RunRow {
-  return {
-    id: "1a2b3c",
-    status: "ok",
-    task: "make add() add\nand say so",
-    branch: "minion/make-add-add-1a2b3c",
-    files: ["calc/ops.py"],
-    cost_usd: 0.125,
-    checks_ok: true,
-    created_at: 100,
-    report_uri: "file:///state/reports/1a2b3c.md",
-    actions: ["minion.openReport", "minion.apply", "minion.discard"],
-    resumable: false,
-    ended: true,
-    repo: "/r",
-    node: null,
-    turns: 4,
-    max_turns: 60,
-    elapsed_s: 42,
-    revises: null,
-    title: "",
-    ...overrides,
-  };
+  return runRow({ created_at: 100, title: "", ...overrides });
 }
 
 function status(overrides: Partial<RunStatus> = {}): RunStatus {
