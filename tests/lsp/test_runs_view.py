@@ -49,7 +49,11 @@ async def test_the_runs_view_reads_rows_nodes_log_files_and_both_sides(calc_repo
         assert statuses[-1]["title"].startswith("ok · turn ") and statuses[-1]["node"] is None
 
         # minion.runs: the workspace's by default, every repo's with scope all.
-        rows = await run_command(client, "minion.runs")
+        async def shown():  # the end is said first, then the result (its report) is loaded
+            rows = await run_command(client, "minion.runs")
+            return rows if rows and rows[0]["report_uri"] else None
+
+        rows = await until(shown, what="the run's result to be shown")
         assert [r["id"] for r in rows] == [run_id]
         assert {r["id"] for r in await run_command(client, "minion.runs", {"scope": "all"})} == {run_id, "0ther0"}
         assert [r["id"] for r in await run_command(client, "minion.runs", {"scope": "workspace"})] == [run_id]
@@ -78,8 +82,12 @@ async def test_the_runs_view_reads_rows_nodes_log_files_and_both_sides(calc_repo
         files = await run_command(client, "minion.runFiles", {"runId": run_id})
         record = RunStore().get(run_id)
         assert (files["base"], files["head"]) == (record.base, record.head)
+        # Each file's hunks say where they are on either side, with the index applyHunk takes.
         assert sorted(files["files"], key=lambda f: f["path"]) == [
-            {"path": "calc/NOTES.md", "change": "added"}, {"path": "calc/ops.py", "change": "modified"}]
+            {"path": "calc/NOTES.md", "change": "added",
+             "hunks": [{"index": 0, "base_start": 0, "base_count": 0, "head_start": 0, "head_count": 1}]},
+            {"path": "calc/ops.py", "change": "modified",
+             "hunks": [{"index": 1, "base_start": 2, "base_count": 1, "head_start": 2, "head_count": 1}]}]
 
         def side(path, which):
             return run_command(client, "minion.fileAt", {"runId": run_id, "path": path, "side": which})

@@ -153,11 +153,30 @@ export interface RunLog {
   next: number;
 }
 
+/**
+ * One change region of a file, where the diff view shows it. Lines are 0-based; a
+ * count of 0 is a point between lines (an insertion on the head side, a deletion on the
+ * base side) that comes before line ``*_start``.
+ */
+export interface HunkSpan {
+  /** What `minion.applyHunk` takes to apply just this change. */
+  index: number;
+  base_start: number;
+  base_count: number;
+  head_start: number;
+  head_count: number;
+}
+
 export interface FileChange {
   path: string;
   change: "added" | "modified" | "deleted" | "renamed";
   /** Only for a rename: the path on the base side. */
   old_path?: string | null;
+  /**
+   * The file's text changes, in order (none for a binary file, a symlink or a rename's
+   * unchanged content).
+   */
+  hunks?: HunkSpan[];
 }
 
 /**

@@ -14,9 +14,22 @@ from ..errors import MinionError
 from ..git import git
 from ..runs.events import describe, log_path, read_events
 from ..runs.model import RunRecord
+from ..snapshot import Hunk, hunks
 from .feature import Feature, command
 from .results import read_blobs
-from .wire import Command, FileAtQuery, FileChange, FileText, LogLine, NodeRow, RunFiles, RunLog, RunLogQuery, RunRef
+from .wire import (
+    Command,
+    FileAtQuery,
+    FileChange,
+    FileText,
+    HunkSpan,
+    LogLine,
+    NodeRow,
+    RunFiles,
+    RunLog,
+    RunLogQuery,
+    RunRef,
+)
 
 MAX_LOG_LINES = 2000  # one answer of minion.runLog; the next poll gets the rest
 Change = Literal["added", "modified", "deleted", "renamed"]
@@ -107,7 +120,20 @@ def run_files(record: RunRecord) -> RunFiles:
             else:
                 files.append(FileChange(path=fields[i + 1], change=_CHANGES.get(letter, "modified")))
                 i += 2
+    spans: dict[str, list[HunkSpan]] = {}
+    for index, hunk in enumerate(hunks(Path(record.repo), base, head) if files else []):
+        spans.setdefault(hunk.path, []).append(hunk_span(index, hunk))
+    for file in files:  # git counts a rename's edits as a deletion plus an addition
+        file.hunks = spans.get(file.path, []) if file.change != "renamed" else []
     return RunFiles(base=base, head=head, files=files)
+
+
+def hunk_span(index: int, hunk: Hunk) -> HunkSpan:
+    """Where a hunk is on each side, 0-based (git numbers an empty side's region by the
+    line it follows)."""
+    return HunkSpan(index=index,
+                    base_start=hunk.old_start - 1 if hunk.old_lines else hunk.old_start, base_count=hunk.old_lines,
+                    head_start=hunk.new_start - 1 if hunk.new_lines else hunk.new_start, head_count=hunk.new_lines)
 
 
 def file_at(record: RunRecord, path: str, side: str) -> FileText:

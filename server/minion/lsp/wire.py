@@ -255,11 +255,27 @@ class RunLog(Wire):
     """The index of the first event not read yet."""
 
 
+class HunkSpan(Wire):
+    """One change region of a file, where the diff view shows it. Lines are 0-based; a
+    count of 0 is a point between lines (an insertion on the head side, a deletion on the
+    base side) that comes before line ``*_start``."""
+
+    index: int
+    """What `minion.applyHunk` takes to apply just this change."""
+    base_start: int
+    base_count: int
+    head_start: int
+    head_count: int
+
+
 class FileChange(Wire):
     path: str
     change: Literal["added", "modified", "deleted", "renamed"]
     old_path: str | None = None
     """Only for a rename: the path on the base side."""
+    hunks: list[HunkSpan] = []
+    """The file's text changes, in order (none for a binary file, a symlink or a rename's
+    unchanged content)."""
 
 
 class RunFiles(Wire):
@@ -452,7 +468,7 @@ NOTIFICATIONS: dict[str, type[Wire]] = {RUN_STATUS: RunStatus, CAPABILITIES: Min
 # another one uses comes first; the enums come before all of them).
 MODELS: list[type[Wire]] = [
     RunRules, Position, Range, DiagnosticRef, Delegation, DuplicateRun, StartedRun, CancelResult, RunRow,
-    NodeRow, LogLine, RunLog, FileChange, RunFiles, FileText, ApplyResult, DiscardResult, ReportOpened,
+    NodeRow, LogLine, RunLog, HunkSpan, FileChange, RunFiles, FileText, ApplyResult, DiscardResult, ReportOpened,
     RunRef, RunsQuery, RunLogQuery, FileAtQuery, Revision, DiscardQuery, ApplyAllData, RunStatus,
     MinionCapabilities, ExperimentalCapabilities, InitializationOptions,
 ]
