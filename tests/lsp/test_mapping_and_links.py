@@ -1,11 +1,15 @@
 """The pure parts: carrying lines to the current text, reading check output, branch links."""
 
 import pytest
+from pygls.workspace import PositionCodec
 
-from minion.lsp.diagnostics import LineMap, split_lines
+from minion.lsp.diagnostics import LineMap, Target, hunk_findings, split_lines
+from minion.context.anchor import Anchor
 from minion.lsp.report import fenced
 from minion.runs.publish import compare_url, published_url
-from minion.lsp.results import _check_locations, load_result
+from minion.lsp.results import RunResult, _check_locations, load_result, outside_selection
+from minion.lsp.review import overlaps
+from minion.snapshot import Hunk
 from minion.runs.model import CheckResult, RunRecord, Status
 from minion.runs.store import RunStore
 from support.gitrepo import run_git
@@ -27,6 +31,65 @@ def test_a_region_follows_lines_typed_above_it_and_is_intact_only_while_unchange
 def test_split_lines_splits_like_git_not_like_str_splitlines():
     assert split_lines("a\r\nb\x0cc\nlast") == ["a\r\n", "b\x0cc\n", "last"]
     assert split_lines("") == []
+
+
+def test_a_changes_hover_shows_the_lines_it_removes_and_the_lines_it_adds(calc_repo):
+    base = run_git(calc_repo, "rev-parse", "HEAD")
+    ops = (calc_repo / "calc/ops.py").read_text()
+    (calc_repo / "calc/ops.py").write_text(ops.replace("return a - b", "total = a + b\n    return total"))
+    run_git(calc_repo, "commit", "-qam", "the run's change")
+    head = run_git(calc_repo, "rev-parse", "HEAD")
+    record = RunRecord("1a2b", 0, 0, Status.OK, str(calc_repo), "fix add", "default", "m",
+                       base=base, head=head, files=["calc/ops.py"])
+    result = load_result(record, RunStore())
+    [finding] = hunk_findings(result, Target("calc/ops.py", "file:///ops.py", ops, PositionCodec(), None))
+    assert finding.diagnostic.message.splitlines() == [
+        "minion 1a2b replaces 1 line with 2: fix add",
+        "-     return a - b",
+        "+     total = a + b",
+        "+     return total"]
+
+
+def test_a_change_outside_the_selection_is_pointed_out(calc_repo):
+    base = run_git(calc_repo, "rev-parse", "HEAD")
+    ops = calc_repo / "calc/ops.py"
+    line = ops.read_text().splitlines().index("    return a - b")  # the selection
+    ops.write_text("import math\n" + ops.read_text().replace("return a - b", "return a + b"))
+    (calc_repo / "calc/NOTES.md").write_text("add adds\n")
+    run_git(calc_repo, "add", "-A")
+    run_git(calc_repo, "commit", "-qm", "the run's change")
+    head = run_git(calc_repo, "rev-parse", "HEAD")
+    record = RunRecord("1a2b", 0, 0, Status.OK, str(calc_repo), "fix add", "default", "m", base=base, head=head,
+                       files=["calc/NOTES.md", "calc/ops.py"],
+                       anchor=Anchor("selection", "calc/ops.py", line, line, "    return a - b"))
+    result = load_result(record, RunStore())
+    assert result.outside == ["calc/NOTES.md:1", "calc/ops.py:1"]  # the line "import math" went before
+    [spot] = result.anchor_spots
+    assert (spot.path, spot.line, spot.severity) == ("calc/ops.py", line, "information")
+    assert spot.message == "minion run 1a2b also changed code outside the selection: calc/NOTES.md:1, calc/ops.py:1"
+    # Inside the selection only, or not a selection: nothing to point out.
+    inside = RunRecord("1a2c", 0, 0, Status.OK, str(calc_repo), "t", "default", "m", base=base, head=head,
+                       anchor=Anchor("selection", "calc/ops.py", 0, 5))
+    assert outside_selection(inside, [h for h in result.hunks if h.path == "calc/ops.py"]) == []
+    todo = RunRecord("1a2d", 0, 0, Status.OK, str(calc_repo), "t", "default", "m", base=base, head=head,
+                     anchor=Anchor("todo", "calc/ops.py", 1, 1))
+    assert outside_selection(todo, result.hunks) == []
+
+
+def test_same_lines_are_compared_on_the_users_text_not_by_number():
+    def result(run_id: str, snapshot: list[str], line: int) -> RunResult:  # a run that changed ``line`` (0-based)
+        record = RunRecord(run_id, 0, 0, Status.OK, "/repo", "t", "default", "m")
+        hunk = Hunk("f.py", line + 1, 1, line + 1, 1, snapshot[line], "changed\n")
+        return RunResult(record, [hunk], {"f.py": "".join(snapshot)}, {}, [], [], "why")
+
+    body = [f"line {n}\n" for n in range(10)]
+    typed = [f"new {n}\n" for n in range(5)]
+    older = result("old1", body, 3)  # taken before the user typed five lines at the top
+    newer = result("new1", typed + body, 8)  # the same line, after
+    elsewhere = result("new2", typed + body, 3)  # the same number, another line
+    current = {"f.py": "".join(typed + body)}
+    assert overlaps(newer, older, current) and overlaps(older, newer, current)
+    assert not overlaps(elsewhere, older, current)
 
 
 def test_check_output_locations_in_the_repo_are_found_others_ignored():

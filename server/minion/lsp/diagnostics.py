@@ -121,7 +121,7 @@ def _hunk_finding(result: RunResult, index: int, target: Target) -> Finding | No
     if base is None:  # a file the run added: nothing in the user's text to point at
         return None
     lines = target.lines
-    old_start, old_count = _old_region(hunk)
+    old_start, old_count = old_region(hunk)
     mapping = line_map(base, target.text)
     start, intact = mapping.region(old_start, old_count)
     if not intact and _already_applied(lines, start, hunk, mapping.deleted(old_start, old_count)):
@@ -144,7 +144,7 @@ def _hunk_finding(result: RunResult, index: int, target: Target) -> Finding | No
     return Finding(result.id, diagnostic, index, edit)
 
 
-def _old_region(hunk: Hunk) -> tuple[int, int]:
+def old_region(hunk: Hunk) -> tuple[int, int]:
     """0-based first line and count of the hunk's old lines (git counts a pure insertion
     as "after line old_start")."""
     return (hunk.old_start if hunk.old_lines == 0 else hunk.old_start - 1), hunk.old_lines
@@ -157,6 +157,8 @@ def _already_applied(lines: list[str], start: int, hunk: Hunk, old_lines_deleted
 
 
 def _change_message(result: RunResult, hunk: Hunk) -> str:
+    """What the hover says: what the change does and why, then its removed and added lines
+    (a few of each), as a diff reads."""
     old, new = split_lines(hunk.old_text), split_lines(hunk.new_text)
     if not old:
         what = f"adds {len(new)} line{'s' * (len(new) != 1)}"
@@ -164,10 +166,14 @@ def _change_message(result: RunResult, hunk: Hunk) -> str:
         what = f"removes {len(old)} line{'s' * (len(old) != 1)}"
     else:
         what = f"replaces {len(old)} line{'s' * (len(old) != 1)} with {len(new)}"
-    preview = "".join(f"+ {line}" for line in new[:PREVIEW_LINES]).rstrip("\n")
-    more = f"\n+ … {len(new) - PREVIEW_LINES} more" if len(new) > PREVIEW_LINES else ""
+    preview = _preview("-", old) + _preview("+", new)
     message = f"minion {result.id} {what}: {result.why}"
-    return f"{message}\n{preview}{more}" if preview else message
+    return "\n".join([message, *preview])
+
+
+def _preview(sign: str, lines: list[str]) -> list[str]:
+    shown = [sign + " " + line.rstrip("\r\n") for line in lines[:PREVIEW_LINES]]
+    return shown + ([f"{sign} … {len(lines) - PREVIEW_LINES} more"] if len(lines) > PREVIEW_LINES else [])
 
 
 def _sensitive_finding(result: RunResult, why: str, target: Target) -> Finding:

@@ -42,6 +42,7 @@ class RunResult:
     check_spots: list[Spot]  # lines in head_texts
     anchor_spots: list[Spot]  # lines in base_texts: failures that point nowhere else
     why: str
+    outside: list[str] = field(default_factory=list)  # "path:lines" changed outside a selection
     link: str | None = None  # the compare URL, else the report's file URI
     report: Path | None = None
     hunk_indexes: dict[str, list[int]] = field(default_factory=dict)  # path -> indexes into hunks
@@ -78,11 +79,35 @@ def load_result(record: RunRecord, store: RunStore) -> RunResult:
     head_texts = read_blobs(repo, record.head or record.base, head_paths) if record.base else {}
 
     check_spots = _place_checks(candidates, head_texts)
+    outside = outside_selection(record, changes)
     anchor_spots = []
     if anchor and anchor[0] in base_texts:
         for message in _unplaced_checks(record, check_spots) + _failure_messages(record):
             anchor_spots.append(Spot(anchor[0], anchor[1], message, "warning"))
-    return RunResult(record, changes, base_texts, head_texts, check_spots, anchor_spots, _why(record, store))
+        if outside:
+            anchor_spots.append(Spot(anchor[0], anchor[1], f"minion run {record.id} also changed code outside the "
+                                     f"selection: {', '.join(outside)}", "information"))
+    return RunResult(record, changes, base_texts, head_texts, check_spots, anchor_spots, _why(record, store),
+                     outside)
+
+
+def outside_selection(record: RunRecord, changes: list[Hunk]) -> list[str]:
+    """Where a run delegated on a selection changed code beyond it ("path:first-last", lines
+    1-based in the snapshot), so the reviewer looks there too."""
+    anchor = record.anchor
+    if anchor is None or anchor.kind != "selection":
+        return []
+    places = []
+    for hunk in changes:
+        first = hunk.old_start if hunk.old_lines else hunk.old_start + 1  # an insertion: the line it precedes
+        last = first + max(hunk.old_lines, 1) - 1
+        if hunk.old_lines == 0:  # inserted right after the selection still counts as in it
+            inside = anchor.start_line + 1 <= first <= anchor.end_line + 2
+        else:
+            inside = anchor.start_line + 1 <= first and last <= anchor.end_line + 1
+        if hunk.path != anchor.path or not inside:
+            places.append(f"{hunk.path}:{first}" + (f"-{last}" if last > first else ""))
+    return places
 
 
 def _why(record: RunRecord, store: RunStore) -> str:

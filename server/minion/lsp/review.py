@@ -23,7 +23,7 @@ from ..errors import MinionError
 from ..runs.model import RunRecord
 from ..runs.publish import published_url
 from ..state import state_dir
-from .diagnostics import Finding, Target, findings, hunk_findings
+from .diagnostics import Finding, Target, findings, hunk_findings, line_map, old_region
 from .documents import file_path, read_text
 from .edits import EditPlan, plan_edit
 from .feature import Feature, command, handles
@@ -66,18 +66,30 @@ class Review(Feature):
             log.warning("run %s: its result cannot be shown: %s", record.id, e)
             return None
         if record.id not in self.dismissed:
-            newer = [other for other in self.results.values()
-                     if other.record.created_at > record.created_at and overlaps(other, result)]
+            others = [other for other in self.results.values() if other.repo == result.repo and other.id != record.id]
+            current = await self._current_texts(result, others)
+            newer = [other for other in others
+                     if other.record.created_at > record.created_at and overlaps(other, result, current)]
             if newer:  # shown after a newer run on the same lines (at start-up): not shown
                 log.info("run %s: its result is replaced by run %s's", record.id, newer[0].id)
             else:
-                for older in [other for other in self.results.values()
-                              if other.record.created_at < record.created_at and overlaps(other, result)]:
+                for older in [other for other in others
+                              if other.record.created_at < record.created_at and overlaps(other, result, current)]:
                     await self.forget(older.id)  # a newer run's results replace it on those lines
                 self.results[record.id] = result
                 await self.publish_paths(result, only_open=not just_ended)
         self.ls.refresh_lenses()
         return result
+
+    async def _current_texts(self, result: RunResult, others: list[RunResult]) -> dict[str, str]:
+        """The user's text of each file ``result`` shares with ``others`` (to compare lines)."""
+        shared = {path for other in others for path in other.paths} & result.paths
+        texts = {}
+        for path in sorted(shared):
+            target = await self.target(result.repo, path)
+            if target is not None:
+                texts[path] = target.text
+        return texts
 
     def _load_result(self, record: RunRecord, just_ended: bool) -> RunResult:
         result = load_result(record, self.ls.store)
@@ -264,27 +276,36 @@ class Review(Feature):
         await self.publish(path)
 
 
-def _regions(result: RunResult) -> dict[str, list[tuple[int, int]]]:
-    """The lines (0-based, inclusive, in the snapshot's or branch's text) a result speaks of."""
+def _regions(result: RunResult, current: dict[str, str]) -> dict[str, list[tuple[int, int]]]:
+    """The lines (0-based, inclusive) a result speaks of, carried from the text they are in
+    (the run's snapshot or branch) onto the user's current text of each file."""
     regions: dict[str, list[tuple[int, int]]] = {}
+
+    def add(path: str, source: str | None, start: int, count: int) -> None:
+        if source is not None and path in current:
+            start, _ = line_map(source, current[path]).region(start, count)
+        regions.setdefault(path, []).append((start, start + max(count, 1) - 1))
+
     for hunk in result.hunks:
-        start = max(hunk.old_start - 1, 0)
-        regions.setdefault(hunk.path, []).append((start, start + max(hunk.old_lines, 1) - 1))
-    for spot in result.check_spots + result.anchor_spots:
-        regions.setdefault(spot.path, []).append((spot.line, spot.line))
+        add(hunk.path, result.base_texts.get(hunk.path), *old_region(hunk))
+    for spot in result.check_spots:
+        add(spot.path, result.head_texts.get(spot.path), spot.line, 1)
+    for spot in result.anchor_spots:
+        add(spot.path, result.base_texts.get(spot.path), spot.line, 1)
     anchor = result.record.anchor
     if anchor is not None and anchor.path:
-        regions.setdefault(anchor.path, []).append((anchor.start_line, anchor.end_line))
+        add(anchor.path, result.base_texts.get(anchor.path), anchor.start_line, anchor.end_line - anchor.start_line + 1)
     return regions
 
 
-def overlaps(a: RunResult, b: RunResult) -> bool:
-    """Whether two runs' results speak of the same lines of the same repository (a newer
-    one then replaces the older: its check errors, its warnings, its changes)."""
+def overlaps(a: RunResult, b: RunResult, current: dict[str, str]) -> bool:
+    """Whether two runs' results speak of the same lines of the same repository, once both
+    are placed on the user's ``current`` text (path -> text) (a newer one then replaces the
+    older: its check errors, its warnings, its changes)."""
     if a.repo != b.repo:
         return False
-    theirs = _regions(b)
-    for path, lines in _regions(a).items():
+    theirs = _regions(b, current)
+    for path, lines in _regions(a, current).items():
         for start, end in lines:
             if any(start <= other_end and other_start <= end for other_start, other_end in theirs.get(path, [])):
                 return True

@@ -403,6 +403,9 @@ class Runs(Feature):
             text += f" Review first: {named} (see the report)."
         if record.refused:
             text += f" {len(record.refused)} file(s) left out of the branch (see the report)."
+        if result is not None and result.outside:
+            text += f" It also changed code outside the selection: {', '.join(result.outside[:3])}" + (
+                " …" if len(result.outside) > 3 else "") + "."
         actions = []
         if result is not None:
             actions = ["Open", "Apply all"] if result.hunks else ["Open"]
