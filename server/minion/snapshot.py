@@ -71,6 +71,16 @@ class Hunk:
     old_text: str
     new_text: str
 
+    @property
+    def old_first(self) -> int:
+        """0-based first old line; for an insertion, the line it goes before."""
+        return self.old_start - 1 if self.old_lines else self.old_start
+
+    @property
+    def new_first(self) -> int:
+        """0-based first new line; for a deletion, the line it was before."""
+        return self.new_start - 1 if self.new_lines else self.new_start
+
 
 # --- the repository --------------------------------------------------------------------
 

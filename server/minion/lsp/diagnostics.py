@@ -121,7 +121,7 @@ def _hunk_finding(result: RunResult, index: int, target: Target) -> Finding | No
     if base is None:  # a file the run added: nothing in the user's text to point at
         return None
     lines = target.lines
-    old_start, old_count = old_region(hunk)
+    old_start, old_count = hunk.old_first, hunk.old_lines
     mapping = line_map(base, target.text)
     start, intact = mapping.region(old_start, old_count)
     if not intact and _already_applied(lines, start, hunk, mapping.deleted(old_start, old_count)):
@@ -142,12 +142,6 @@ def _hunk_finding(result: RunResult, index: int, target: Target) -> Finding | No
         replaced = types.Range(_position(lines, start, target.codec), _position(lines, start + old_count, target.codec))
         edit = types.TextEdit(range=replaced, new_text=hunk.new_text)
     return Finding(result.id, diagnostic, index, edit)
-
-
-def old_region(hunk: Hunk) -> tuple[int, int]:
-    """0-based first line and count of the hunk's old lines (git counts a pure insertion
-    as "after line old_start")."""
-    return (hunk.old_start if hunk.old_lines == 0 else hunk.old_start - 1), hunk.old_lines
 
 
 def _already_applied(lines: list[str], start: int, hunk: Hunk, old_lines_deleted: bool) -> bool:

@@ -99,7 +99,7 @@ def outside_selection(record: RunRecord, changes: list[Hunk]) -> list[str]:
         return []
     places = []
     for hunk in changes:
-        first = hunk.old_start if hunk.old_lines else hunk.old_start + 1  # an insertion: the line it precedes
+        first = hunk.old_first + 1  # 1-based; an insertion: the line it goes before
         last = first + max(hunk.old_lines, 1) - 1
         if hunk.old_lines == 0:  # inserted right after the selection still counts as in it
             inside = anchor.start_line + 1 <= first <= anchor.end_line + 2

@@ -23,7 +23,7 @@ from ..errors import MinionError
 from ..runs.model import RunRecord
 from ..runs.publish import published_url
 from ..state import state_dir
-from .diagnostics import Finding, Target, findings, hunk_findings, line_map, old_region
+from .diagnostics import Finding, Target, findings, hunk_findings, line_map
 from .documents import file_path, read_text
 from .edits import EditPlan, plan_edit
 from .feature import Feature, command, handles
@@ -287,7 +287,7 @@ def _regions(result: RunResult, current: dict[str, str]) -> dict[str, list[tuple
         regions.setdefault(path, []).append((start, start + max(count, 1) - 1))
 
     for hunk in result.hunks:
-        add(hunk.path, result.base_texts.get(hunk.path), *old_region(hunk))
+        add(hunk.path, result.base_texts.get(hunk.path), hunk.old_first, hunk.old_lines)
     for spot in result.check_spots:
         add(spot.path, result.head_texts.get(spot.path), spot.line, 1)
     for spot in result.anchor_spots:

@@ -399,13 +399,11 @@ class Runs(Feature):
         text = (f"minion run {record.id} {record.status.value}: {summary}. "
                 f"Branch {record.branch}; {len(record.files)} file(s) changed; {checks}; ${cost:.2f}.")
         if record.sensitive:  # files that run code on this machine once merged: before anything else
-            named = ", ".join(c.path for c in record.sensitive[:5]) + (" …" if len(record.sensitive) > 5 else "")
-            text += f" Review first: {named} (see the report)."
+            text += f" Review first: {_some([c.path for c in record.sensitive], 5)} (see the report)."
         if record.refused:
             text += f" {len(record.refused)} file(s) left out of the branch (see the report)."
         if result is not None and result.outside:
-            text += f" It also changed code outside the selection: {', '.join(result.outside[:3])}" + (
-                " …" if len(result.outside) > 3 else "") + "."
+            text += f" It also changed code outside the selection: {_some(result.outside, 3)}."
         actions = []
         if result is not None:
             actions = ["Open", "Apply all"] if result.hunks else ["Open"]
@@ -426,6 +424,11 @@ class Runs(Feature):
             await self.review.apply(record.id)
         elif choice and choice.title == "Resume":
             await self.resume(record.id)
+
+
+def _some(items: list[str], limit: int) -> str:
+    """The first ``limit`` items, then "…" when there are more."""
+    return ", ".join(items[:limit]) + (" …" if len(items) > limit else "")
 
 
 def read_new_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:

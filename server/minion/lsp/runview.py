@@ -129,11 +129,8 @@ def run_files(record: RunRecord) -> RunFiles:
 
 
 def hunk_span(index: int, hunk: Hunk) -> HunkSpan:
-    """Where a hunk is on each side, 0-based (git numbers an empty side's region by the
-    line it follows)."""
-    return HunkSpan(index=index,
-                    base_start=hunk.old_start - 1 if hunk.old_lines else hunk.old_start, base_count=hunk.old_lines,
-                    head_start=hunk.new_start - 1 if hunk.new_lines else hunk.new_start, head_count=hunk.new_lines)
+    return HunkSpan(index=index, base_start=hunk.old_first, base_count=hunk.old_lines,
+                    head_start=hunk.new_first, head_count=hunk.new_lines)
 
 
 def file_at(record: RunRecord, path: str, side: str) -> FileText:
