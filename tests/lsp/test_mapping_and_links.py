@@ -14,6 +14,8 @@ from minion.runs.model import CheckResult, RunRecord, Status
 from minion.runs.store import RunStore
 from support.gitrepo import run_git
 
+from lsp_session import apply_text_edits
+
 BASE = ["a\n", "b\n", "c\n", "d\n"]
 
 
@@ -48,6 +50,7 @@ def test_a_changes_hover_shows_the_lines_it_removes_and_the_lines_it_adds(calc_r
         "-     return a - b",
         "+     total = a + b",
         "+     return total"]
+    assert finding.diagnostic.data == {"runId": "1a2b", "hunk": 0}  # minion.applyHunk's arguments
 
 
 def test_a_change_outside_the_selection_is_pointed_out(calc_repo):
@@ -74,6 +77,46 @@ def test_a_change_outside_the_selection_is_pointed_out(calc_repo):
     todo = RunRecord("1a2d", 0, 0, Status.OK, str(calc_repo), "t", "default", "m", base=base, head=head,
                      anchor=Anchor("todo", "calc/ops.py", 1, 1))
     assert outside_selection(todo, result.hunks) == []
+
+
+def test_a_span_widens_to_whole_changed_blocks_and_insertions_at_its_ends():
+    assert LineMap(BASE, ["new\n", *BASE]).span(1, 2) == (2, 4)
+    assert LineMap(BASE, ["a\n", "B\n", "B2\n", "c\n", "d\n"]).span(1, 1) == (1, 3)  # b became two lines
+    assert LineMap(BASE, ["a\n", "b\n", "x\n", "c\n", "d\n"]).span(1, 1) == (1, 3)  # and one inserted after it
+    assert LineMap(BASE, ["a\n", "d\n"]).span(1, 2) == (1, 1)  # deleted
+    assert LineMap(BASE, BASE).span(4, 0) == (4, 4)
+
+
+def test_a_revisions_change_applies_on_top_of_an_earlier_round_the_user_applied(calc_repo):
+    ops = calc_repo / "calc/ops.py"
+    base_text = ops.read_text()
+    base = run_git(calc_repo, "rev-parse", "HEAD")
+    heads = []
+    for old, new in (("return a - b", "return a + b"),  # round 1
+                     ("return a + b", "total = b + a\n    return total")):  # round 2 rewrites round 1's line
+        ops.write_text(ops.read_text().replace(old, new))
+        run_git(calc_repo, "commit", "-qam", new)
+        heads.append(run_git(calc_repo, "rev-parse", "HEAD"))
+    store = RunStore()
+    store.create(RunRecord("r1", 0, 0, Status.OK, str(calc_repo), "fix add", "default", "m", base=base, head=heads[0],
+                           files=["calc/ops.py"]))
+    second = RunRecord("r2", 0, 0, Status.OK, str(calc_repo), "spell it out", "default", "m", base=base,
+                       head=heads[1], files=["calc/ops.py"], revises="r1")
+    result = load_result(second, store)
+    final = ops.read_text()
+
+    def applied(user_text: str) -> str:
+        found = hunk_findings(result, Target("calc/ops.py", "file:///ops.py", user_text, PositionCodec(), None))
+        assert found and all(f.edit for f in found)
+        return apply_text_edits(user_text, [f.edit for f in found if f.edit])
+
+    round_one = run_git(calc_repo, "show", f"{heads[0]}:calc/ops.py") + "\n"
+    assert applied(round_one) == final  # the user applied round 1: round 2 goes on top of it
+    assert applied(base_text) == final  # or nothing yet: the whole branch's change
+    assert applied("# typed\n" + round_one) == "# typed\n" + final
+    edited = round_one.replace("return a + b", "return a + b  # mine")
+    assert all(f.edit is None for f in hunk_findings(  # the user changed those lines since: no fix
+        result, Target("calc/ops.py", "file:///ops.py", edited, PositionCodec(), None)))
 
 
 def test_same_lines_are_compared_on_the_users_text_not_by_number():

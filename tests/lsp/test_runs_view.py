@@ -137,3 +137,13 @@ async def test_revise_continues_the_runs_branch_with_the_feedback(calc_repo, tmp
         assert run_git(calc_repo, "rev-list", "--count", f"{base}..{first['branch']}") == "2"
         final = run_git(calc_repo, "show", f"{first['branch']}:calc/ops.py")
         assert '"""a + b"""' in final and "return a + b" in final
+
+        # Discarding a round with its branch takes every round's worktree and snapshot with it.
+        rounds = [RunStore().get(first["runId"]), RunStore().get(second["runId"])]
+        assert all(Path(r.worktree).is_dir() for r in rounds)
+        assert await run_command(client, "minion.discard", {"runId": second["runId"], "deleteBranch": True}) == {
+            "runId": second["runId"], "discarded": True, "branchDeleted": True, "worktreeRemoved": True}
+        assert not run_git(calc_repo, "branch", "--list", first["branch"])
+        for r in rounds:
+            assert not Path(r.worktree).exists() and r.worktree not in run_git(calc_repo, "worktree", "list")
+            assert not run_git(calc_repo, "for-each-ref", r.snapshot_ref)

@@ -55,6 +55,22 @@ class LineMap:
                 return (j1 + start - i1 if tag == "equal" else j1), False
         return self.new_count if start >= self.old_count else 0, False
 
+    def span(self, start: int, count: int) -> tuple[int, int]:
+        """The new lines [a, b) that old lines [start, start+count) became: exact where the
+        ends are unchanged, widened to whole changed blocks (and lines inserted at either
+        end) where they are not."""
+        if self.identical:
+            return start, start + count
+        end = start + count
+        first = last = None
+        for tag, i1, i2, j1, j2 in self.opcodes:
+            if first is None and (i1 <= start < i2 or i1 == i2 == start):
+                first = j1 + start - i1 if tag == "equal" else j1
+            if i1 < end <= i2 or i1 == i2 == end:  # the last match wins: an insertion after the end
+                last = j1 + end - i1 if tag == "equal" else j2
+        first = self.new_count if first is None else first  # past the old text's end
+        return first, max(first, last if last is not None else first)
+
     def deleted(self, start: int, count: int) -> bool:
         """Whether exactly old lines [start, start+count) were deleted."""
         return any(tag == "delete" and (i1, i2) == (start, start + count) for tag, i1, i2, _, _ in self.opcodes)
@@ -124,8 +140,12 @@ def _hunk_finding(result: RunResult, index: int, target: Target) -> Finding | No
     old_start, old_count = hunk.old_first, hunk.old_lines
     mapping = line_map(base, target.text)
     start, intact = mapping.region(old_start, old_count)
-    if not intact and _already_applied(lines, start, hunk, mapping.deleted(old_start, old_count)):
-        return None
+    if not intact:
+        if _already_applied(lines, start, hunk, mapping.deleted(old_start, old_count)):
+            return None
+        earlier = _earlier_round_place(result, hunk, base, target)
+        if earlier:
+            (start, old_count), intact = earlier, True
     if old_count:
         shown = _range(lines, start, old_count if intact else 1, target.codec)
     else:  # an insertion: point at the line it goes after
@@ -136,12 +156,27 @@ def _hunk_finding(result: RunResult, index: int, target: Target) -> Finding | No
         severity=types.DiagnosticSeverity.Information,
         source=SOURCE,
         code=result.id,
+        data={"runId": result.id, "hunk": index},  # what minion.applyHunk takes
     )
     edit = None
     if intact:
         replaced = types.Range(_position(lines, start, target.codec), _position(lines, start + old_count, target.codec))
         edit = types.TextEdit(range=replaced, new_text=hunk.new_text)
     return Finding(result.id, diagnostic, index, edit)
+
+
+def _earlier_round_place(result: RunResult, hunk: Hunk, base: str, target: Target) -> tuple[int, int] | None:
+    """Where the user's text holds an earlier round's version of the hunk's lines (they
+    applied that round): (start, count) there, so the change applies on top of it."""
+    for texts in result.round_texts:
+        earlier = texts.get(hunk.path)
+        if earlier is None:
+            continue
+        first, last = line_map(base, earlier).span(hunk.old_first, hunk.old_lines)
+        start, intact = line_map(earlier, target.text).region(first, last - first)
+        if intact and last > first:
+            return start, last - first
+    return None
 
 
 def _already_applied(lines: list[str], start: int, hunk: Hunk, old_lines_deleted: bool) -> bool:

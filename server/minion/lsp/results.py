@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ..blueprint.failures import Failure, parse_failures, summary_line
+from ..errors import RunNotFound
 from ..git import git
 from ..runs.model import CheckResult, RunRecord, Status
 from ..runs.store import RunStore
@@ -46,6 +47,9 @@ class RunResult:
     link: str | None = None  # the compare URL, else the report's file URI
     report: Path | None = None
     hunk_indexes: dict[str, list[int]] = field(default_factory=dict)  # path -> indexes into hunks
+    # A revision's earlier rounds, newest first: path -> text at that round's head (changed
+    # files), so a change still applies where the user applied an earlier round.
+    round_texts: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for index, hunk in enumerate(self.hunks):
@@ -88,7 +92,22 @@ def load_result(record: RunRecord, store: RunStore) -> RunResult:
             anchor_spots.append(Spot(anchor[0], anchor[1], f"minion run {record.id} also changed code outside the "
                                      f"selection: {', '.join(outside)}", "information"))
     return RunResult(record, changes, base_texts, head_texts, check_spots, anchor_spots, _why(record, store),
-                     outside)
+                     outside, round_texts=_round_texts(record, store, changed))
+
+
+def _round_texts(record: RunRecord, store: RunStore, paths: set[str]) -> list[dict[str, str]]:
+    """The changed files at the head of each round ``record`` revises, newest first."""
+    out: list[dict[str, str]] = []
+    earlier = record.revises
+    while earlier and paths:
+        try:
+            round_ = store.get(earlier)
+        except RunNotFound:  # a round forgotten by `minion clean`: the older ones are out of reach
+            break
+        if round_.head:
+            out.append(read_blobs(Path(record.repo), round_.head, paths))
+        earlier = round_.revises
+    return out
 
 
 def outside_selection(record: RunRecord, changes: list[Hunk]) -> list[str]:

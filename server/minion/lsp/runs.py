@@ -359,15 +359,23 @@ class Runs(Feature):
 
     async def discard(self, run_id: str, delete_branch: bool = False) -> DiscardResult:
         """Stop showing the run (also after a restart), remove its worktree (it cannot resume
-        after that) and delete its branch when asked to. A run that works is cancelled
-        first; its worktree and branch go once it has wound down."""
+        after that) and delete its branch when asked to, with every round on that branch. A
+        run that works is cancelled first; its worktree and branch go once it has wound down."""
         record = await asyncio.to_thread(self.ls.store.get, run_id)
-        await self.review.dismiss(record.id)
+        rounds = await asyncio.to_thread(self.ls.store.rounds, record) if delete_branch else [record]
+        removed = winding_down = False
+        for round_ in rounds:
+            await self.review.dismiss(round_.id)
+            if round_.status.active and await self.executor.cancel(round_.id) is not None:
+                self._discard_at_end[round_.id] = delete_branch
+                winding_down = True
+            else:
+                gone, _ = await asyncio.to_thread(remove_run_files, round_, False)
+                removed = removed or (gone and round_.id == record.id)
         self.ls.refresh_lenses()
-        if record.status.active and await self.executor.cancel(record.id) is not None:
-            self._discard_at_end[record.id] = delete_branch
-            return DiscardResult(run_id=record.id, discarded=True, branch_deleted=False, worktree_removed=False)
-        removed, deleted = await asyncio.to_thread(remove_run_files, record, delete_branch)
+        deleted = False
+        if delete_branch and not winding_down:
+            deleted = (await asyncio.to_thread(remove_run_files, record, True))[1]
         return DiscardResult(run_id=record.id, discarded=True, branch_deleted=deleted, worktree_removed=removed)
 
     async def ask_to_trust(self, repo: Path, why: str) -> bool:

@@ -295,6 +295,15 @@ class RunStore:
                                  (str(Path(repo).resolve()), limit))
         return [_record(row) for row in rows]
 
+    def rounds(self, record: RunRecord) -> list[RunRecord]:
+        """Every run on ``record``'s branch in its repository (the rounds of a revised run),
+        oldest first; just ``record`` when it has no branch."""
+        if not record.branch:
+            return [record]
+        rows = self._execute("SELECT * FROM runs WHERE repo = ? AND branch = ? ORDER BY created_at",
+                             (record.repo, record.branch))
+        return [_record(row) for row in rows] or [record]
+
     def request_cancel(self, run_id: str) -> None:
         self.update(run_id, cancel_requested=True)
 
