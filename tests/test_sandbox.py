@@ -26,7 +26,7 @@ from minion import sandbox as sb
 from minion.errors import SandboxUnavailable
 from minion.sandbox import limits
 from minion.sandbox.limits import _remove_stale_cgroups
-from minion.sandbox.process import _HeadTail
+from minion.sandbox.process import HeadTail
 from minion.sandbox import (
     GIT_MOUNT,
     Limits,
@@ -173,12 +173,12 @@ def test_env_allow_list_and_deny_list(policy):
 
 
 def test_head_tail_keeps_both_ends_with_marker():
-    out = _HeadTail(10)
+    out = HeadTail(10)
     for chunk in [b"0123", b"456789abcd", b"efghij"]:
         out.feed(chunk)
     assert out.cut == 10
     assert out.text() == "01234\n… [minion: 10 bytes cut] …\nfghij"
-    small = _HeadTail(10)
+    small = HeadTail(10)
     small.feed("é".encode() * 3)  # 6 bytes, split across head and tail, decodes whole
     assert small.cut == 0 and small.text() == "ééé"
 

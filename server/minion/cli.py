@@ -293,6 +293,53 @@ def cmd_checks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp_list(args: argparse.Namespace) -> int:
+    """Each configured MCP server: where it runs, where it comes from, its tools (started to
+    list them) and which of them runs may use."""
+    from .config import load_settings
+    from .engine.mcp_by_hand import list_servers
+    from .mcp_servers.config import tool_name, user_mcp_path
+    from .snapshot import find_repo_root
+
+    repo = find_repo_root(Path(args.repo))
+    config, reports = asyncio.run(list_servers(repo, load_settings(repo)))
+    for warning in config.warnings:
+        err.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
+    if not reports:
+        err.print(f"no MCP servers: none in {escape(str(user_mcp_path()))} or in a trusted "
+                  f"{escape(str(repo / '.mcp.json'))}")
+    for report in reports:
+        server = report.server
+        out.print(f"[bold]{escape(server.name)}[/]  {escape(server.where())}  [dim]from {escape(server.source)}[/]",
+                  soft_wrap=True)
+        if report.error:
+            out.print(f"  [red]{escape(report.error)}[/]", soft_wrap=True)
+        for tool in report.tools:
+            allowed = "allowed" if server.allows(tool.name) else "-"
+            line = tool.description.strip().splitlines()[0][:80] if tool.description.strip() else ""
+            out.print(f"  {allowed:<8} {escape(tool_name(server.name, tool.name))}  [dim]{escape(line)}[/]",
+                      soft_wrap=True)
+    return 0
+
+
+def cmd_mcp_call(args: argparse.Namespace) -> int:
+    """One MCP tool call by hand, as a run would make it (in the sandbox, capped, redacted)."""
+    from .config import load_settings
+    from .engine.mcp_by_hand import call_by_hand
+    from .snapshot import find_repo_root
+
+    try:
+        arguments = json.loads(args.arguments)
+    except json.JSONDecodeError as e:
+        raise MinionError(f"the arguments are not JSON: {e}") from None
+    if not isinstance(arguments, dict):
+        raise MinionError('the arguments must be a JSON object, e.g. \'{"text": "hi"}\'')
+    repo = find_repo_root(Path(args.repo))
+    text, is_error = asyncio.run(call_by_hand(repo, load_settings(repo), args.server, args.tool, arguments))
+    (err if is_error else out).print(escape(text), soft_wrap=True)
+    return 1 if is_error else 0
+
+
 def cmd_trust(args: argparse.Namespace) -> int:
     """Trust (or list, or revoke) a repo's ``.minion/blueprints`` files by their exact bytes.
 
@@ -306,7 +353,7 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if args.list:
         states = trust.repo_state(repo)
         if not states:
-            err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))}")
+            err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))} and no .mcp.json")
         for s in states:
             if s.sha256 is None:
                 label, detail = "gone", f"trusted {(s.trusted_sha256 or '')[:12]}, file removed"
@@ -326,12 +373,13 @@ def cmd_trust(args: argparse.Namespace) -> int:
         return 0
     files = trust.trust_repo(repo)
     if not files:
-        err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))}: nothing to trust")
+        err.print(f"no blueprint files in {escape(str(trust.repo_blueprint_dir(repo)))} and no .mcp.json: "
+                  "nothing to trust")
         return 0
     for f in files:
         out.print(f"trusted {escape(str(f.path))}  sha256 {f.short} {f.size} bytes", soft_wrap=True)
-    err.print("these files run as you, outside the sandbox, on minion runs of this repository; "
-              "a change to any of them needs `minion trust` again")
+    err.print("blueprint files run as you, outside the sandbox, on minion runs of this repository, and "
+              ".mcp.json starts its servers (in the sandbox); a change to any of them needs `minion trust` again")
     return 0
 
 
@@ -489,8 +537,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", metavar="PATH", help="the project's Python interpreter or virtualenv")
     p.set_defaults(fn=cmd_checks)
 
+    p = sub.add_parser("mcp", help="the MCP servers whose tools runs may use (docs/mcp.md)")
+    mcp_sub = p.add_subparsers(dest="mcp_command", required=True, metavar="SUBCOMMAND")
+    p = mcp_sub.add_parser("list", help="each server: where it runs, where it comes from, its tools and which "
+                                        "runs may use")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.set_defaults(fn=cmd_mcp_list)
+    p = mcp_sub.add_parser("call", help="call one tool by hand, as a run would (in the sandbox, capped, redacted)")
+    p.add_argument("server")
+    p.add_argument("tool", help="the server's name for the tool (not mcp__…)")
+    p.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default: {})")
+    p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
+    p.set_defaults(fn=cmd_mcp_call)
+
     p = sub.add_parser("trust",
-                       help="allow this repository's .minion/blueprints files, exactly as they are now, to run")
+                       help="allow this repository's .minion/blueprints files and .mcp.json, exactly as they are now, "
+                            "to run")
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="show whether each blueprint file is trusted")

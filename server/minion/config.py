@@ -45,6 +45,7 @@ class Settings(BaseModel):
     python: str | None = None  # the project's interpreter or venv; unset: found (blueprint/python_env.py)
     command_timeout: float = Field(600, gt=0)
     command_memory_mb: int = Field(4096, gt=0)
+    mcp_timeout: float = Field(60, gt=0)  # seconds per MCP tool call (a server's own "timeout" wins)
 
     # Caps per run.
     max_turns: int = Field(60, gt=0)
@@ -96,7 +97,7 @@ USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependenc
                   "pool_size", "pool_disk_mb", "warm", "standby"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
-            "command_timeout", "command_memory_mb", "git_history",
+            "command_timeout", "command_memory_mb", "mcp_timeout", "git_history",
             "max_commit_file_mb"}
 
 

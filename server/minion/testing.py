@@ -71,7 +71,8 @@ def text(message: str) -> Block:
 
 
 def tool(name: str, **tool_input: Any) -> Block:
-    """A tool call: ``str_replace_based_edit_tool``, ``bash``, ``search`` or ``outline``."""
+    """A tool call: ``str_replace_based_edit_tool``, ``bash``, ``search``, ``outline``, or an
+    MCP server's tool by its ``mcp__<server>__<tool>`` name (docs/mcp.md)."""
     return {"type": "tool_use", "name": name, "input": tool_input}
 
 

@@ -6,7 +6,8 @@ repo can add or change such a file, so a file runs only once the user has truste
 bytes with ``minion trust`` (like ``direnv allow``). The record lives in the user's state
 dir (``trust.json``, mode 0600): for each file's resolved path, the sha256 of the bytes that
 were trusted. Any change to a file, by one byte, makes it untrusted again. minion's built-in
-blueprints ship with minion and need no trust.
+blueprints ship with minion and need no trust. The repository's ``.mcp.json`` starts
+programs too, and is trusted the same way, by the same ``minion trust``.
 
 Files are read only as regular files inside the repository: a symlink to somewhere outside
 it, a FIFO (opening one would hang), a device or a folder named ``*.py`` is refused.
@@ -30,6 +31,7 @@ from .errors import MinionError, StateUnwritable, UntrustedBlueprint
 from .state import state_dir
 
 TRUST_FILE = "trust.json"
+MCP_FILE = ".mcp.json"  # the repo's MCP servers (mcp_servers/config.py)
 FORMAT_VERSION = 1
 MAX_BLUEPRINT_BYTES = 4 * 1024 * 1024  # a blueprint is a page of Python, not a data file
 
@@ -92,6 +94,23 @@ def repo_blueprint_files(repo_root: Path) -> list[BlueprintFile]:
     if not folder.is_dir():
         return []
     return [read_regular(p, root) for p in sorted(folder.glob("*.py"))]
+
+
+def repo_mcp_file(repo_root: Path) -> tuple[BlueprintFile, bool] | None:
+    """The repo's ``.mcp.json`` as read now and whether its bytes are trusted (it starts
+    programs, as a blueprint does); None when there is none."""
+    root = Path(repo_root).resolve()
+    path = root / MCP_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    file = read_regular(path, root)
+    return file, _load_record().get(str(file.path), {}).get("sha256") == file.sha256
+
+
+def _trusted_kinds(root: Path) -> list[BlueprintFile]:
+    """Every file of the repo that runs only once trusted: its blueprints and its `.mcp.json`."""
+    mcp = repo_mcp_file(root)
+    return repo_blueprint_files(root) + ([mcp[0]] if mcp else [])
 
 
 # --- the trust record ---------------------------------------------------------------------
@@ -220,13 +239,13 @@ def _quote(path: Path) -> str:
 
 
 def trust_repo(repo_root: Path) -> list[BlueprintFile]:
-    """Trust the repo's blueprint files exactly as they are now; returns them.
+    """Trust the repo's blueprint files (and its `.mcp.json`) exactly as they are now; returns them.
 
     All or nothing: an unsafe file (a FIFO, a symlink out of the repo) raises and nothing is
     trusted. Records of this repo's blueprint files that are gone are dropped.
     """
     root = Path(repo_root).resolve()
-    files = repo_blueprint_files(root)
+    files = _trusted_kinds(root)
     with _locked():
         record = {k: v for k, v in _load_record().items() if not _of_repo(k, v, root)}
         now = time.time()
@@ -254,10 +273,10 @@ def revoke_repo(repo_root: Path) -> list[Path]:
 
 
 def repo_state(repo_root: Path) -> list[FileState]:
-    """Each blueprint file of the repo with whether its current bytes are trusted, then the
+    """Each blueprint file of the repo (and its `.mcp.json`) with whether its current bytes are trusted, then the
     records of files that are gone."""
     root = Path(repo_root).resolve()
-    files = repo_blueprint_files(root)
+    files = _trusted_kinds(root)
     record = _load_record()
     states = []
     for f in files:

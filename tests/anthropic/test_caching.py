@@ -4,7 +4,8 @@ from minion.runs.model import Status
 from support.claude import FIX_ADD
 from support.fake_anthropic import Received
 from support.gitrepo import write_files
-from support.script import text
+from support.mcp_config import configure, stdio
+from support.script import text, tool
 
 
 def breakpoints(request: Received) -> list[str]:
@@ -47,3 +48,21 @@ async def test_the_cached_prefix_is_byte_identical_across_all_turns_and_nodes(ap
     for earlier, later in zip(api.requests, api.requests[1:]):
         previous = unmarked(earlier.body["messages"])
         assert unmarked(later.body["messages"])[: len(previous)] == previous
+
+
+async def test_with_mcp_tools_the_prefix_stays_byte_identical_while_the_server_changes_its_list(api, run, repo):
+    configure({"t": stdio("echo", "shuffle")})
+    # The server drops echo and adds a tool mid-run; the offered list is the run's, as listed first.
+    api.script([text("Shuffle."), tool("mcp__t__shuffle")], [text("Echo."), tool("mcp__t__echo", text="x")],
+               [text("Done.")])
+    final, _ = await run()
+    assert final.status is Status.OK, final.summary
+    assert len(api.requests) == 3
+    assert len({(r.spans()["tools"], r.spans()["system"]) for r in api.requests}) == 1
+    names = [t["name"] for t in api.requests[0].body["tools"]]
+    assert names == ["str_replace_based_edit_tool", "bash", "search", "outline", "mcp__t__echo", "mcp__t__shuffle"]
+    echo = api.requests[0].body["tools"][4]
+    assert echo["description"] == "Say the text back." and echo["input_schema"]["required"] == ["text"]
+    # What the second call got: the server had dropped echo, and said so.
+    result = api.requests[2].body["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result" and result.get("is_error"), result

@@ -6,6 +6,7 @@ from minion.runs.model import Status
 from support.claude import events, on_branch
 from support.fake_anthropic import Turn
 from support.gitrepo import make_repo, run_git
+from support.mcp_config import configure, stdio
 from support.script import bash, replace, text, tool
 
 
@@ -35,3 +36,21 @@ async def test_record_then_replay_gives_the_same_branch(api, run, repo, tmp_path
     assert run_git(elsewhere, "rev-parse", f"{replayed.branch}^{{tree}}") == run_git(repo, "rev-parse", f"{recorded.branch}^{{tree}}")
     assert on_branch(elsewhere, replayed) == on_branch(repo, recorded) == "def add(a, b):\n    return a + b"
     assert len(events(replayed, "agent.cut_call")) == 1
+
+
+async def test_a_recorded_run_with_mcp_tools_replays_offline_with_the_same_calls(api, run, repo, tmp_path):
+    configure({"t": stdio("echo", "read_path")})
+    api.script([tool("mcp__t__read_path", path="calc/ops.py"), tool("mcp__t__echo", text="seen")],
+               [replace(str(repo / "calc" / "ops.py"), "return a - b", "return a + b")], [text("Done.")])
+    recording = tmp_path / "recorded.json"
+    recorded, _ = await run(record_to=recording)
+    assert recorded.status is Status.OK, recorded.summary
+    assert [t["name"] for t in json.loads(recording.read_text())[0]] == ["mcp__t__read_path", "mcp__t__echo"]
+
+    replayed, _ = await run(model=f"scripted:{recording}")  # no API: the script and the real server
+    assert replayed.status is Status.OK, replayed.summary
+    calls = [[(e["tool"], e["is_error"], e["output"]) for e in events(record, "agent.tool_result")][:2]
+             for record in (recorded, replayed)]
+    assert calls[0] == calls[1] and calls[0][1] == ("mcp__t__echo", False, "echo: seen")
+    assert "def add(a, b):" in calls[0][0][2]
+    assert on_branch(repo, replayed) == on_branch(repo, recorded)

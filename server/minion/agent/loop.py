@@ -29,7 +29,7 @@ from typing import Any, Literal
 from .conversation import add_assistant, add_user, compact, size, with_cache_breakpoint
 from .models import STOP_REASONS, ContextTooLong, Model, ModelError, ModelReply, ModelRequest
 from .prompt import CONTINUE, cut_call_note
-from .tools import ToolResult, Toolset
+from .tools import ToolResult, Tools
 from .usage import Usage
 
 Emit = Callable[..., Any]
@@ -119,7 +119,7 @@ class Finish(Exception):
 
 async def run_agent(
     model: Model,
-    toolset: Toolset,
+    toolset: Tools,
     *,
     system: list[dict[str, Any]],
     messages: list[dict[str, Any]],
@@ -136,7 +136,7 @@ async def run_agent(
 
 
 class AgentLoop:
-    def __init__(self, model: Model, toolset: Toolset, system: list[dict[str, Any]], messages: list[dict[str, Any]],
+    def __init__(self, model: Model, toolset: Tools, system: list[dict[str, Any]], messages: list[dict[str, Any]],
                  caps: Caps, budget: RunBudget, price: Callable[[Usage], Usage], max_tokens: int, emit: Emit):
         self.model, self.toolset, self.system, self.messages = model, toolset, system, messages
         self.caps, self.budget, self.price, self.emit = caps, budget, price, emit

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import pathguard
 from ..errors import MinionError
@@ -47,6 +47,14 @@ READ_ONLY_COMMANDS = {
     "stat", "pwd", "cd", "echo", "printf", "sed", "awk", "sort", "uniq", "cut", "diff", "du", "which", "true",
 }
 READ_ONLY_GIT = {"log", "show", "diff", "status", "grep", "blame", "ls-files"}
+
+
+class Tools(Protocol):
+    """What an agent node calls: `Toolset`, or a node's tools with MCP's (mcp_servers/toolbox.py)."""
+
+    def definitions(self) -> list[dict[str, Any]]: ...
+
+    async def call(self, name: str, tool_input: dict[str, Any]) -> ToolResult: ...
 
 
 class ToolRefused(Exception):

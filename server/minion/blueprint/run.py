@@ -100,12 +100,15 @@ class Run:
         agent's prompt. Call it before the first ``agent``."""
         await self._runtime.gather_context()
 
-    async def agent(self, name: str, prompt: str) -> AgentOutcome:
+    async def agent(self, name: str, prompt: str, *, tools: Sequence[str] = ()) -> AgentOutcome:
         """Agent node ``name``: the model works in the sandbox until it says it is done,
         continuing the run's one conversation with ``prompt``. Returns its outcome
         (``summary``, ``turns``, ``edits``, ``usage``). A cap, a stuck agent or a refusal
-        ends the run there (raises `StopRun`; the work so far is committed)."""
-        return await self._runtime.agent(name, prompt)
+        ends the run there (raises `StopRun`; the work so far is committed).
+
+        ``tools``: MCP tools this node may use beyond those the servers' entries allow
+        (``mcp__<server>__<tool>``, globs too); none are allowed otherwise (docs/mcp.md)."""
+        return await self._runtime.agent(name, prompt, tools)
 
     @overload
     def step(self, name: str, /) -> StepDecorator: ...

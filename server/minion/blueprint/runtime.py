@@ -21,28 +21,33 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..agent import prompt as prompts
 from ..agent.loop import AgentOutcome, Caps, RunBudget, run_agent
 from ..agent.models import Model, ScriptedModel
-from ..agent.tools import Toolset
+from ..agent.tools import Tools, Toolset
 from ..agent.usage import Usage, price_per_mtok
 from ..config import Settings
 from ..context import Anchor, load_rules, render_anchor
 from ..git import git
+from ..mcp_servers.config import load_mcp_config
 from ..runs.events import EventLog
 from ..runs.model import CheckResult, Status
 from ..runs.sensitive import forbidden_by_path
 from ..runs.store import RunStore
 from ..sandbox import Sandbox
 from ..snapshot import FlaggedFile, Snapshot, commit_result, guard_preview, put_back_changes
+from ..state import logs_dir
 from .baseline import Baseline, brought, judge
 from .checks import detect_checks
 from .failures import parse_failures, summary_line
 from .nodes import NodeKind, Nodes, StopRun
 from .python_env import PythonEnv
 from .repo_map import repo_map as build_map
+
+if TYPE_CHECKING:  # the mcp SDK is an optional extra: imported when a run has servers
+    from ..mcp_servers.toolbox import McpToolbox
 
 T = TypeVar("T")
 LogLevel = Literal["info", "warning", "error"]
@@ -103,6 +108,7 @@ class Runtime:
         self.committed = False
         self.refused: list[FlaggedFile] = []  # what the last commit left out
         self.nodes = Nodes(run_id, store, events)
+        self._mcp: McpToolbox | None = None  # the run's MCP servers, started by the first node that needs them
 
     # the node machinery
 
@@ -183,8 +189,10 @@ class Runtime:
         forbid = forbidden_by_path(self.settings.sensitive_paths) if forbid_sensitive else None
         return guard_preview(self.snapshot, max_file_mb=self.settings.max_commit_file_mb, forbid=forbid)
 
-    async def agent(self, name: str, prompt: str) -> AgentOutcome:
-        """An agent loop that continues the run's conversation with ``prompt``."""
+    async def agent(self, name: str, prompt: str, tools: Sequence[str] = ()) -> AgentOutcome:
+        """An agent loop that continues the run's conversation with ``prompt``; ``tools``:
+        MCP tools this node may use beyond what the servers' entries allow (full names or
+        globs, ``mcp__<server>__<tool>``)."""
         if self.system is None:
             self.system = prompts.system_blocks(self.repo_path, "", "")
         system = self.system
@@ -194,7 +202,7 @@ class Runtime:
         async def body() -> AgentOutcome:
             return await run_agent(
                 self.model,
-                self.toolset,
+                await self._tools_for(tuple(tools)),
                 system=system,
                 messages=self.messages,
                 prompt=prompt,
@@ -226,6 +234,35 @@ class Runtime:
         if outcome.status != "done":
             raise StopRun(Status(outcome.status), outcome.summary)
         return outcome
+
+    async def _tools_for(self, node_tools: tuple[str, ...]) -> Tools:
+        """The built-in tools, with the MCP tools the node may use when there are any."""
+        if self._mcp is None:
+            config = load_mcp_config(self.repo_path)
+            if not config.servers:
+                for warning in config.warnings:
+                    self.log(warning, "warning")
+                return self.toolset
+            try:
+                from ..mcp_servers.toolbox import McpToolbox
+            except ImportError:  # the optional extra
+                self.log("MCP servers are configured, but the mcp package is not installed: "
+                         "pip install 'minion-lsp[mcp]' (in a minion checkout: pip install -e '.[mcp]')", "warning")
+                return self.toolset
+            self._mcp = McpToolbox(
+                config, cwd=self.worktree,
+                launch=None if self.settings.sandbox == "none" else self.sandbox.server_command,
+                log_dir=logs_dir() / f"{self.id}-mcp", timeout=self.settings.mcp_timeout,
+                output_bytes=self.sandbox.policy.limits.output_bytes, emit=self.events.emit)
+        from ..mcp_servers.toolbox import NodeTools
+
+        return NodeTools(self.toolset, self._mcp, node_tools, await self._mcp.definitions(node_tools))
+
+    async def close(self) -> None:
+        """Stop what the run started beside its nodes: the baseline checks, the MCP servers."""
+        await self.baseline.stop()
+        if self._mcp is not None:
+            await self._mcp.close()
 
     def _recorded_batch(self) -> dict[str, str] | None:
         """The checks of the batch the earlier attempt ran from here, if it recorded them."""

@@ -24,6 +24,7 @@ from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
 from ..errors import MinionError
 from ..git import git
+from ..mcp_servers.config import load_mcp_config
 from ..redact import redact_text
 from ..runs.executor import pid_alive
 from ..runs.model import RunRecord, Status
@@ -63,6 +64,7 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
     if not given_blueprint:
         check_blueprint(settings.blueprint, repo_root)
     check_model_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
+    load_mcp_config(repo_root)  # and so does an MCP config file that cannot be read
 
     revised: RunRecord | None = None
     start = ""

@@ -84,7 +84,7 @@ async def execute_run(
     try:
         status, summary, error = await _drive(run, blueprint.fn, store)
     finally:
-        await run.baseline.stop()
+        await run.close()
     if run.nodes.mismatch is not None:  # even if the blueprint caught it
         status, summary, error = Status.FAILED, str(run.nodes.mismatch), str(run.nodes.mismatch)
 

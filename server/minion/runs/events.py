@@ -60,6 +60,12 @@ def describe(event: dict[str, Any]) -> str | None:
         delay = event.get("retry_after_s") or event.get("delay_s")
         wait = f"retrying in {delay:g}s" if delay else "retrying"
         return f"{event.get('node', 'agent')}: turn {event['turn']}: {event['reason']}, {wait}"
+    if kind == "mcp.start":
+        return f"MCP server {event['server']} started ({event['where']}, {event['tools']} tools)"
+    if kind == "mcp.call":
+        error = ", an error" if event.get("is_error") else ""
+        return (f"{event['server']}: {event['tool']} answered in {event['duration_s']:g}s "
+                f"({event['result_chars']} chars{error})")
     if kind == "log" and event.get("level") == "warning":
         return f"warning: {event['message']}"
     return None

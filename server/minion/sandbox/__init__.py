@@ -18,11 +18,11 @@ from .explain import explain
 from .limits import MemoryCap, ProcessCap, cgroup_candidates, limits_script, memory_cap, process_cap
 from .mounts import GIT_MOUNT, build_bwrap_argv
 from .policy import DEFAULT_DEPENDENCY_DIRS, Limits, SandboxPolicy, sandbox_env
-from .process import TERM_GRACE_S, CommandResult, Sandbox
+from .process import TERM_GRACE_S, CommandResult, HeadTail, Sandbox
 from .view import View, build_view, dependency_dirs
 
 __all__ = [
-    "DEFAULT_DEPENDENCY_DIRS", "GIT_MOUNT", "TERM_GRACE_S", "CommandResult", "Limits", "ProcessCap", "Sandbox",
-    "SandboxPolicy", "View", "build_bwrap_argv", "build_view", "dependency_dirs", "explain", "limits_script",
+    "DEFAULT_DEPENDENCY_DIRS", "GIT_MOUNT", "TERM_GRACE_S", "CommandResult", "HeadTail", "Limits", "ProcessCap",
+    "Sandbox", "SandboxPolicy", "View", "build_bwrap_argv", "build_view", "dependency_dirs", "explain", "limits_script",
     "cgroup_candidates", "process_cap", "memory_cap", "MemoryCap", "sandbox_env",
 ]

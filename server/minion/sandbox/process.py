@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,7 @@ log = logging.getLogger("minion.sandbox")
 TERM_GRACE_S = 2.0  # between SIGTERM and SIGKILL on timeout
 DRAIN_GRACE_S = 1.0  # how long to wait for output after the command has ended
 READ_CHUNK = 64 * 1024
+LAUNCH_FD = 100  # server_command: the first descriptor number its blobs get (launch.py)
 
 
 @dataclass
@@ -55,7 +61,7 @@ class CommandResult:
 # Output
 
 
-class _HeadTail:
+class HeadTail:
     """Keeps the first and last bytes of a stream; memory stays bounded by ``limit``."""
 
     def __init__(self, limit: int):
@@ -91,7 +97,7 @@ class _HeadTail:
         )
 
 
-async def _pump(stream: asyncio.StreamReader, sink: _HeadTail) -> None:
+async def _pump(stream: asyncio.StreamReader, sink: HeadTail) -> None:
     while chunk := await stream.read(READ_CHUNK):
         sink.feed(chunk)
 
@@ -169,11 +175,45 @@ class Sandbox:
             )
             return await self._execute(argv, env, None, [*fds.values(), filter_fd], timeout, keyring=True)
 
+    def server_command(self, argv: list[str], env: Mapping[str, str]) -> list[str]:
+        """A command line that runs ``argv`` in the sandbox for as long as it lives, with
+        ``env`` over the sandbox's environment: for a program that another library spawns
+        (see launch.py). The spec it needs is written to a private file of the state dir.
+        Its limits are the rlimits of a command; the cgroups and the disk watch of
+        `run` do not follow a process that minion does not start itself."""
+        policy = self.policy
+        command = shlex.join(argv)
+        if policy.mode == "none":
+            return build_plain_argv(policy, command)
+        self.check_available()
+        view = self.view()
+        if self._git is not None:
+            sync_git_store(self._git)
+        full_env = {**sandbox_env(policy, view.env, view.path, places=view.places), **env}
+        blobs = dict(view.data)
+        numbers = {name: LAUNCH_FD + i for i, name in enumerate(blobs)}
+        seccomp_number = LAUNCH_FD + len(blobs)
+        bwrap = shutil.which("bwrap") or "bwrap"
+        bwrap_argv = build_bwrap_argv(
+            policy, view, command, env=full_env, data_fds=numbers, seccomp_fd=seccomp_number,
+            nproc_rlimit=process_cap().kind == "rlimit", address_space=memory_cap().kind == "rlimit",
+            disable_userns=probe.supports_disable_userns(bwrap), bwrap=bwrap,
+        )
+        fds = {numbers[name]: data for name, data in blobs.items()} | {seccomp_number: seccomp.filter_program()}
+        spec = {"argv": bwrap_argv, "fds": {str(n): base64.b64encode(d).decode() for n, d in fds.items()},
+                "keyctl": seccomp.KEYCTL_SYSCALL}
+        spec_dir = policy.state_dir / "launch"
+        spec_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="launch-", suffix=".json", dir=spec_dir)  # mode 0600
+        with os.fdopen(fd, "w") as f:
+            json.dump(spec, f)
+        return [sys.executable, "-m", "minion.sandbox.launch", path]
+
     async def _execute(self, argv, env, host_cwd, pass_fds: list[int], timeout, *,
                        keyring: bool = False) -> CommandResult:
         started = time.monotonic()
         limits = self.policy.limits
-        output = _HeadTail(limits.output_bytes)
+        output = HeadTail(limits.output_bytes)
         disk = os.open(self.policy.worktree, os.O_RDONLY | os.O_DIRECTORY)  # a handle on its filesystem
         if self.disk_budget is None:
             self.disk_budget = DiskBudget(disk, limits)

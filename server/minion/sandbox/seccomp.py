@@ -166,7 +166,7 @@ def filter_fd() -> Iterator[int]:
 _syscall = ctypes.CDLL(None, use_errno=True).syscall
 _syscall.restype = ctypes.c_long
 _syscall.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p)
-_NR_KEYCTL = _nr("keyctl")
+KEYCTL_SYSCALL = _nr("keyctl")  # also for launch.py
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
@@ -177,8 +177,8 @@ def join_new_session_keyring() -> None:
     process's behalf too (network filesystems' credentials); this way it finds nothing of
     the user's. Failure (a kernel without keyrings) is ignored.
     """
-    if _NR_KEYCTL is not None:
-        _syscall(_NR_KEYCTL, _KEYCTL_JOIN_SESSION_KEYRING, None)
+    if KEYCTL_SYSCALL is not None:
+        _syscall(KEYCTL_SYSCALL, _KEYCTL_JOIN_SESSION_KEYRING, None)
 
 
 def describe() -> list[str]:
