@@ -4,17 +4,18 @@ exits non-zero on any failure; this side checks the user's repository stayed unt
 and what the server received.
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from support import script
+from support.gitrepo import make_repo, run_git
 from support.fingerprint import assert_unchanged, fingerprint
 
-from minion.engine import create as engine_create
 from minion.runs.store import RunStore
 
-from .conftest import EDITORS, PYTHON, ROOT, SUMMARY, python_settings, run_editor, version_line
+from .conftest import EDITORS, FILES, PYTHON, ROOT, SUMMARY, python_settings, run_editor, version_line
 
 NEOVIMS = {
     "0.7": "/usr/bin/nvim",  # Debian's neovim package
@@ -125,7 +126,6 @@ def test_review_a_run_as_a_diff(version, calc_repo, tmp_path):
     assert_unchanged(before, fingerprint(calc_repo))
 
 
-@pytest.mark.skipif(not hasattr(engine_create, "revise_request"), reason="the engine cannot revise runs yet")
 @pytest.mark.parametrize("version", NEOVIMS)
 def test_review_a_run_as_a_diff_and_revise_it(version, calc_repo, tmp_path):
     """Then the same TODO again asks before a duplicate and shows the run; `:MinionRevise
@@ -142,11 +142,75 @@ def test_review_a_run_as_a_diff_and_revise_it(version, calc_repo, tmp_path):
     assert_unchanged(before, fingerprint(calc_repo))
 
 
+# The selection's run fixes add() and mul() (two hunks), slowly enough to see it run; its
+# revision comments mul()'s fix.
+HUNK_TURNS = [
+    [script.text("Fix add() and mul(), or comment the fix."),
+     script.bash("if grep -q 'return a - b' calc/ops.py; then sleep 3; "
+                 "sed -i 's/return a - b/return a + b/; s/return 0$/return a * b/' calc/ops.py; "
+                 "else sed -i 's/return a \\* b$/return a * b  # the product/' calc/ops.py; fi")],
+    script.done(SUMMARY),
+]
+
+
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_apply_one_hunk_from_the_diff_then_revise(version, calc_repo, mul_model, tmp_path):
+    """A delegated selection is marked while its run works, and `:MinionLog` follows the run
+    live; in `:MinionRuns`' diff split, `a` on one change applies that hunk alone to the
+    buffer and its diagnostic goes; `:MinionRevise` makes a second commit on the branch;
+    `:MinionRuns!` shows another repository's run (started with `minion run`) with a repo
+    column, and `A` goes back (nvim/e2e.lua, MINION_E2E_HUNKS)."""
+    other = make_repo(tmp_path / "other repo", FILES)
+    subprocess.run([str(VENV / "bin" / "minion"), "run", "--json", "--repo", str(other), "--model", mul_model,
+                    "make mul() multiply"], check=True, capture_output=True, timeout=120)
+    [other_run] = RunStore().recent()
+    before = fingerprint(calc_repo)
+    model = script.write_script(tmp_path, HUNK_TURNS, "hunks.json")
+    done = run_neovim(version, calc_repo, model, tmp_path, {"MINION_E2E_HUNKS": "1", "MINION_E2E_OTHER_RUN": other_run.id})
+    for step in ("lines 2-7 marked while it runs", "its mark went when it ended", "applied mul()'s hunk alone",
+                 "has 2 commits", "runs of every repository", "without the repo column"):
+        assert step in done.stderr, done.stderr
+    first, revision = sorted((r for r in RunStore().recent() if r.id != other_run.id), key=lambda r: r.created_at)
+    assert revision.revises == first.id and revision.branch == first.branch
+    assert run_git(calc_repo, "rev-list", "--count", f"{first.base}..{first.branch}") == "2"
+    assert_unchanged(before, fingerprint(calc_repo))  # applied to the buffer, never to the file
+
+
+BLUEPRINT = """\
+open({marker!r}, "w").write("ran")  # runs when minion loads the file: only once it is trusted
+from minion.blueprint import blueprint
+
+
+@blueprint("default", "just commit")
+async def only_commit(run):
+    await run.step("note", lambda: None)
+    await run.commit()
+"""
+
+
+@pytest.mark.parametrize("version", NEOVIMS)
+def test_the_trust_question_waits_for_minion_answer(version, calc_repo, model, tmp_path):
+    """The repository's own blueprint, never trusted: the server asks before it runs it; the
+    plugin says so in a note (no prompt) and `:MinionAnswer Trust and run` lets the run start
+    (nvim/e2e.lua, MINION_E2E_TRUST). The blueprint ran only after that answer."""
+    marker = tmp_path / "blueprint ran"
+    (calc_repo / ".minion" / "blueprints").mkdir()
+    (calc_repo / ".minion" / "blueprints" / "default.py").write_text(BLUEPRINT.format(marker=str(marker)))
+    run_git(calc_repo, "add", "-A")
+    run_git(calc_repo, "commit", "-qm", "a blueprint of its own")
+    done = run_neovim(version, calc_repo, model, tmp_path, {"MINION_E2E_TRUST": "1"})
+    assert ":MinionAnswer trusted the blueprints" in done.stderr, done.stderr
+    assert marker.exists()
+    [record] = RunStore().recent()
+    assert record.blueprint == "default"
+
+
 HELP_CHECK = """
 vim.api.nvim_create_autocmd("VimEnter", { once = true, callback = function()
   local failures = {}
-  for _, tag in ipairs({ "minion", ":MinionRuns", ":MinionRevise", "minion-runs-keys", "minion-diff",
-                         "minion.status()", "minion-notify" }) do
+  for _, tag in ipairs({ "minion", ":MinionRuns", ":MinionRevise", ":MinionLog", ":MinionAnswer",
+                         "minion-runs-keys", "minion-diff", "minion-diff-keys", "minion-report",
+                         "minion-marks", "minion.status()", "minion-notify" }) do
     local ok, err = pcall(vim.cmd, "help " .. tag)
     if not ok or not vim.api.nvim_buf_get_name(0):match("minion%.txt$") then
       table.insert(failures, tag .. ": " .. tostring(err))

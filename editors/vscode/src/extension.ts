@@ -20,6 +20,8 @@ import {
 import type { Element, RunElement } from "./runsTree";
 import { RunsTree } from "./runsTree";
 import { LogFollower, ToastBatcher, severityOf } from "./live";
+import { HunkReview } from "./hunkReview";
+import { APPLY_HUNK, APPLY_HUNK_AT_CURSOR } from "./hunks";
 import { SCHEME, diffEntries, diffTitle, isReport, openDiff, parseRunFileUri } from "./review";
 import { OPEN_DIFF, REVISE, SHOW_LOG, VIEW_COMMANDS, statusItem } from "./runsView";
 import { isDuplicate } from "./contract";
@@ -44,6 +46,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(OPEN_DIFF, (target?: unknown) => minion.openDiff(target)),
     vscode.commands.registerCommand(REVISE, (target?: unknown) => minion.revise(target)),
     vscode.commands.registerCommand(SHOW_LOG, (target?: unknown) => minion.showLog(target)),
+    vscode.commands.registerCommand(APPLY_HUNK, (runId: unknown, index: unknown) =>
+      typeof runId === "string" && typeof index === "number" ? minion.hunks.apply(runId, index) : minion.hunks.applyAtCursor(),
+    ),
+    vscode.commands.registerCommand(APPLY_HUNK_AT_CURSOR, () => minion.hunks.applyAtCursor()),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, { provideTextDocumentContent: (uri) => minion.fileAt(uri) }),
     vscode.commands.registerCommand("minion.restartServer", () => minion.restart()),
     vscode.workspace.onDidChangeConfiguration((event) => minion.configurationChanged(event)),
@@ -63,6 +69,16 @@ class Minion implements vscode.Disposable {
   readonly tree = new RunsTree({
     runs: () => this.execute("minion.runs", [{ scope: "workspace" }], true),
     nodes: (runId) => this.call("minion.runNodes", { runId }, true),
+  });
+  /** Per-hunk Apply in a run's diff (hunkReview.ts). */
+  readonly hunks = new HunkReview({
+    files: (runId) => this.call("minion.runFiles", { runId }, true),
+    fileAt: async (runId, path, side) => (await this.call("minion.fileAt", { runId, path, side }, true))?.text,
+    apply: (runId, index) => this.execute("minion.applyHunk", [runId, index]),
+    root: (runId) => {
+      const repo = this.tree.find(runId)?.run.repo;
+      return repo ? vscode.Uri.file(repo) : vscode.workspace.workspaceFolders?.[0]?.uri;
+    },
   });
   private readonly treeView = vscode.window.createTreeView<Element>("minionRuns", { treeDataProvider: this.tree, showCollapseAll: true });
   private readonly active = new Map<string, RunStatus>(); // the active runs, oldest first
@@ -87,6 +103,7 @@ class Minion implements vscode.Disposable {
     this.output,
     this.statusItem,
     this.tree,
+    this.hunks,
     this.treeView,
     this.selectionDecoration,
     vscode.window.onDidChangeVisibleTextEditors(() => this.decorateSelections()),
@@ -145,6 +162,7 @@ class Minion implements vscode.Disposable {
       return;
     }
     this.problem = undefined;
+    this.hunks.forget();
     this.markers ??= todoPatterns(client.initializeResult?.capabilities.experimental); // unless changed since
     this.active.clear();
     await this.tree.refresh();
@@ -322,6 +340,7 @@ class Minion implements vscode.Disposable {
       this.active.delete(status.id);
       this.selections.delete(status.id);
       this.decorateSelections();
+      this.hunks.forget(status.id); // its branch may have moved (a resumed run): its hunks are read again
     } else {
       this.active.delete(status.id); // re-inserted: the newest news last
       this.active.set(status.id, status);

@@ -105,9 +105,9 @@ export function probeFailure(interpreter: Interpreter, error: { code?: string | 
   }
   if (error.stderr?.includes("No module named")) {
     return (
-      `minion is not installed in ${where}. Install it there with ` +
-      `"${interpreter.python} -m pip install minion-lsp", or set "minion.python" to a Python that has it ` +
-      `(in a minion checkout: .venv/bin/python).`
+      `minion is not installed in ${where}. Install it there from a minion checkout with ` +
+      `"${interpreter.python} -m pip install /path/to/minion-checkout", or set "minion.python" to ` +
+      `a checkout's .venv/bin/python (made by "make setup" there).`
     );
   }
   const detail = (error.stderr ?? "").trim().split("\n").pop() || `exit code ${error.code}`;

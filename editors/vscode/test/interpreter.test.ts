@@ -1,5 +1,7 @@
 import * as assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import {
   PythonEnvironments,
@@ -98,8 +100,9 @@ test("a failed probe names the interpreter, where it came from, and the fix", ()
   const interpreter = { python: "/usr/bin/python3", source: "default" as const };
   const missing = probeFailure(interpreter, { code: 1, stderr: "ModuleNotFoundError: No module named 'minion'\n" });
   assert.match(missing, /minion is not installed in \/usr\/bin\/python3 \(from default\)/);
-  assert.match(missing, /\/usr\/bin\/python3 -m pip install minion-lsp/);
-  assert.match(missing, /"minion\.python"/);
+  assert.match(missing, /"\/usr\/bin\/python3 -m pip install \/path\/to\/minion-checkout"/);
+  assert.doesNotMatch(missing, /pip install minion/); // no such package is published
+  assert.match(missing, /"minion\.python" to a checkout's \.venv\/bin\/python/);
 
   const absent = probeFailure({ python: "/nope/python", source: "minion.python" }, { code: "ENOENT" });
   assert.match(absent, /\/nope\/python \(from minion.python\) was not found/);
@@ -108,16 +111,29 @@ test("a failed probe names the interpreter, where it came from, and the fix", ()
   assert.match(broken, /cannot start minion: ImportError: libfoo.so$/);
 });
 
-const SYSTEM_PYTHON = "/usr/bin/python3"; // Debian's, without minion (it lives in a venv)
+/**
+ * An executable standing in for a Python: it answers the probe (`-c "import minion; …"`)
+ * as a Python with or without minion does, so the probe's spawn, exit code and stderr are
+ * tested on any machine. (The editor test runs the probe against the venv's real Python.)
+ */
+function fakePython(name: string, script: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "minion-probe-"));
+  const file = join(dir, name);
+  writeFileSync(file, `#!/bin/sh\n${script}\n`);
+  chmodSync(file, 0o755);
+  return file;
+}
 
-test("probing real interpreters: one without minion, and one that does not exist", { skip: !existsSync(SYSTEM_PYTHON) }, async () => {
-  const without = await probe({ python: SYSTEM_PYTHON, source: "default" });
-  assert.match(without ?? "", /minion is not installed in \/usr\/bin\/python3/);
+test("probing an interpreter without minion, and one that does not exist", async () => {
+  const without = fakePython("python3", `echo "Traceback (most recent call last):" >&2; echo "ModuleNotFoundError: No module named 'minion'" >&2; exit 1`);
+  const said = await probe({ python: without, source: "default" });
+  assert.match(said ?? "", /minion is not installed in .*python3 \(from default\)/);
+  assert.match(said ?? "", /-m pip install \/path\/to\/minion-checkout/);
   const absent = await probe({ python: "/nonexistent/python3", source: "minion.python" });
-  assert.match(absent ?? "", /was not found/);
+  assert.match(absent ?? "", /\/nonexistent\/python3 \(from minion.python\) was not found/);
 });
 
-// tests/editors/test_vscode_unit.py passes the venv's Python.
-test("probing an interpreter that has minion finds nothing wrong", { skip: !process.env.MINION_PYTHON }, async () => {
-  assert.equal(await probe({ python: process.env.MINION_PYTHON as string, source: "minion.python" }), undefined);
+test("probing an interpreter that has minion finds nothing wrong", async () => {
+  const python = fakePython("python", 'test "$1" = -c && echo 0.1.0');
+  assert.equal(await probe({ python, source: "minion.python" }), undefined);
 });

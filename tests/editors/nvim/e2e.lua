@@ -12,8 +12,12 @@
 -- With MINION_E2E_TYPING it types in insert mode while a run ends (no prompt may take a
 -- key). With MINION_E2E_REVIEW it opens the diff split from :MinionRuns (`d`); with
 -- MINION_E2E_REVISE too, it hands off the same TODO again (asked; "Show run"), then
--- revises with :MinionRevise and with `r`. The main scenario follows a run live in
--- :MinionRuns and opens a report from it. No scenario may see a modal end-of-run prompt.
+-- revises with :MinionRevise and with `r`. With MINION_E2E_HUNKS it checks a delegated
+-- selection's mark and :MinionLog while the run works, applies one hunk with `a` in the diff
+-- split, revises, and lists every repository's runs (:MinionRuns!, `A`). With
+-- MINION_E2E_TRUST it answers the server's question about the repository's own blueprints
+-- with :MinionAnswer. The main scenario follows a run live in :MinionRuns and opens a
+-- report from it (formatted). No scenario may see a modal end-of-run prompt.
 -- Any failure exits with `cquit 1` and a message on stderr.
 -- Environment: MINION_E2E_PLUGIN (editors/nvim), MINION_E2E_PYTHON, MINION_E2E_MODEL (the
 -- scripted model), MINION_E2E_SUMMARY (what it says when done), and when set,
@@ -23,10 +27,18 @@ vim.opt.runtimepath:prepend(os.getenv("MINION_E2E_PLUGIN"))
 vim.opt.swapfile = false
 vim.g.python3_host_prog = os.getenv("MINION_E2E_HOST_PROG")
 
-require("minion").setup({
-  python = os.getenv("MINION_E2E_PYTHON"),
-  settings = { model = os.getenv("MINION_E2E_MODEL"), python = os.getenv("MINION_E2E_PROJECT_PYTHON") },
-})
+-- A plugin that fails to load fails the test at once (headless Neovim would otherwise wait
+-- for the test's timeout).
+local loaded, load_error = pcall(function()
+  require("minion").setup({
+    python = os.getenv("MINION_E2E_PYTHON"),
+    settings = { model = os.getenv("MINION_E2E_MODEL"), python = os.getenv("MINION_E2E_PROJECT_PYTHON") },
+  })
+end)
+if not loaded then
+  io.stderr:write("e2e: FAILED: the plugin did not load: " .. tostring(load_error) .. "\n")
+  vim.cmd("cquit! 1")
+end
 
 local lsp = require("minion.lsp")
 local RUN_TIMEOUT_MS = 120000
@@ -329,6 +341,189 @@ local function review()
   log(("revised %s again from the runs view as %s"):format(revised_id, again_id))
 end
 
+--- The lines of a buffer, joined.
+local function text_of(bufnr)
+  return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), "\n")
+end
+
+--- The row of the open runs view that starts with `run_id` (nil when it has none).
+local function view_row(run_id)
+  local view = vim.fn.bufnr("^minion://runs/")
+  for _, line in ipairs(vim.api.nvim_buf_get_lines(view, 0, -1, true)) do
+    if line:find(run_id, 1, true) == 1 then
+      return line
+    end
+  end
+end
+
+-- Hunks: a selection's run changes add() and mul(); while it runs its lines are marked and
+-- :MinionLog follows it live. `a` on mul()'s change in the diff split applies just that
+-- hunk, and its diagnostic goes; :MinionRevise adds a commit on the same branch; `l` opens
+-- the revision's log; :MinionRuns! lists another repository's run with a repo column, and
+-- `A` goes back to this workspace's runs (MINION_E2E_OTHER_RUN: that run's id).
+local function hunks()
+  local marks = require("minion.marks")
+  local bufnr = vim.api.nvim_get_current_buf()
+  local file_win = vim.api.nvim_get_current_win()
+  attached_client(bufnr)
+  local original = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
+
+  -- The selection (lines 2-7) is marked while its run works (the model takes a while).
+  vim.cmd("2,7MinionDelegate fix add and mul")
+  local run_id = wait_for("the run to start", function()
+    return lsp.state.latest
+  end)
+  local mark = wait_for("the selection's mark", function()
+    return marks.shown()[run_id]
+  end)
+  check(not lsp.state.runs[run_id].ended, "run %s ended before its mark was seen", run_id)
+  check(mark.bufnr == bufnr and mark.first == 1 and mark.last == 6, "the mark: %s", vim.inspect(mark))
+  local extmarks = vim.api.nvim_buf_get_extmarks(bufnr, marks.namespace, 0, -1, {})
+  check(#extmarks == 1, "extmarks of the selection: %s", vim.inspect(extmarks))
+  log(("run %s: lines 2-7 marked while it runs"):format(run_id))
+
+  -- :MinionLog (no id: the last run) follows it live, then says it ended.
+  vim.cmd("MinionLog")
+  local log_buf = wait_for("the log window", function()
+    local found = vim.fn.bufnr("^minion://log/" .. run_id .. "$")
+    return found > 0 and vim.fn.bufwinid(found) ~= -1 and found
+  end)
+  check(require("minion.log").live(log_buf), "the log does not follow the running run")
+  check(vim.bo[log_buf].buftype == "nofile" and not vim.bo[log_buf].modifiable, "the log is no scratch buffer")
+  local _, run = finished_run(nil)
+  check(run.status == "ok", "run %s ended %s", run_id, run.status)
+  wait_for("the mark to go", function()
+    return not marks.shown()[run_id] and #vim.api.nvim_buf_get_extmarks(bufnr, marks.namespace, 0, -1, {}) == 0
+  end)
+  wait_for("the log to end", function()
+    return not require("minion.log").live(log_buf)
+  end)
+  local log_text = text_of(log_buf)
+  check(log_text:find("run started", 1, true) and log_text:find("run ended: ok", 1, true), "the log:\n%s", log_text)
+  check(vim.api.nvim_buf_get_lines(log_buf, 0, 1, true)[1]:find("ended ok", 1, true), "the log's header: %s", log_text)
+  log(("run %s: its mark went when it ended; :MinionLog followed it to the end"):format(run_id))
+  vim.cmd("close")
+  vim.api.nvim_set_current_win(file_win)
+
+  -- Two changes, two diagnostics (add() on line 2, mul() on line 7).
+  local function diagnostic_lines()
+    local lines = vim.tbl_map(function(d)
+      return d.lnum
+    end, minion_diagnostics(bufnr, run_id))
+    table.sort(lines)
+    return table.concat(lines, ",")
+  end
+  wait_for("two diagnostics", function()
+    return diagnostic_lines() == "1,6"
+  end)
+
+  -- :MinionRuns, `d`: the diff split; `a` on mul()'s change in the head side.
+  runs_view_row(run_id, "  ok")
+  press("d")
+  local head_buf = wait_for("the diff split", function()
+    local found = vim.fn.bufnr(("^minion://%s/head/calc/ops.py$"):format(run_id))
+    return found > 0 and vim.fn.bufwinid(found) ~= -1 and found
+  end)
+  vim.api.nvim_set_current_win(vim.fn.bufwinid(head_buf))
+  local mul_line
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(head_buf, 0, -1, true)) do
+    if line == "    return a * b" then
+      mul_line = i
+    end
+  end
+  check(mul_line, "no fixed mul() in the head side:\n%s", text_of(head_buf))
+  vim.api.nvim_win_set_cursor(0, { mul_line, 0 })
+  press("a")
+  local expected = vim.deepcopy(original)
+  expected[7] = "    return a * b"
+  wait_for("mul()'s change in the buffer", function()
+    return vim.deep_equal(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), expected)
+  end)
+  wait_for("mul()'s diagnostic to go, add()'s to stay", function()
+    return diagnostic_lines() == "1"
+  end)
+  check(vim.api.nvim_buf_get_lines(bufnr, 1, 2, true)[1] == "    return a - b", "add() changed too")
+  log(("diff split of run %s: `a` applied mul()'s hunk alone, its diagnostic went"):format(run_id))
+  vim.cmd("tabclose")
+
+  -- :MinionRevise: a second commit on the run's branch.
+  vim.api.nvim_set_current_win(file_win)
+  vim.cmd("MinionRevise also say why in a comment")
+  local revised_id, revised = finished_run(run_id)
+  check(revised.status == "ok" and revised.branch == run.branch, "the revision: %s", vim.inspect(revised))
+  -- One commit a round, on top of the run's base (the snapshot of the user's files).
+  local files = lsp.request_sync(lsp.client(bufnr), "workspace/executeCommand",
+    { command = "minion.runFiles", arguments = { { runId = run_id } } }, 5000, bufnr).result
+  local commits = vim.trim(vim.fn.system({ "git", "rev-list", "--count", files.base .. ".." .. run.branch }))
+  check(commits == "2", "%s has %s commits since its base %s", run.branch, commits, files.base)
+  log(("revised %s as %s: %s has 2 commits"):format(run_id, revised_id, run.branch))
+
+  -- `l` on the revision's row: its log.
+  runs_view_row(revised_id, "  ok")
+  press("l")
+  local revised_log = wait_for("the revision's log", function()
+    local found = vim.fn.bufnr("^minion://log/" .. revised_id .. "$")
+    return found > 0 and vim.fn.bufwinid(found) ~= -1 and not require("minion.log").live(found) and found
+  end)
+  check(text_of(revised_log):find("run ended: ok", 1, true), "the revision's log:\n%s", text_of(revised_log))
+
+  -- :MinionRuns! (from the log: a buffer of no repository, the one server serves it)
+  -- lists the other repository's run too, each row with its repository.
+  local other_id = os.getenv("MINION_E2E_OTHER_RUN")
+  vim.cmd("MinionRuns!")
+  check(vim.api.nvim_buf_get_name(0):find("minion://runs/", 1, true), "not the runs view: %s", vim.api.nvim_buf_get_name(0))
+  local other_row = wait_for("the other repository's run", function()
+    return view_row(other_id)
+  end)
+  local own_row = view_row(revised_id)
+  check(other_row:find("  other repo  ", 1, true) and own_row and own_row:find("  user repo  ", 1, true),
+    "the repo column:\n%s", text_of(0))
+  log("runs of every repository: " .. other_row)
+  press("A")
+  wait_for("this workspace's runs again", function()
+    return view_row(revised_id) and not view_row(other_id)
+  end)
+  check(not text_of(0):find("  user repo  ", 1, true), "a repo column for one repository:\n%s", text_of(0))
+  log("A: this workspace's runs, without the repo column")
+end
+
+-- Trust: the repository has blueprints of its own, never trusted. The server's question
+-- about them is a note, not a prompt, and nothing starts until `:MinionAnswer` answers it;
+-- then the run starts (0.10+: the question waited; 0.7-0.9: the delegation is sent again
+-- and gets the answer) and no error is shown for the question's "no" (MINION_E2E_TRUST).
+local function trust()
+  local bufnr = vim.api.nvim_get_current_buf()
+  attached_client(bufnr)
+  local notes = {}
+  local notify = vim.notify
+  vim.notify = function(message, level, ...)
+    table.insert(notes, { message = message, level = level })
+    return notify(message, level, ...)
+  end
+  vim.cmd("2MinionDelegate fix it")
+  local question = wait_for("the trust question", function()
+    return lsp.state.questions[1]
+  end)
+  check(question.message:find("blueprints", 1, true), "the question: %s", question.message)
+  wait_for("the question's note", function()
+    for _, note in ipairs(notes) do
+      if note.message:find(":MinionAnswer", 1, true) then
+        return true
+      end
+    end
+  end)
+  vim.wait(1000) -- the server would start a run now if it did not wait for the answer
+  check(lsp.state.latest == nil, "run %s started before the answer", tostring(lsp.state.latest))
+  check(#modal_prompts == 0, "a modal prompt: %s", vim.inspect(modal_prompts))
+  vim.cmd("MinionAnswer Trust and run")
+  local run_id, run = finished_run(nil)
+  check(#lsp.state.questions == 0, "questions left: %s", vim.inspect(lsp.state.questions))
+  for _, note in ipairs(notes) do
+    check(note.level ~= vim.log.levels.ERROR, "an error shown: %s", note.message)
+  end
+  log(("asked in a note; :MinionAnswer trusted the blueprints; run %s ended %s"):format(run_id, run.status))
+end
+
 local function main()
   local bufnr = vim.api.nvim_get_current_buf()
   attached_client(bufnr)
@@ -369,6 +564,15 @@ local function main()
     local name = vim.api.nvim_buf_get_name(0)
     return name:find(todo_id, 1, true) and name:match("%.md$") and name
   end)
+  -- Formatted (report.lua), not the markdown: no heading marks or bold stars, headings
+  -- underlined, the agent's summary in it.
+  local shown = vim.api.nvim_buf_get_lines(0, 0, -1, true)
+  check(vim.bo.filetype == "minionreport" and vim.bo.buftype == "nofile", "the report is %s, %s", vim.bo.filetype, vim.bo.buftype)
+  for _, line in ipairs(shown) do
+    check(not line:match("^#+ ") and not line:find("**", 1, true), "markdown in the report: %q", line)
+  end
+  local report_text = table.concat(shown, "\n")
+  check(report_text:find("═", 1, true) and report_text:find(os.getenv("MINION_E2E_SUMMARY"), 1, true), "the report:\n%s", report_text)
   log("report opened: " .. report)
 
   -- 4. "Delegate to minion…" from the code actions on lines 5-6: the plugin asks for the
@@ -489,6 +693,8 @@ vim.api.nvim_create_autocmd("VimEnter", {
     local scenario = os.getenv("MINION_E2E_ONE_RUN") and one_run
       or os.getenv("MINION_E2E_PATTERNS") and patterns
       or os.getenv("MINION_E2E_REVIEW") and review
+      or os.getenv("MINION_E2E_HUNKS") and hunks
+      or os.getenv("MINION_E2E_TRUST") and trust
       or main
     run_scenario(scenario)
     check_no_modal_prompt()

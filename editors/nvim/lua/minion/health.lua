@@ -28,8 +28,9 @@ local function server_python(options)
   local out = vim.fn.system({ python, "-c", "import minion; print(minion.__version__)" })
   if vim.v.shell_error ~= 0 then
     return report_error(("minion is not installed in %s: %s"):format(python, vim.trim(out)), {
-      python .. " -m pip install minion-lsp",
-      'or setup{ python = … } with a Python that has it (in a minion checkout: .venv/bin/python)',
+      -- minion is not on PyPI: it installs from a checkout of its repository.
+      python .. " -m pip install /path/to/minion-checkout",
+      'or setup{ python = "/path/to/minion-checkout/.venv/bin/python" } (`make setup` in the checkout makes it)',
     })
   end
   ok(("server: %s (minion %s)"):format(table.concat(cmd, " "), vim.trim(out)))

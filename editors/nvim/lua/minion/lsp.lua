@@ -1,8 +1,9 @@
 -- The minion language server in Neovim 0.7 through 0.11+: its client configuration,
 -- how it is started on each version, requests, and the handlers the plugin adds
--- (minion/runStatus, minion/capabilities, progress, window/showMessageRequest, which the end
--- of a run only tells, and window/showDocument where Neovim lacks it). The payloads are the server's wire types (docs/lsp.md): what a run offers and
--- the TODO markers come from the server, never from a copy here.
+-- (minion/runStatus, minion/capabilities, progress, window/showMessageRequest, never modal,
+-- and window/showDocument: a run's report, and all of it where Neovim lacks it). The
+-- payloads are the server's wire types (docs/lsp.md): what a run offers and the TODO
+-- markers come from the server, never from a copy here.
 
 local M = {}
 
@@ -157,37 +158,144 @@ function M.note(message, level, suffix)
   vim.notify(message .. suffix, level or vim.log.levels.INFO)
 end
 
---- An end-of-run message: the server offers Open / Apply all / Resume / Dismiss.
-local function end_of_run(params)
-  for _, action in ipairs(params.actions or {}) do
-    if action.title == "Dismiss" then
-      return true
-    end
-  end
-  return false
+--- The run a message of the server names ("minion run <id> ok: …"), if it names one.
+local function run_named(params)
+  return type(params.message) == "string" and params.message:match("^minion run (%w+)") or nil
 end
 
--- window/showMessageRequest. Neovim asks it with a modal prompt (inputlist, or vim.ui.select
--- on 0.10+, often an inputlist too) that takes the keys of a user typing when a run ends, and
--- a digit + Enter would apply the run. The end of a run is only told (vim.notify) and the
--- answer is "dismissed": what to do with the run is in :MinionRuns and the code actions.
--- Other questions (trusting a repository's blueprints, asked when the user starts a run)
--- go to Neovim's handler on 0.10+; before, they are told the same way.
-local builtin_message_request = vim.lsp.handlers["window/showMessageRequest"]
-local function message_request(err, params, ctx, config)
-  if end_of_run(params) or not has("0.10") or not builtin_message_request then
-    local levels = { vim.log.levels.ERROR, vim.log.levels.WARN }
-    local level = levels[params.type] or vim.log.levels.INFO
-    local text = "minion: " .. params.message:gsub("^minion ", "")
+--- An end-of-run message: it names a run whose last minion/runStatus says it `ended`
+--- (the server says the end there before it announces it).
+local function end_of_run(params)
+  local run = M.state.runs[run_named(params) or ""]
+  return run ~= nil and run.ended == true
+end
+
+-- Questions of the server waiting for the user's answer (:MinionAnswer), oldest first:
+-- { client_id, message, actions, answer = function(action or vim.NIL) }.
+M.state.questions = {}
+-- client id -> message -> the action the user chose, for a question asked again (0.7-0.9:
+-- see message_request).
+local answered = {}
+
+--- What the plugin knows of the delegation a client is sending, if any (set by init.lua):
+--- the answer to a question met by it starts it again where Neovim cannot wait.
+M.delegation_in_flight = function(_)
+  return nil
+end
+
+local function levels_of(params)
+  local levels = { vim.log.levels.ERROR, vim.log.levels.WARN }
+  return levels[params.type] or vim.log.levels.INFO
+end
+
+--- Answer a waiting question with the action titled `title` (nil: dismiss it, vim.NIL).
+function M.answer(question, title)
+  for i, waiting in ipairs(M.state.questions) do
+    if waiting == question then
+      table.remove(M.state.questions, i)
+      break
+    end
+  end
+  local action = vim.NIL
+  for _, candidate in ipairs(question.actions) do
+    if candidate.title == title then
+      action = candidate
+    end
+  end
+  question.answer(action)
+  return action
+end
+
+-- window/showMessageRequest, never modal. Neovim asks it with a prompt (inputlist, or
+-- vim.ui.select on 0.10+, often an inputlist too) that takes the keys of a user who types
+-- when it comes, and a digit + Enter would answer it. So:
+-- - the end of a run is only told (vim.notify) and answered "dismissed": what to do with
+--   the run is in :MinionRuns and the code actions;
+-- - any other question (trusting a repository's blueprints) is told, and waits for
+--   :MinionAnswer. Where the request can wait (0.10+ runs it in a coroutine), it is
+--   answered then; before, it is answered "dismissed" at once, and the answer given later
+--   is kept for the same question: the delegation that met it is sent again, the server
+--   asks the same (the files and their hashes are in the message) and gets that answer.
+local function message_request(_, params, ctx)
+  local client_id = ctx and ctx.client_id
+  local text = "minion: " .. params.message:gsub("^minion ", "")
+  if end_of_run(params) then
     vim.schedule(function()
-      M.note(text, level, " (:MinionRuns)")
-      if M.on_run_message then
-        M.on_run_message(params)
-      end
+      M.note(text, levels_of(params), " (:MinionRuns)")
     end)
     return vim.NIL
   end
-  return builtin_message_request(err, params, ctx, config)
+  local given = answered[client_id] and answered[client_id][params.message]
+  if given then
+    answered[client_id][params.message] = nil
+    return given
+  end
+  local question = { client_id = client_id, message = params.message, actions = params.actions or {} }
+  table.insert(M.state.questions, question)
+  vim.schedule(function()
+    M.note(text, levels_of(params), " (:MinionAnswer)")
+    if M.on_question then
+      M.on_question(question)
+    end
+  end)
+  local co, is_main = coroutine.running()
+  if co and not is_main then
+    question.answer = function(action)
+      vim.schedule(function()
+        coroutine.resume(co, action)
+      end)
+    end
+    return coroutine.yield()
+  end
+  local delegation = M.delegation_in_flight(client_id)
+  if delegation then
+    delegation.questioned = true -- its error ("not trusted") is this question: not shown again
+  end
+  question.answer = function(action)
+    if action ~= vim.NIL and delegation then
+      answered[client_id] = answered[client_id] or {}
+      answered[client_id][params.message] = action
+      delegation.again()
+    end
+  end
+  return vim.NIL
+end
+
+-- window/showMessage: Neovim's handler, but not for the error that repeats a question still
+-- waiting for :MinionAnswer. Where the question cannot wait (before 0.10) the server takes
+-- the "dismissed" for a no and says why the delegation failed (the question's own text):
+-- the user has just been told that, and their answer will send the delegation again.
+local builtin_show_message = vim.lsp.handlers["window/showMessage"]
+local function show_message(err, params, ctx, config)
+  local said = type(params.message) == "string" and params.message:gsub("^minion: ", ""):match("^[^\n]*") or ""
+  for _, question in ipairs(M.state.questions) do
+    if said ~= "" and question.client_id == ctx.client_id and vim.startswith(question.message, said) then
+      return vim.NIL
+    end
+  end
+  return builtin_show_message(err, params, ctx, config)
+end
+
+-- window/showDocument: a run's report (<state>/reports/<id>.md) opens as a formatted
+-- buffer (M.on_report); anything else goes to Neovim's handler, or to show_document on
+-- 0.7, which has none.
+local builtin_show_document = vim.lsp.handlers["window/showDocument"]
+local function show_document_or_report(err, params, ctx, config)
+  local uri = type(params) == "table" and params.uri or ""
+  if not params.external and uri:match("^file:") and M.on_report then
+    local path = vim.uri_to_fname(uri)
+    local run_id = path:match("/reports/(%w+)%.md$")
+    if run_id then
+      vim.schedule(function()
+        M.on_report(path, run_id)
+      end)
+      return { success = true }
+    end
+  end
+  if builtin_show_document then
+    return builtin_show_document(err, params, ctx, config)
+  end
+  return show_document(err, params, ctx, config)
 end
 
 local function handlers()
@@ -196,10 +304,9 @@ local function handlers()
     ["minion/capabilities"] = capabilities_changed,
     ["$/progress"] = progress,
   }
-  if not vim.lsp.handlers["window/showDocument"] then
-    own["window/showDocument"] = show_document
-  end
+  own["window/showDocument"] = show_document_or_report
   own["window/showMessageRequest"] = message_request
+  own["window/showMessage"] = show_message
   return own
 end
 
@@ -323,25 +430,29 @@ function M.clients()
   end, vim.lsp.get_active_clients())
 end
 
---- client:request on 0.11+, client.request before.
-function M.request(client, method, params, handler, bufnr)
+--- client:<name>(…) on 0.11+ (a method), client.<name>(…) before (a function).
+local function call(client, name, ...)
   if has("0.11") then
-    return client:request(method, params, handler, bufnr)
+    return client[name](client, ...)
   end
-  return client.request(method, params, handler, bufnr)
+  return client[name](...)
+end
+
+function M.request(client, method, params, handler, bufnr)
+  return call(client, "request", method, params, handler, bufnr)
 end
 
 function M.request_sync(client, method, params, timeout_ms, bufnr)
-  if has("0.11") then
-    return client:request_sync(method, params, timeout_ms, bufnr)
-  end
-  return client.request_sync(method, params, timeout_ms, bufnr)
+  return call(client, "request_sync", method, params, timeout_ms, bufnr)
 end
 
---- workspace/executeCommand; on_result(result) runs on success, errors are shown.
-function M.execute(client, command, arguments, bufnr, on_result)
+--- workspace/executeCommand; on_result(result) runs on success, errors are shown unless
+--- on_error(err) says it took care of it (returns true).
+function M.execute(client, command, arguments, bufnr, on_result, on_error)
   M.request(client, "workspace/executeCommand", { command = command, arguments = arguments }, function(err, result)
-    if err then
+    if err and on_error and on_error(err) then
+      return
+    elseif err then
       vim.notify(("minion: %s: %s"):format(command, err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif on_result then
       on_result(result)
