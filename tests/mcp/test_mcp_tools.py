@@ -18,6 +18,7 @@ import pytest
 from support.claude import events
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
+from support.procs import processes_with
 from support.mcp_config import SERVER, configure, stdio
 from support.script import done, text, tool, write_script
 
@@ -82,6 +83,7 @@ def test_a_stdio_server_runs_in_the_sandbox_and_only_allowed_tools_are_offered_o
                                           "echo"]
     assert all(c["duration_s"] >= 0 and c["result_chars"] > 0 for c in calls)
     assert TOKEN not in log_path(final.id).read_text()
+    assert not processes_with(str(SERVER))  # stopped with the run: the server, its sandbox and launcher
 
 
 def test_a_server_over_streamable_http_on_loopback(repo, tmp_path):
@@ -112,6 +114,7 @@ def test_a_crashed_server_is_restarted_once_then_reported(repo, tmp_path):
     assert outputs[2][1] and "unavailable for the rest of the run" in outputs[2][2]
     assert outputs[3][1] and "not available" in outputs[3][2]
     assert any("restarted it" in w for w in warnings(final))
+    assert not processes_with(str(SERVER))
 
 
 def test_a_call_that_hangs_times_out_and_the_server_goes_on(repo, tmp_path):
