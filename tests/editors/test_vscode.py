@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ import pytest
 from minion.runs.store import RunStore
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
+from support.net import free_port
 from support.script import bash, done, replace, text, write_script
 
 from .conftest import EDITORS, PYTHON, ROOT, SUMMARY, python_settings, run_editor
@@ -95,12 +95,6 @@ def extensions(tmp_path_factory) -> list[Path]:
     build(["npm", "run", "package", "--", "--out", str(minion)], EXTENSION)  # compiles first
     build([str(VSCE), "package", "--skip-license", "--allow-missing-repository", "--out", str(driver)], HERE / "driver")
     return [minion, driver]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> None:

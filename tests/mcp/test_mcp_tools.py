@@ -18,6 +18,7 @@ import pytest
 from support.claude import events
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
+from support.net import free_port
 from support.procs import processes_with
 from support.mcp_config import SERVER, configure, stdio
 from support.script import done, text, tool, write_script
@@ -199,12 +200,6 @@ def test_a_broken_mcp_json_fails_the_run_at_once_and_names_the_file(repo, tmp_pa
     (Path(os.environ["XDG_CONFIG_HOME"]) / "minion" / "mcp.json").write_text("{not json")
     with pytest.raises(ConfigError, match="mcp.json is not valid JSON"):
         create_run(RunRequest(task="t", repo=repo, model=write_script(tmp_path, [done()])), RunStore())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
