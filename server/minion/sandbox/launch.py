@@ -3,9 +3,9 @@
 A sandboxed command gets its seccomp filter and its data files (``--ro-bind-data``) as file
 descriptors, which a library that spawns processes itself (the MCP SDK's stdio transport)
 cannot pass. `Sandbox.server_command` writes what bwrap needs to a private spec file and
-returns ``python -m minion.sandbox.launch SPEC``: this module reads the spec (and deletes
-it), puts each blob at the descriptor number the bwrap command line names, and becomes bwrap.
-It imports nothing of minion's: it runs between the caller and the sandbox.
+returns ``python -I .../launch.py SPEC``: this file reads the spec (and deletes it), puts
+each blob at the descriptor number the bwrap command line names, and becomes bwrap. It is
+run as a file and imports nothing of minion's: it runs between the caller and the sandbox.
 """
 
 import base64

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import probe, seccomp
+from . import launch, probe, seccomp
 from .gitstore import GitStore, build_store
 from .gitstore import sync as sync_git_store
 from .home import prepare_home
@@ -207,7 +207,8 @@ class Sandbox:
         fd, path = tempfile.mkstemp(prefix="launch-", suffix=".json", dir=spec_dir)  # mode 0600
         with os.fdopen(fd, "w") as f:
             json.dump(spec, f)
-        return [sys.executable, "-m", "minion.sandbox.launch", path]
+        # The file itself, isolated (-I): no import of minion's package, no PYTHON* variables.
+        return [sys.executable, "-I", str(Path(launch.__file__)), path]
 
     async def _execute(self, argv, env, host_cwd, pass_fds: list[int], timeout, *,
                        keyring: bool = False) -> CommandResult:
