@@ -30,10 +30,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.minion-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: installing minion, its mcp extra and its test tools into .venv" >&2
+  echo "bootstrap: installing minion, its fleet and mcp extras and its test tools into .venv" >&2
   log=.venv/install.log
   if ! { .venv/bin/python -m pip install --upgrade pip &&
-         .venv/bin/python -m pip install -e '.[test,mcp]'; } >"$log" 2>&1; then
+         .venv/bin/python -m pip install -e '.[test,fleet,mcp]'; } >"$log" 2>&1; then
     tail -30 "$log" >&2
     echo "bootstrap: pip install failed; full log in $log" >&2
     exit 1

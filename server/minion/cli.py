@@ -71,6 +71,9 @@ def execute_and_report(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    flags = {**_run_flags(args), "executor": args.executor}
+    if _executor(Path(args.repo), flags) == "temporal":
+        return _run_on_fleet(args, flags)
     if not (args.model or "").startswith("scripted:"):
         preload_sdk()  # beside the snapshot, off the critical path
     request = RunRequest(
@@ -79,6 +82,93 @@ def cmd_run(args: argparse.Namespace) -> int:
     final = run_and_report(request, as_json=args.json, record_to=args.record)
     warm_for_next_run(Path(final.repo))
     return final.status.exit_code
+
+
+# --- the fleet (docs/fleet.md): opt-in, and nothing of it is imported for a local run ---
+
+
+def _executor(repo: Path, flags: dict) -> str:
+    from .config import load_settings
+    from .snapshot import find_repo_root
+
+    return load_settings(find_repo_root(repo), flags=flags).executor
+
+
+def _run_on_fleet(args: argparse.Namespace, flags: dict) -> int:
+    """`minion run` with executor = "temporal": the run is created here (snapshot, store),
+    executed by a `minion worker`, and its branch fetched back."""
+    from .config import load_settings
+    from .fleet.client import check_fleet, run_on_fleet
+    from .fleet.config import fleet_config
+    from .snapshot import find_repo_root
+
+    if args.record:
+        raise MinionError("--record needs the model's turns, which stay on the worker: run locally to record")
+    repo = find_repo_root(Path(args.repo))
+    config = fleet_config(load_settings(repo, flags=flags))
+    request = RunRequest(task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=flags)
+    store = RunStore()
+
+    async def execute():
+        client = await check_fleet(config, repo)  # before anything is created: the server and the remote answer
+        record = await asyncio.to_thread(create_run, request, store)
+        # Ctrl-C cancels the run, as for a local one: the worker commits and pushes the work so far.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, store.request_cancel, record.id)
+        with ui.ProgressView(err) as view:
+            return await run_on_fleet(record, store, listeners=[view.on_event], config=config, client=client)
+
+    return _report_fleet_run(asyncio.run(execute()), as_json=args.json)
+
+
+def _report_fleet_run(final: RunRecord, *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(result_json(final), indent=2))
+    else:
+        stat = diffstat(Path(final.repo), final.base, final.head) if final.base and final.head and final.files else ""
+        ui.print_result(out, final, stat, str(log_path(final.id)))
+    return final.status.exit_code
+
+
+def cmd_fleet_dev(args: argparse.Namespace) -> int:
+    from .fleet.dev import run_dev
+
+    return run_dev(port=args.port, ui_port=args.ui_port, db=args.db, headless=args.headless,
+                   say=lambda line: err.print(escape(line), soft_wrap=True))
+
+
+def cmd_fleet_attach(args: argparse.Namespace) -> int:
+    """Follow a fleet run submitted here whose client went away (it kept running on the
+    fleet), until it ends; then bring its result home as `minion run` would have."""
+    from .fleet.client import FleetRun
+    from .fleet.config import fleet_config
+
+    store = RunStore()
+    record = store.get(args.id)
+    if record.settings.executor != "temporal":
+        raise MinionError(f"run {record.id} did not run on the fleet (its executor is {record.settings.executor})")
+
+    async def follow():
+        run = FleetRun(record, store, fleet_config(record.settings))
+        await run.attach()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, store.request_cancel, record.id)
+        with ui.ProgressView(err) as view:
+            return await run.follow([view.on_event])
+
+    return _report_fleet_run(asyncio.run(follow()), as_json=args.json)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .fleet.config import default_worker_name, fleet_config, require_temporalio
+
+    require_temporalio()
+    from .fleet.worker import main as worker_main
+
+    settings = load_settings()  # the user config of the worker machine, never a repository's
+    config = fleet_config(settings, task_queue=args.task_queue)
+    config.need_remote()
+    return worker_main(config, name=args.name or default_worker_name(),
+                       max_runs=args.max_runs or settings.max_concurrent_runs)
 
 
 def cmd_revise(args: argparse.Namespace) -> int:
@@ -441,6 +531,38 @@ def cmd_blueprints(args: argparse.Namespace) -> int:
     return 2 if found.problems else 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run a suite for each variant (blueprint × model) and compare them (docs/eval.md)."""
+    from .eval import Plan, load_suite, print_summary, run_eval, variants_of
+
+    suite = Path(args.suite).resolve()
+    out_dir = Path(args.out).resolve() if args.out else Path.cwd() / "minion-eval" / suite.name
+    plan = Plan(suite=suite, tasks=load_suite(suite), variants=variants_of(args.blueprint, args.model),
+                repeat=args.repeat, out=out_dir, max_parallel=args.max_parallel)
+    err.print(f"eval of {len(plan.tasks)} tasks × {len(plan.variants)} variants × {plan.repeat}: "
+              f"results in {escape(str(out_dir))}")
+
+    def progress(result: dict) -> None:
+        err.print(f"{escape(result['task'])} · {escape(result['variant'])} #{result['repeat']}: "
+                  f"{result['outcome']} ({result['status'] or escape(result['error'] or '')})")
+
+    summary = run_eval(plan, resume=args.resume, on_result=progress)
+    if args.html:
+        from .eval.html import write_html
+
+        err.print(f"report: {escape(str(write_html(summary, Path(args.html), RunStore())))}")
+    if args.format == "swebench":
+        from .eval.report import swebench_predictions
+
+        for prediction in swebench_predictions(summary):
+            print(json.dumps(prediction))
+    elif args.json or args.format == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(out, summary)
+    return 130 if summary["interrupted"] else 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -472,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blueprint", help="blueprint name (default from config: default)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
     p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
+    p.add_argument("--executor", choices=["local", "temporal"],
+                   help="where the run executes: this machine, or the fleet (default from config: local)")
     with_run_options(p)
     p.set_defaults(fn=cmd_run)
 
@@ -569,12 +693,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", action="append", default=[], metavar="NAME", help="also delete this minion/* branch")
     p.set_defaults(fn=cmd_clean)
 
+    p = sub.add_parser("fleet", help="the fleet of workers runs can execute on (docs/fleet.md)")
+    fleet_sub = p.add_subparsers(dest="fleet_command", required=True, metavar="SUBCOMMAND")
+    p = fleet_sub.add_parser("dev", help="start a local Temporal dev server (loopback, database in minion's state dir)")
+    p.add_argument("--port", type=positive_int, default=7233, help="its gRPC port (default 7233)")
+    p.add_argument("--ui-port", type=positive_int, help="its web UI's port (default: the port + 1000)")
+    p.add_argument("--db", type=Path, metavar="FILE", help="its SQLite database (default: in minion's state dir)")
+    p.add_argument("--headless", action="store_true", help="no web UI")
+    p.set_defaults(fn=cmd_fleet_dev)
+
+    p = fleet_sub.add_parser("attach", help="follow a fleet run whose client went away, and bring its result home")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_fleet_attach)
+
+    p = sub.add_parser("worker", help="be a worker of the fleet: poll the task queue and execute runs")
+    p.add_argument("--task-queue", metavar="NAME", help="the shared task queue (default from config: minion)")
+    p.add_argument("--name", help="this worker's name (default: host-pid)")
+    p.add_argument("--max-runs", type=positive_int, metavar="N",
+                   help="runs at once (default from config: max_concurrent_runs)")
+    p.set_defaults(fn=cmd_worker)
+
     p = sub.add_parser("warm",
                        help="get ready for fast runs: a standby process, the repository's worktree pool and repo map")
     p.add_argument("--repo", default=".", help="the repository (default: the current folder)")
     p.add_argument("--map-only", action="store_true", help="only the repo map, not the standby or the worktree pool")
     p.add_argument("--wait", action="store_true", help="wait for a warm-up already at work, then do this one")
     p.set_defaults(fn=cmd_warm)
+
+    p = sub.add_parser("eval", help="run a task suite for each blueprint × model and compare them (docs/eval.md)")
+    p.add_argument("suite", help="the suite folder: SUITE/<task>/task.toml")
+    p.add_argument("--blueprint", action="append", default=[], metavar="NAME",
+                   help="a variant's blueprint (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="SPEC",
+                   help="a variant's model (repeatable; {task} is the task's folder)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="runs per task and variant")
+    p.add_argument("--max-parallel", type=positive_int, default=1, metavar="N", help="runs at once")
+    p.add_argument("--out", metavar="DIR", help="where results go (default: ./minion-eval/<suite>)")
+    p.add_argument("--resume", action="store_true", help="finish the eval in --out: skip the trials done")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON (--format json)")
+    p.add_argument("--format", choices=["table", "json", "swebench"], default="table",
+                   help="swebench: SWE-bench's predictions JSONL, for the tasks with an instance_id")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    p.set_defaults(fn=cmd_eval)
     return parser
 
 

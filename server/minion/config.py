@@ -81,6 +81,14 @@ class Settings(BaseModel):
     push: bool = False
     resume: bool = False
 
+    # Where runs execute (docs/fleet.md): "local" (this machine, the default) or "temporal"
+    # (a fleet of `minion worker`s behind a Temporal server). User config, editor or flag only.
+    executor: Literal["local", "temporal"] = "local"
+    temporal_address: str = "127.0.0.1:7233"  # else MINION_TEMPORAL_ADDRESS
+    temporal_namespace: str = "default"  # else MINION_TEMPORAL_NAMESPACE
+    task_queue: str = "minion"  # the workers' shared task queue
+    fleet_remote: str | None = None  # the git remote snapshots and branches travel by (URL or bare repo path)
+
     @field_validator("dependency_dirs")
     @classmethod
     def _repo_relative_folders(cls, folders: list[str]) -> list[str]:
@@ -94,7 +102,9 @@ class Settings(BaseModel):
 # A cloned repository is not trusted with these: they could send the API key elsewhere,
 # turn the sandbox or the network on, make runs free, push code, or fill the disk.
 USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow", "python",
-                  "pool_size", "pool_disk_mb", "warm", "standby"}
+                  "pool_size", "pool_disk_mb", "warm", "standby",
+                  # the fleet: a repository must not send its runs (and its code) elsewhere
+                  "executor", "temporal_address", "temporal_namespace", "task_queue", "fleet_remote"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
             "command_timeout", "command_memory_mb", "mcp_timeout", "git_history",

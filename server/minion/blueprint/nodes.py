@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..agent.loop import AgentOutcome
 from ..errors import MinionError
@@ -74,6 +74,10 @@ def _described(kind: str, name: str) -> str:
 
 class Nodes:
     """The run's nodes, in order: runs each one, or replays it from its checkpoint."""
+
+    # Called with each node that finished normally, once it is stored and before its
+    # node.end: the run waits at the node boundary (the fleet's worker pushes a checkpoint).
+    after_node: ClassVar[Callable[[NodeRecord], None] | None] = None
 
     def __init__(self, run_id: str, store: RunStore, events: EventLog):
         self.run_id = run_id
@@ -173,6 +177,8 @@ class Nodes:
         finally:
             node.status, node.summary, node.ended_at = status, summary, time.time()
             self.store.finish_node(node)
+            if Nodes.after_node is not None and replayable(node):
+                Nodes.after_node(node)
             self.events.emit(
                 "node.end", seq=seq, name=name, kind=kind.kind, status=status, summary=summary,
                 duration_s=round(node.ended_at - node.started_at, 3),

@@ -247,7 +247,7 @@ class Runtime:
                 from ..mcp_servers.toolbox import McpToolbox
             except ImportError:  # the optional extra
                 self.log("MCP servers are configured, but the mcp package is not installed: "
-                         "pip install 'minion-lsp[mcp]' (in a minion checkout: pip install -e '.[mcp]')", "warning")
+                         "pip install -e '.[mcp]' in the minion checkout (make setup does)", "warning")
                 return self.toolset
             self._mcp = McpToolbox(
                 config, cwd=self.worktree,

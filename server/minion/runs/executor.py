@@ -88,6 +88,12 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def on_fleet(record: RunRecord) -> bool:
+    """A run a fleet worker executes: it goes on when the process that submitted it (its
+    `worker_pid` here) is gone, and `minion fleet attach` brings its result home."""
+    return record.settings.executor == "temporal"
+
+
 def worker_log_path(run_id: str) -> Path:
     return logs_dir() / f"{run_id}.worker.log"
 
@@ -236,7 +242,7 @@ class LocalExecutor(Executor):
         for record in records:
             if not record.status.active or record.id in self.active_ids():
                 continue
-            if pid_alive(record.worker_pid):
+            if pid_alive(record.worker_pid) or on_fleet(record):
                 self.watch(record.id)
             elif record.status is Status.QUEUED:
                 await self._mark_ended(record.id, Status.LOST,
@@ -256,7 +262,7 @@ class LocalExecutor(Executor):
                 record = await asyncio.to_thread(self.store.get, run_id)
                 if not record.status.active:
                     break
-                if record.worker_pid and not pid_alive(record.worker_pid):
+                if record.worker_pid and not pid_alive(record.worker_pid) and not on_fleet(record):
                     await self._worker_died(record, death_reason(record.id, _gone_description(record)))
                     break
         finally:

@@ -1,0 +1,160 @@
+"""A run from the CLI on the fleet: the same branch as a local run of the same script, its
+progress seen by the client, the user's repository untouched but for the fetched branch,
+and nothing of the repository's files or the API key in Temporal's history."""
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+
+from support.fingerprint import assert_unchanged, fingerprint
+from support.gitrepo import run_git
+from support.script import PYTEST, bash, done, replace, text, write_script
+
+from minion.runs.events import log_path, read_events
+from minion.runs.model import Status
+from minion.runs.store import RunStore
+
+FIX_ADD = replace("calc/ops.py", "return a - b", "return a + b")
+SECRET = "sk-ant-fleet-test-0123456789abcdefghijklmnopqrstuv"
+
+
+def minion(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "minion", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=240)
+
+
+def use_checks(config_home) -> None:
+    config = config_home / "minion" / "config.toml"
+    config.write_text(config.read_text() + f'checks = {{ tests = "{PYTEST}" }}\n')
+
+
+def test_a_cli_run_on_the_fleet_ends_as_a_local_run_does(repo, tmp_path, start_worker, fleet_env, fleet_remote):
+    use_checks(_config_home())
+    worker = start_worker("w1", env={"ANTHROPIC_API_KEY": SECRET})
+    before = fingerprint(repo)
+    script = [[text("Fix the operator."), FIX_ADD], done("add() now adds.")]
+    (tmp_path / "fleet").mkdir()
+    (tmp_path / "local").mkdir()
+
+    ran = minion("run", "make the tests pass", "--model", write_script(tmp_path / "fleet", script),
+                 "--executor", "temporal", "--json", cwd=repo)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["status"] == "ok", result
+    assert result["files"] == ["calc/ops.py"]
+    # Progress reached the client as the run went: each node's end, on the terminal.
+    for node in ("context", "implement", "check: tests", "commit"):
+        assert f"{node}" in ran.stderr, ran.stderr
+
+    # The branch is in the user's repository, and nothing else of theirs changed.
+    branch = result["branch"]
+    assert run_git(repo, "rev-parse", f"refs/heads/{branch}") == result["head"]
+    assert_unchanged(before, fingerprint(repo))
+    assert run_git(repo, "for-each-ref", "--format=%(refname)", "refs/remotes") == ""
+
+    # The same script run locally ends with the same content on its branch.
+    local = minion("run", "make the tests pass", "--model", write_script(tmp_path / "local", script), "--json",
+                   cwd=repo)
+    assert local.returncode == 0, local.stderr
+    local_result = json.loads(local.stdout)
+    assert run_git(repo, "rev-parse", f"{branch}^{{tree}}") == run_git(repo, "rev-parse",
+                                                                     f"{local_result['branch']}^{{tree}}")
+
+    # list / show / logs read the fleet run as a local one.
+    store = RunStore()
+    record = store.get(result["id"])
+    assert record.status is Status.OK and record.head == result["head"]
+    assert [n.name for n in store.nodes(record.id)] == ["context", "implement", "check: tests", "commit"]
+    assert [c.ok for c in record.checks] == [True]
+    types = [e["type"] for e in read_events(log_path(record.id))]
+    assert types[0] == "run.start" and types[-1] == "run.end" and "agent.tool" in types
+    listed = minion("list", "--json", cwd=repo)
+    assert result["id"] in [r["id"] for r in json.loads(listed.stdout)]
+    shown = minion("show", result["id"], cwd=repo)
+    assert shown.returncode == 0 and "implement" in shown.stdout
+
+    # The run ran on the worker, in its own state dir: its store has it, and its mirror of the
+    # fleet remote got only the run's snapshot (and made the run's branch).
+    with_worker_state = {**os.environ, "MINION_STATE_DIR": str(worker.state)}
+    on_worker = subprocess.run([sys.executable, "-m", "minion", "show", result["id"], "--json"], capture_output=True,
+                               text=True, env=with_worker_state, cwd=tmp_path)
+    assert on_worker.returncode == 0 and json.loads(on_worker.stdout)["status"] == "ok", on_worker.stderr
+    [mirror] = (worker.state / "fleet" / "mirrors").iterdir()
+    refs = run_git(mirror, "for-each-ref", "--format=%(refname)").splitlines()
+    assert sorted(refs) == sorted([f"refs/heads/{branch}", f"refs/minion/snapshots/{result['id']}"]), refs
+
+    # Temporal's history of the run carries ids and refs: no file of the repository, no key.
+    history = asyncio.run(_history(fleet_env["MINION_TEMPORAL_ADDRESS"], f"minion-run-{result['id']}"))
+    assert SECRET not in history
+    assert "return a + b" not in history and "return a - b" not in history and "assert add(2, 3)" not in history
+    assert f"refs/minion/snapshots/{result['id']}" in history
+
+
+def _config_home():
+    from pathlib import Path
+
+    return Path(os.environ["XDG_CONFIG_HOME"])
+
+
+async def _history(address: str, workflow_id: str) -> str:
+    """Every payload of the workflow's history (inputs, results, signals, heartbeats), decoded."""
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    decoded: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if "data" in value and "metadata" in value:  # a Payload: its data is base64
+                decoded.append(base64.b64decode(value["data"]).decode("utf-8", "replace"))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads(history.to_json()))
+    assert decoded, "no payload found in the history"
+    return "\n".join(decoded)
+
+
+def test_a_run_goes_on_when_its_client_goes_away_and_attach_brings_it_home(repo, tmp_path, start_worker, fleet_env):
+    start_worker("w2")
+    before = fingerprint(repo)
+    model = write_script(tmp_path, [[text("Fix the operator."), FIX_ADD], [bash("sleep 4")], done("add() now adds.")])
+    client = subprocess.Popen([sys.executable, "-m", "minion", "run", "fix add", "--model", model,
+                               "--executor", "temporal", "--json"], cwd=repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ, **fleet_env})
+    store = RunStore()
+    deadline = time.monotonic() + 120
+    while not (running := [r for r in store.recent() if r.status is Status.RUNNING]):
+        assert client.poll() is None and time.monotonic() < deadline, "the run never started on the worker"
+        time.sleep(0.1)
+    [record] = running
+    client.kill()  # the client goes away (an editor closed, a laptop lid shut)
+    client.wait()
+
+    # The run goes on: it ends on the worker, its branch on the fleet remote.
+    outcome = asyncio.run(_result(fleet_env["MINION_TEMPORAL_ADDRESS"], f"minion-run-{record.id}"))
+    assert outcome["status"] == "ok" and outcome["branch_pushed"], outcome
+    assert run_git(repo, "for-each-ref", f"refs/heads/{record.branch}") == ""  # not home yet
+
+    attached = minion("fleet", "attach", record.id, "--json", cwd=repo)
+    assert attached.returncode == 0, attached.stderr
+    result = json.loads(attached.stdout)
+    assert result["status"] == "ok" and result["files"] == ["calc/ops.py"]
+    assert "return a + b" in run_git(repo, "show", f"{record.branch}:calc/ops.py")
+    assert store.get(record.id).status is Status.OK
+    assert_unchanged(before, fingerprint(repo))
+
+
+async def _result(address: str, workflow_id: str) -> dict:
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    return await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 120)

@@ -1,0 +1,169 @@
+"""Three workers (three "machines"): runs spread over them, a cancel reaches the run on its
+worker, and a worker killed mid-run loses the run to another one, from its checkpoint."""
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from support.fingerprint import assert_unchanged, fingerprint
+from support.gitrepo import run_git
+from support.script import bash, done, replace, text, write_script
+
+from minion.engine.create import RunRequest, create_run
+from minion.fleet.client import run_on_fleet
+from minion.runs.events import log_path, read_events
+from minion.runs.model import Status
+from minion.runs.store import RunStore
+from minion.testing import create
+
+FIX_ADD = replace("calc/ops.py", "return a - b", "return a + b")
+
+
+def ran_on(run_id: str) -> str:
+    """The worker a run executed on, as the client recorded it in the run's log."""
+    [event] = [e for e in read_events(log_path(run_id)) if e["type"] == "fleet.run"]
+    return event["worker"]
+
+
+def new_run(repo, folder, turns, task: str):
+    folder.mkdir()
+    model = write_script(folder, turns)
+    return create_run(RunRequest(task=task, repo=repo, model=model, flags={"checks": {}}), RunStore())
+
+
+RUNS = 20
+
+
+async def test_twenty_runs_spread_over_three_workers_each_with_its_own_branch(repo, tmp_path, start_worker):
+    for name in ("m1", "m2", "m3"):
+        start_worker(name, max_runs=2)
+    before = fingerprint(repo)
+    store = RunStore()
+    # Each run outlasts the claims of the first six (a command of a few seconds), so the two
+    # slots of each worker fill up: a worker claims only while it has a free slot.
+    records = [new_run(repo, tmp_path / f"script {i}", [[bash("sleep 3"), create(f"note{i}.txt", f"run {i}\n")],
+                                                        done(f"wrote note {i}")], f"write note {i}")
+               for i in range(RUNS)]
+    finals = await asyncio.gather(*(run_on_fleet(r, store) for r in records))
+
+    assert [f.status for f in finals] == [Status.OK] * RUNS, [(f.status, f.error) for f in finals]
+    assert len({f.branch for f in finals}) == RUNS
+    for i, final in enumerate(finals):
+        assert final.files == [f"note{i}.txt"]
+        assert run_git(repo, "show", f"{final.branch}:note{i}.txt") == f"run {i}"
+    per_worker = Counter(ran_on(f.id) for f in finals)
+    assert set(per_worker) == {"m1", "m2", "m3"} and min(per_worker.values()) >= 2, per_worker
+    assert_unchanged(before, fingerprint(repo))
+
+
+async def test_a_cancel_from_the_client_ends_the_run_within_3s_with_its_work_pushed(repo, tmp_path, start_worker):
+    start_worker("c1")
+    before = fingerprint(repo)
+    store = RunStore()
+    record = new_run(repo, tmp_path / "script", [[text("Fix it."), FIX_ADD], [bash("sleep 120")], done()],
+                     "fix add, then wait")
+    sleeping = asyncio.Event()
+
+    def on_event(event):
+        if event["type"] == "agent.tool" and event.get("tool") == "bash":
+            sleeping.set()
+
+    run = asyncio.ensure_future(run_on_fleet(record, store, listeners=[on_event]))
+    await asyncio.wait_for(sleeping.wait(), 120)
+    await asyncio.sleep(0.5)  # the command is running in the worker's sandbox
+    started = time.monotonic()
+    store.request_cancel(record.id)  # what `minion cancel` and the editor's cancel do
+    final = await run
+    elapsed = time.monotonic() - started
+    print(f"the cancel took {elapsed:.2f}s")
+
+    assert final.status is Status.CANCELLED, (final.status, final.error)
+    assert elapsed < 3, f"the cancel took {elapsed:.1f}s"
+    # The work so far is committed, pushed and fetched: the edit made before the cancel.
+    assert final.files == ["calc/ops.py"]
+    assert "return a + b" in run_git(repo, "show", f"{final.branch}:calc/ops.py")
+    assert ran_on(record.id) == "c1"
+    assert_unchanged(before, fingerprint(repo))
+
+
+@pytest.mark.parametrize("when", ["mid-agent", "at-a-node-boundary", "stopped-mid-agent", "restarted-mid-agent"])
+async def test_a_worker_killed_mid_run_loses_the_run_to_another_worker_from_its_checkpoint(
+        repo, tmp_path, start_worker, when):
+    """A worker lost in the middle of the agent node or at the boundary after it (the check
+    has just started): SIGKILLed (its process alone, or all it started, as a machine dies),
+    or stopped with SIGTERM (then restarted, the same machine). Another worker, or the
+    restarted one, continues from the last checkpoint; no finished node runs again; the
+    branch is the uninterrupted run's."""
+    first = start_worker("k1")
+    before = fingerprint(repo)
+    store = RunStore()
+    (tmp_path / "script").mkdir()
+    model = write_script(tmp_path / "script", [[text("Fix it."), FIX_ADD], [bash("sleep 8")], done("fixed")])
+    record = create_run(RunRequest(task="fix add slowly", repo=repo, model=model,
+                                   flags={"checks": {"slow": "sleep 4"}, "baseline": False}), store)
+    seen: list[dict] = []
+    kill_now = asyncio.Event()
+
+    def on_event(event):
+        seen.append(event)
+        if when.endswith("mid-agent") and event["type"] == "agent.tool" and event.get("tool") == "bash":
+            kill_now.set()
+        if when == "at-a-node-boundary" and event["type"] == "node.start" and event.get("name") == "check: slow":
+            kill_now.set()
+
+    run = asyncio.ensure_future(run_on_fleet(record, store, listeners=[on_event]))
+    await asyncio.wait_for(kill_now.wait(), 120)
+    if when == "mid-agent":
+        first.kill_alone()  # SIGKILL of the worker process only: its engine must not go on
+        assert _engine_gone(record.id), "the engine of the dead worker is still running"
+    elif when in ("stopped-mid-agent", "restarted-mid-agent"):
+        first.stop()  # SIGTERM, as systemd stops a worker: it gives the run back at once
+        assert _engine_gone(record.id, timeout=0)
+    else:
+        first.kill()  # SIGKILL of the worker and everything it started, as a machine dies
+    second = "k1" if when == "restarted-mid-agent" else "k2"  # restarted: the same name and state dir
+    start_worker(second)
+    final = await run
+
+    assert final.status is Status.OK, (final.status, final.error)
+    assert ran_on(record.id) == second
+    assert final.files == ["calc/ops.py"]
+    assert "return a + b" in run_git(repo, "show", f"{final.branch}:calc/ops.py")
+    why = "is shutting down" if when in ("stopped-mid-agent", "restarted-mid-agent") else "stopped answering"
+    assert any(e["type"] == "log" and f"worker k1 {why}; the run moves to another worker" in e.get("message", "")
+               for e in seen), seen
+    started = [e["name"] for e in seen if e["type"] == "node.start"]
+    replayed = [e["name"] for e in seen if e["type"] == "node.replayed"]
+    if when.endswith("mid-agent"):
+        assert replayed == ["context"], seen
+        assert started.count("implement") == 2  # it had not finished: it runs again, from the checkpoint
+    else:
+        assert replayed == ["context", "implement"], seen
+        assert started.count("implement") == 1
+        assert started.count("check: slow") == 2
+    assert started.count("context") == 1, started  # no finished node ran twice
+    assert [n.name for n in store.nodes(record.id)] == ["context", "implement", "check: slow", "commit"]
+    assert_unchanged(before, fingerprint(repo))
+
+
+def _engine_gone(run_id: str, timeout: float = 5.0) -> bool:
+    """No process runs `minion.fleet.engine RUN_ID` (any more)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = False
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"minion.fleet.engine" in argv and run_id.encode() in argv:
+                alive = True
+                break
+        if not alive:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
