@@ -533,11 +533,14 @@ def cmd_blueprints(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a suite for each variant (blueprint × model) and compare them (docs/eval.md)."""
-    from .eval import Plan, load_suite, print_summary, run_eval, variants_of
+    from .eval import Plan, default_models, load_suite, print_summary, run_eval, suite_folder, variants_of
 
-    suite = Path(args.suite).resolve()
+    suite = suite_folder(args.suite)  # `builtin`: the built-in suite
+    models, model_note = default_models(suite, args.model)
+    if model_note:
+        err.print(escape(model_note))
     out_dir = Path(args.out).resolve() if args.out else Path.cwd() / "minion-eval" / suite.name
-    plan = Plan(suite=suite, tasks=load_suite(suite), variants=variants_of(args.blueprint, args.model),
+    plan = Plan(suite=suite, tasks=load_suite(suite), variants=variants_of(args.blueprint, models),
                 repeat=args.repeat, out=out_dir, max_parallel=args.max_parallel)
     err.print(f"eval of {len(plan.tasks)} tasks × {len(plan.variants)} variants × {plan.repeat}: "
               f"results in {escape(str(out_dir))}")
@@ -722,7 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_warm)
 
     p = sub.add_parser("eval", help="run a task suite for each blueprint × model and compare them (docs/eval.md)")
-    p.add_argument("suite", help="the suite folder: SUITE/<task>/task.toml")
+    p.add_argument("suite", help="the suite folder: SUITE/<task>/task.toml; `builtin`: the built-in suite "
+                   "(its tasks' shipped scripted models offline, Claude when ANTHROPIC_API_KEY is set)")
     p.add_argument("--blueprint", action="append", default=[], metavar="NAME",
                    help="a variant's blueprint (repeatable)")
     p.add_argument("--model", action="append", default=[], metavar="SPEC",

@@ -8,11 +8,11 @@ stats.py computes the numbers, report.py shows them.
 from .report import print_summary, summarize
 from .runner import Eval, Plan, Variant, read_results, variants_of
 from .stats import paired_differences, variant_stats, wilson
-from .suite import Task, Trigger, load_suite
+from .suite import BUILTIN, Task, Trigger, default_models, load_suite, suite_folder
 
 __all__ = [
-    "Eval", "Plan", "Task", "Trigger", "Variant", "load_suite", "paired_differences", "print_summary",
-    "read_results", "summarize", "variant_stats", "variants_of", "wilson", "run_eval",
+    "BUILTIN", "Eval", "Plan", "Task", "Trigger", "Variant", "load_suite", "paired_differences", "print_summary",
+    "read_results", "summarize", "variant_stats", "variants_of", "wilson", "run_eval", "default_models", "suite_folder",
 ]
 
 

@@ -7,13 +7,14 @@ run never has them; they are laid over the result only for the judge (judge.py).
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import CAP_KEYS
+from ..config import CAP_KEYS, DEFAULT_MODEL
 from ..errors import MinionError
 
 TriggerKind = Literal["instruction", "todo", "selection", "diagnostic"]
@@ -23,6 +24,30 @@ TriggerKind = Literal["instruction", "todo", "selection", "diagnostic"]
 TASK_SETTINGS = CAP_KEYS | {"checks", "repair_rounds", "baseline", "python", "todo_patterns", "command_timeout"}
 
 DEFAULT_TIMEOUT_S = 1800.0
+
+# The built-in suite (docs/eval.md): `minion eval builtin`. Each task ships the scripted
+# model that solves it, the suite's model when no --model is given and no API key is set.
+BUILTIN = "builtin"
+BUILTIN_SUITE = Path(__file__).parent / "builtin"
+BUILTIN_SCRIPT = "scripted:{task}/scripted.json"
+
+
+def suite_folder(name: str) -> Path:
+    """The folder a suite's name means: ``builtin`` is the built-in suite (give a local
+    folder of that name as ``./builtin``), anything else a folder."""
+    return BUILTIN_SUITE if name == BUILTIN else Path(name).resolve()
+
+
+def default_models(suite: Path, models: list[str], env: dict[str, str] | None = None) -> tuple[list[str], str | None]:
+    """The variants' models, and a note saying which the built-in suite uses when none is
+    given: Claude (the default model) with ``ANTHROPIC_API_KEY`` set, else each task's
+    shipped scripted model. Other suites, or given models, are left as they are."""
+    if models or suite.resolve() != BUILTIN_SUITE.resolve():
+        return list(models), None
+    if (os.environ if env is None else env).get("ANTHROPIC_API_KEY"):
+        return [DEFAULT_MODEL], f"model: {DEFAULT_MODEL} (ANTHROPIC_API_KEY is set: this measures Claude, and costs)"
+    return [BUILTIN_SCRIPT], (f"model: each task's shipped script ({BUILTIN_SCRIPT}), offline; "
+                              "set ANTHROPIC_API_KEY or give --model to measure a real model")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+module example.com/httpstatus
+
+go 1.19
