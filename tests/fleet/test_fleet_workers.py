@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.script import bash, done, replace, text, write_script

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..context import Anchor, Todo
+from ..errors import MinionError
+from ..runs.executor import on_fleet
 from ..runs.model import RunRecord, Status
 from ..runs.store import RunStore
 from .create import RunRequest, create_run
@@ -43,6 +45,13 @@ async def execute_all(
             if store.cancel_requested(record.id):  # cancelled while it waited for its turn
                 store.update(record.id, status=Status.CANCELLED, summary="cancelled before it started")
                 return store.get(record.id)
+            if on_fleet(record):  # executor = "temporal" (docs/fleet.md)
+                from ..fleet.client import run_on_fleet
+
+                try:
+                    return await run_on_fleet(record, store, listeners=[listener])
+                except MinionError:  # not submitted: stored as failed, with the reason
+                    return store.get(record.id)
             return await execute_run(record.id, store, listeners=[listener])
 
     return list(await asyncio.gather(*(one(r) for r in records)))

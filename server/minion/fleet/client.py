@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -283,58 +283,4 @@ async def run_on_fleet(record: RunRecord, store: RunStore, *, listeners: Sequenc
     run = FleetRun(record, store, config or fleet_config(record.settings), client)
     await run.submit()
     return await run.follow(listeners)
-
-
-# the Executor seam (runs/executor.py), for a long-lived client such as the language server
-
-
-def make_executor(store: RunStore, *, on_event: Callable[[str, dict[str, Any]], None],
-                  on_end: Callable[[str], Awaitable[None]], config: FleetConfig | None = None):
-    from ..runs.executor import Executor
-
-    class TemporalExecutor(Executor):
-        """Runs go to the fleet; this process follows each until it ends."""
-
-        def __init__(self) -> None:
-            super().__init__(store, on_event=on_event, on_end=on_end)
-            self.following: dict[str, asyncio.Task] = {}
-
-        def submit(self, run_id: str) -> Status:
-            self._follow(run_id, submit=True)
-            return Status.QUEUED
-
-        def _follow(self, run_id: str, *, submit: bool) -> None:
-            async def go() -> None:
-                record = await asyncio.to_thread(self.store.get, run_id)
-                run = FleetRun(record, self.store, config or fleet_config(record.settings))
-                try:
-                    await (run.submit() if submit else run.attach())
-                    await run.follow([lambda event: self.on_event(run_id, event)])
-                except MinionError as e:
-                    log.warning("run %s: %s", run_id, e)
-                finally:
-                    self.following.pop(run_id, None)
-                    await self.on_end(run_id)
-
-            self.following[run_id] = asyncio.ensure_future(go())
-
-        async def cancel(self, run_id: str) -> Status | None:
-            if run_id not in self.following:
-                return None
-            await asyncio.to_thread(self.store.request_cancel, run_id)  # the follower cancels the workflow
-            return Status.RUNNING
-
-        def active_ids(self) -> list[str]:
-            return list(self.following)
-
-        async def recover(self, records: list[RunRecord]) -> None:
-            for record in records:
-                if record.status.active and record.id not in self.following:
-                    self.watch(record.id)
-
-        def watch(self, run_id: str) -> None:
-            self._follow(run_id, submit=False)
-
-    return TemporalExecutor()
-
 

