@@ -208,6 +208,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return final.status.exit_code
 
 
+def _todo_on_fleet(store: RunStore):
+    """How `minion todo` executes a run whose settings say executor = "temporal"."""
+
+    async def execute(record: RunRecord, listener) -> RunRecord:
+        from .fleet.client import run_on_fleet
+
+        try:
+            return await run_on_fleet(record, store, listeners=[listener])
+        except MinionError:  # not submitted: stored as failed, with the reason
+            return store.get(record.id)
+
+    return execute
+
+
 def cmd_todo(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .context import find_todos
@@ -237,7 +251,8 @@ def cmd_todo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, cancel_all, records, store)
         with ui.BatchView(err, labels) as view:
-            return await execute_all(records, store, max_parallel=args.max_parallel, listener=view.on_event)
+            return await execute_all(records, store, max_parallel=args.max_parallel, listener=view.on_event,
+                                     elsewhere=_todo_on_fleet(store))
 
     finals = asyncio.run(execute())
     if args.json:

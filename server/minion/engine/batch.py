@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..context import Anchor, Todo
-from ..errors import MinionError
 from ..runs.executor import on_fleet
 from ..runs.model import RunRecord, Status
 from ..runs.store import RunStore
@@ -34,10 +33,16 @@ def create_todo_runs(
     return records
 
 
+Listener = Callable[[dict[str, Any]], None]
+
+
 async def execute_all(
-    records: list[RunRecord], store: RunStore, *, max_parallel: int, listener: Callable[[dict[str, Any]], None]
+    records: list[RunRecord], store: RunStore, *, max_parallel: int, listener: Listener,
+    elsewhere: Callable[[RunRecord, Listener], Awaitable[RunRecord]] | None = None,
 ) -> list[RunRecord]:
-    """Run them all, at most ``max_parallel`` at a time; results in the input order."""
+    """Run them all, at most ``max_parallel`` at a time; results in the input order.
+    ``elsewhere`` executes the runs whose settings send them to the fleet (the caller's:
+    the engine does not import the fleet)."""
     gate = asyncio.Semaphore(max_parallel)
 
     async def one(record: RunRecord) -> RunRecord:
@@ -45,13 +50,8 @@ async def execute_all(
             if store.cancel_requested(record.id):  # cancelled while it waited for its turn
                 store.update(record.id, status=Status.CANCELLED, summary="cancelled before it started")
                 return store.get(record.id)
-            if on_fleet(record):  # executor = "temporal" (docs/fleet.md)
-                from ..fleet.client import run_on_fleet
-
-                try:
-                    return await run_on_fleet(record, store, listeners=[listener])
-                except MinionError:  # not submitted: stored as failed, with the reason
-                    return store.get(record.id)
+            if elsewhere is not None and on_fleet(record):  # executor = "temporal" (docs/fleet.md)
+                return await elsewhere(record, listener)
             return await execute_run(record.id, store, listeners=[listener])
 
     return list(await asyncio.gather(*(one(r) for r in records)))

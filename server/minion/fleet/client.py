@@ -31,7 +31,7 @@ from ..snapshot import FlaggedFile
 from . import transport
 from .checkpoint import store_nodes
 from .config import FleetConfig, FleetUnavailable, fleet_config, require_temporalio, run_settings, workflow_id
-from .spec import Progress, RunOutcome, RunSpec
+from .spec import Progress, RunOutcome, RunSpec, progress_event
 
 log = logging.getLogger("minion.fleet.client")
 
@@ -87,6 +87,7 @@ class FleetRun:
         self.workflow_id = workflow_id(record.id)
         self.client: Any = client
         self.worker: str | None = None
+        self.fetched_events = b""  # the run's whole event log, as it came home with the branch
 
     async def submit(self) -> None:
         """Push the snapshot, start the workflow. A failure stores the run as failed."""
@@ -158,7 +159,13 @@ class FleetRun:
             outcome = result.result()
         except Exception as e:
             return await self._ended_without_result(e, cancelled_at is not None)
-        return await asyncio.to_thread(self._bring_home, outcome)
+        final = await asyncio.to_thread(self._bring_home, outcome)
+        # The last query may have come too late (a closed workflow is queried through a
+        # worker's replay, which can time out): the rest of the progress is in the log.
+        for line in self.fetched_events.splitlines()[since:]:
+            with contextlib.suppress(ValueError):
+                self._emit(listeners, progress_event(json.loads(line)))
+        return final
 
     async def _progress(self, handle: Any, since: int) -> Progress | None:
         try:
@@ -226,7 +233,7 @@ class FleetRun:
                 fetched = branch is not None
                 ended = json.loads(files.get("record.json", b"{}"))
                 store_nodes(self.store, self.record.id, json.loads(files.get("nodes.json", b"[]")))
-                events = files.get("events.jsonl", b"")
+                events = self.fetched_events = files.get("events.jsonl", b"")
             except (MinionError, ValueError, OSError) as e:
                 problems.append(f"the run's results could not be read: {e}")
         with contextlib.suppress(OSError):
