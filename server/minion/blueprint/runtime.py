@@ -109,6 +109,7 @@ class Runtime:
         self.refused: list[FlaggedFile] = []  # what the last commit left out
         self.nodes = Nodes(run_id, store, events)
         self._mcp: McpToolbox | None = None  # the run's MCP servers, started by the first node that needs them
+        self._mcp_read = False  # the MCP config is read (and its warnings said) once per run
 
     # the node machinery
 
@@ -237,7 +238,8 @@ class Runtime:
 
     async def _tools_for(self, node_tools: tuple[str, ...]) -> Tools:
         """The built-in tools, with the MCP tools the node may use when there are any."""
-        if self._mcp is None:
+        if not self._mcp_read:
+            self._mcp_read = True
             config = load_mcp_config(self.repo_path)
             if not config.servers:
                 for warning in config.warnings:
@@ -254,6 +256,8 @@ class Runtime:
                 launch=None if self.settings.sandbox == "none" else self.sandbox.server_command,
                 log_dir=logs_dir() / f"{self.id}-mcp", timeout=self.settings.mcp_timeout,
                 output_bytes=self.sandbox.policy.limits.output_bytes, emit=self.events.emit)
+        if self._mcp is None:
+            return self.toolset
         from ..mcp_servers.toolbox import NodeTools
 
         return NodeTools(self.toolset, self._mcp, node_tools, await self._mcp.definitions(node_tools))
