@@ -94,8 +94,8 @@ async def test_a_worker_killed_mid_run_loses_the_run_to_another_worker_from_its_
     """A worker lost in the middle of the agent node or at the boundary after it (the check
     has just started): SIGKILLed (its process alone, or all it started, as a machine dies),
     or stopped with SIGTERM (then restarted, the same machine). Another worker, or the
-    restarted one, continues from the last checkpoint; no finished node runs again; the
-    branch is the uninterrupted run's."""
+    restarted one, continues from the last checkpoint (the agent from its last turn); no
+    finished node or turn runs again; the branch is the uninterrupted run's."""
     first = start_worker("k1")
     before = fingerprint(repo)
     store = RunStore()
@@ -136,15 +136,24 @@ async def test_a_worker_killed_mid_run_loses_the_run_to_another_worker_from_its_
                for e in seen), seen
     started = [e["name"] for e in seen if e["type"] == "node.start"]
     replayed = [e["name"] for e in seen if e["type"] == "node.replayed"]
+    tools = [e["tool"] for e in seen if e["type"] == "agent.tool"]
+    turns = [e["turn"] for e in seen if e["type"] == "agent.turn"]
     if when.endswith("mid-agent"):
         assert replayed == ["context"], seen
-        assert started.count("implement") == 2  # it had not finished: it runs again, from the checkpoint
+        assert started.count("implement") == 2  # it had not finished: it goes on, from its checkpoint
+        # ... after its last turn: the edit of turn 1 is not made again, the cut-off turn 2 is asked again
+        assert any(e["type"] == "log" and "the agent continues after turn 1 of this node" in e["message"]
+                   for e in seen), seen
+        assert tools == ["str_replace_based_edit_tool", "bash", "bash"], tools
+        assert turns == [1, 2, 2, 3], turns
     else:
         assert replayed == ["context", "implement"], seen
         assert started.count("implement") == 1
         assert started.count("check: slow") == 2
+        assert tools == ["str_replace_based_edit_tool", "bash"] and turns == [1, 2, 3], (tools, turns)
     assert started.count("context") == 1, started  # no finished node ran twice
     assert [n.name for n in store.nodes(record.id)] == ["context", "implement", "check: slow", "commit"]
+    assert final.turns == 3  # the turns of the lost attempt that the checkpoint kept are counted once
     assert_unchanged(before, fingerprint(repo))
 
 

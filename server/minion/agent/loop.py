@@ -129,10 +129,17 @@ async def run_agent(
     price: Callable[[Usage], Usage],
     max_tokens: int,
     emit: Emit,
+    resume: AgentOutcome | None = None,
+    on_turn: Callable[[AgentOutcome], None] | None = None,
 ) -> AgentOutcome:
-    """Continue the run's conversation (``messages``, mutated) with ``prompt``."""
+    """Continue the run's conversation (``messages``, mutated) with ``prompt``.
+
+    ``resume``: what an earlier attempt of this node did, cut off after a turn; the
+    conversation already holds its prompt and turns, and the loop goes on from there.
+    ``on_turn`` is called after each turn the loop goes on from (the conversation then ends
+    with the turn's tool results): a checkpoint there is a point to resume from."""
     loop = AgentLoop(model, toolset, system, messages, caps, budget, price, max_tokens, emit)
-    return await loop.run(prompt)
+    return await loop.run(prompt, resume, on_turn)
 
 
 class AgentLoop:
@@ -148,11 +155,17 @@ class AgentLoop:
         self.outcome = AgentOutcome(status="done", summary="")
         self.watch = StuckWatch()
 
-    async def run(self, prompt: str) -> AgentOutcome:
-        add_user(self.messages, [{"type": "text", "text": prompt}])
+    async def run(self, prompt: str, resume: AgentOutcome | None = None,
+                  on_turn: Callable[[AgentOutcome], None] | None = None) -> AgentOutcome:
+        if resume is None:
+            add_user(self.messages, [{"type": "text", "text": prompt}])
+        else:
+            self.outcome = AgentOutcome("done", "", resume.turns, resume.edits, resume.usage)
         try:
             while True:
                 await self.turn()
+                if on_turn is not None:
+                    on_turn(self.outcome)
         except Finish as finish:
             self.outcome.status, self.outcome.summary = finish.status, finish.summary
         return self.outcome

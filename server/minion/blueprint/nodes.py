@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..agent.loop import AgentOutcome
+from ..agent.usage import Usage
 from ..errors import MinionError
 from ..runs.events import EventLog, read_events
 from ..runs.model import NodeRecord, Status
@@ -78,6 +79,10 @@ class Nodes:
     # Called with each node that finished normally, once it is stored and before its
     # node.end: the run waits at the node boundary (the fleet's worker pushes a checkpoint).
     after_node: ClassVar[Callable[[NodeRecord], None] | None] = None
+    # Called with a long node that is still running, at a point it can be resumed from
+    # (an agent node after a turn), once its partial result is stored. Without it (a local
+    # run) nothing partial is stored: such a node runs again from its start.
+    after_turn: ClassVar[Callable[[NodeRecord], None] | None] = None
 
     def __init__(self, run_id: str, store: RunStore, events: EventLog):
         self.run_id = run_id
@@ -90,6 +95,8 @@ class Nodes:
         self._closing: set[int] = self._closing_positions(events) if self._checkpoints else set()
         self.mismatch: ReplayMismatch | None = None  # once found, every later node raises it again
         self._tail = 0  # where closing nodes go while the earlier attempt's nodes are kept
+        self.running: NodeRecord | None = None
+        self.carried: Any = None  # the partial result of the running node's cut-off earlier attempt
 
     @staticmethod
     def _closing_positions(events: EventLog) -> set[int]:
@@ -150,11 +157,15 @@ class Nodes:
                 self.seq += 1
                 self.events.emit("node.replayed", seq=seq, name=name, kind=kind.kind, status=checkpoint.status)
                 return kind.load(checkpoint.result)
+        self.carried = None
         if seq == self.seq:
+            if Nodes.after_turn is not None and checkpoint is not None and checkpoint.ended_at is None:
+                # a partial result stored by an after_turn checkpoint, whose files the worktree has
+                self.carried = checkpoint.result
             self._go_live(seq)
             self.seq += 1
 
-        node = NodeRecord(self.run_id, seq, name, kind.kind, "running", time.time())
+        node = self.running = NodeRecord(self.run_id, seq, name, kind.kind, "running", time.time())
         self.store.start_node(node)
         self.events.emit("node.start", seq=seq, name=name, kind=kind.kind, **({"closing": True} if closing else {}))
         status, summary = "failed", ""
@@ -175,6 +186,7 @@ class Nodes:
             status, summary = "failed", f"{type(e).__name__}: {e}"
             raise
         finally:
+            self.running = None
             node.status, node.summary, node.ended_at = status, summary, time.time()
             self.store.finish_node(node)
             if Nodes.after_node is not None and replayable(node):
@@ -183,6 +195,16 @@ class Nodes:
                 "node.end", seq=seq, name=name, kind=kind.kind, status=status, summary=summary,
                 duration_s=round(node.ended_at - node.started_at, 3),
             )
+
+    def turn_done(self, partial: Any, usage: Usage) -> None:
+        """The running node reached a point it can be resumed from: store ``partial`` (JSON)
+        as its result, for the ``after_turn`` checkpoint."""
+        node = self.running
+        if Nodes.after_turn is None or node is None:
+            return
+        node.result, node.usage = partial, usage
+        self.store.finish_node(node)  # still running: only its result and usage change
+        Nodes.after_turn(node)
 
     def discard_closing(self) -> None:
         """The run's end: closing nodes of an earlier attempt this one did not ask for again

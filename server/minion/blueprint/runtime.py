@@ -201,6 +201,10 @@ class Runtime:
             self.baseline.start(self.check_commands(), self._run_checks)
 
         async def body() -> AgentOutcome:
+            resume = load(self.nodes.carried) if self.nodes.carried else None
+            if resume is not None:
+                self.log(f"the agent continues after turn {resume.turns} of this node, where an earlier "
+                         "worker's attempt was cut off")
             return await run_agent(
                 self.model,
                 await self._tools_for(tuple(tools)),
@@ -212,6 +216,8 @@ class Runtime:
                 price=lambda usage: usage.priced(self.prices),
                 max_tokens=self.settings.max_tokens,
                 emit=lambda type, **data: self._agent_event(name, type, data),
+                resume=resume,
+                on_turn=lambda outcome: self.nodes.turn_done(save(outcome), outcome.usage),
             )
 
         def summarize(outcome: AgentOutcome) -> tuple[str, str]:

@@ -1,27 +1,32 @@
-"""Checkpoints of a fleet run: at each node boundary, the worktree and the run's nodes as one
-commit pushed to ``refs/minion/checkpoints/<id>`` on the fleet remote, so that when the
-worker dies the next one continues from there (the engine replays the finished nodes).
+"""Checkpoints of a fleet run: at each node boundary and after each agent turn, the worktree
+and the run's nodes as one commit pushed to ``refs/minion/checkpoints/<id>`` on the fleet
+remote, so that when the worker dies the next one continues from there (the engine replays
+the finished nodes, and an agent node cut off after a turn goes on from that turn).
 
 The checkpoint commit's tree:
 
     files/         the worktree's files as the commit guard would stage them
-    nodes.json     the run's nodes so far (their results: what a replay restores)
+    nodes.json     the run's nodes so far (their results: what a replay restores; a running
+                   agent node's result is its conversation and spend up to its last turn)
+    spent.json     the run's turns and usage so far (its caps count them)
     events.jsonl   the run's event log so far
     head           the worktree's HEAD (the snapshot, or the run's own last commit)
 
 and its parent is that HEAD, so its objects travel with it. The worker writes it from the
 engine's own process (fleet/engine.py), while the run waits at the boundary: what it holds
-is exactly what the node left. No temporalio here.
+is exactly what the node (or the turn) left. No temporalio here.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..agent.usage import Usage
 from ..git import git
 from ..runs.events import log_path
 from ..runs.model import NodeRecord, RunRecord
@@ -36,8 +41,6 @@ def nodes_json(store: RunStore, run_id: str) -> bytes:
 
 def store_nodes(store: RunStore, run_id: str, nodes: list[dict[str, Any]]) -> None:
     """Put the nodes of ``nodes_json`` in ``store`` (in place of any it has of the run)."""
-    from ..agent.usage import Usage
-
     store.delete_nodes_from(run_id, 0)
     for data in nodes:
         node = NodeRecord(**{**data, "run_id": run_id, "usage": Usage.from_dict(data.get("usage") or {})})
@@ -63,7 +66,9 @@ def write_checkpoint(record: RunRecord, store: RunStore, remote: str, after: str
     tree = _files_tree(worktree, record.settings.max_commit_file_mb)
     head = git("rev-parse", "HEAD", cwd=worktree)
     path = log_path(record.id)
+    spent = store.get(record.id)
     files = {"nodes.json": nodes_json(store, record.id), "head": head.encode(),
+             "spent.json": transport.as_json({"turns": spent.turns, "usage": spent.usage.to_dict()}),
              "events.jsonl": path.read_bytes() if path.exists() else b""}
     commit = transport.write_files_commit(mirror, files, trees={"files": tree}, parents=(head,),
                                           message=f"minion checkpoint {record.id} after {after}")
@@ -73,8 +78,8 @@ def write_checkpoint(record: RunRecord, store: RunStore, remote: str, after: str
 
 def restore_checkpoint(record: RunRecord, store: RunStore, commit: str) -> int:
     """Bring a new worker's copy of the run (its worktree at the snapshot, its record just
-    created) to the checkpoint: the files, HEAD and branch, the nodes and the event log.
-    Returns how many nodes the checkpoint holds."""
+    created) to the checkpoint: the files, HEAD and branch, the nodes, the spend and the
+    event log. Returns how many finished nodes the checkpoint holds."""
     worktree, mirror = Path(record.worktree or ""), Path(record.repo)
     head = transport.read_blob(mirror, f"{commit}:head").decode().strip()
     files = git("rev-parse", f"{commit}:files", cwd=mirror)
@@ -83,11 +88,11 @@ def restore_checkpoint(record: RunRecord, store: RunStore, commit: str) -> int:
     if head != current:  # the run had committed: its branch and HEAD are there
         git("update-ref", f"refs/heads/{record.branch}", head, cwd=mirror)
         git("update-ref", "--no-deref", "HEAD", head, current, cwd=worktree)
-    import json
-
     nodes = json.loads(transport.read_blob(mirror, f"{commit}:nodes.json") or b"[]")
     store_nodes(store, record.id, nodes)
+    spent = json.loads(transport.read_blob(mirror, f"{commit}:spent.json") or b"{}")
+    store.update(record.id, turns=spent.get("turns", 0), usage=Usage.from_dict(spent.get("usage") or {}))
     path = log_path(record.id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(transport.read_blob(mirror, f"{commit}:events.jsonl"))
-    return len(nodes)
+    return sum(1 for node in nodes if node.get("ended_at") is not None)

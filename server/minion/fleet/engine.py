@@ -1,6 +1,7 @@
 """``python -m minion.fleet.engine RUN_ID REMOTE``: the engine's worker process
 (engine/worker.py, the same as for a local run) on a fleet worker, with a checkpoint
-pushed to REMOTE at each node boundary (fleet/checkpoint.py). No temporalio here."""
+pushed to REMOTE at each node boundary and after each agent turn (fleet/checkpoint.py).
+No temporalio here."""
 
 from __future__ import annotations
 
@@ -22,19 +23,25 @@ PR_SET_PDEATHSIG = 1
 def install_checkpoints(run_id: str, remote: str) -> None:
     store = RunStore()
 
-    def after(node: NodeRecord) -> None:
+    def checkpoint(after: str) -> None:
         if store.cancel_requested(run_id):  # the run is ending: its work goes back as its branch
             return
         started = time.monotonic()
         try:
-            commit = write_checkpoint(store.get(run_id), store, remote, f"node {node.seq} ({node.name})")
+            commit = write_checkpoint(store.get(run_id), store, remote, after)
         except Exception as e:  # the run goes on; a worker lost now restarts it from the last one
-            print(f"minion: the checkpoint after node {node.seq} ({node.name}) failed: {e}", file=sys.stderr)
+            print(f"minion: the checkpoint after {after} failed: {e}", file=sys.stderr)
             return
-        print(f"minion: checkpoint {commit[:10]} after node {node.seq} ({node.name}) in "
-              f"{time.monotonic() - started:.2f}s", file=sys.stderr, flush=True)
+        print(f"minion: checkpoint {commit[:10]} after {after} in {time.monotonic() - started:.2f}s",
+              file=sys.stderr, flush=True)
 
-    Nodes.after_node = after
+    def after_node(node: NodeRecord) -> None:
+        checkpoint(f"node {node.seq} ({node.name})")
+
+    def after_turn(node: NodeRecord) -> None:
+        checkpoint(f"turn {node.result['turns']} of node {node.seq} ({node.name})")
+
+    Nodes.after_node, Nodes.after_turn = after_node, after_turn
 
 
 def die_with_worker() -> None:
