@@ -9,6 +9,7 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +26,9 @@ from .runs.model import RunRecord, Status, node_json, result_json
 from .runs.store import RunStore
 from .runs.warm import warm_for_next_run
 from .snapshot import diff, diffstat
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -208,6 +212,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return final.status.exit_code
 
 
+def _check_fleet(settings: Settings, repo: Path) -> None:
+    """Before any run is created: the fleet's server and remote answer (else MinionError)."""
+    from .fleet.client import check_fleet
+    from .fleet.config import fleet_config
+
+    asyncio.run(check_fleet(fleet_config(settings), repo))
+
+
 def _todo_on_fleet(store: RunStore):
     """How `minion todo` executes a run whose settings say executor = "temporal"."""
 
@@ -229,7 +241,7 @@ def cmd_todo(args: argparse.Namespace) -> int:
     from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
-    flags = _run_flags(args)
+    flags = {**_run_flags(args), "executor": args.executor}
     settings = load_settings(repo, flags={**flags, "model": args.model})
     todos = find_todos(repo, [Path(p).resolve() for p in args.paths] or None, settings.todo_patterns)
     if args.dry_run:
@@ -242,6 +254,8 @@ def cmd_todo(args: argparse.Namespace) -> int:
     if not todos:
         err.print(f"no TODOs matching {', '.join(settings.todo_patterns)} in tracked files")
         return 0
+    if settings.executor == "temporal":
+        _check_fleet(settings, repo)
     store = RunStore()
     records = create_todo_runs(todos, repo, store, model=args.model, blueprint=args.blueprint, flags=flags)
     labels = {r.id: f"{t.path}:{t.line}" for r, t in zip(records, todos, strict=True)}
@@ -593,6 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"minion {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def with_executor_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--executor", choices=["local", "temporal"],
+                       help="where the runs execute: this machine, or the fleet (default from config: local)")
+
     def with_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--max-cost", type=float, metavar="USD", help="stop the run at this cost")
         p.add_argument("--max-turns", type=int, help="stop after this many model turns")
@@ -612,8 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blueprint", help="blueprint name (default from config: default)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
     p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
-    p.add_argument("--executor", choices=["local", "temporal"],
-                   help="where the run executes: this machine, or the fleet (default from config: local)")
+    with_executor_option(p)
     with_run_options(p)
     p.set_defaults(fn=cmd_run)
 
@@ -643,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-parallel", type=positive_int, default=2, metavar="N", help="runs at once (default 2)")
     p.add_argument("--blueprint", help="blueprint name (default: todo)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json>")
+    with_executor_option(p)
     with_run_options(p)
     p.set_defaults(fn=cmd_todo)
 

@@ -2,7 +2,9 @@
 settings, a TODO handed off by a code action goes to a `minion worker`; its progress reaches
 the editor, it ends ok, its result comes back as diagnostics, and its branch has the same
 tree as a local run of the same script; the user's repository is untouched but for the
-branch. A cancel from the editor ends a fleet run with its work so far on the branch."""
+branch. A cancel from the editor ends a fleet run with its work so far on the branch. A
+fleet that does not answer is said at the hand-off, with nothing created. A fleet run goes
+on when the editor goes away, and the next server brings it home."""
 
 import json
 import os
@@ -22,6 +24,8 @@ from lsp.lsp_session import (
     titled,
     until,
 )
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import make_repo, run_git
 from support.script import bash, done, replace, text, write_script
@@ -147,21 +151,50 @@ async def test_a_cancel_from_the_editor_ends_a_fleet_run_with_its_work_on_the_br
     assert_unchanged(before, fingerprint(calc_repo))
 
 
-async def test_an_unreachable_fleet_fails_the_editors_run_with_the_reason(calc_repo, tmp_path, fleet_remote,
-                                                                          monkeypatch):
+async def test_an_unreachable_fleet_is_said_at_the_hand_off_and_nothing_is_created(calc_repo, tmp_path,
+                                                                                  fleet_remote, monkeypatch):
     from support.net import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("MINION_TEMPORAL_ADDRESS", address)
     monkeypatch.setenv("MINION_FLEET_REMOTE", str(fleet_remote))
+    before = fingerprint(calc_repo)
     async with session(calc_repo, "vscode", settings(write_script(tmp_path, [done()]), executor="temporal")) as (
             client, recorder):
+        uri = open_file(client, calc_repo / "calc/ops.py")
+        handoff = titled(await code_actions(client, uri, 1), "Hand off TODO to minion")
+        with pytest.raises(JsonRpcInvalidParams, match=f"the Temporal server at {address}"):
+            await run_command(client, handoff.command)
+        [shown] = [m for m in client.messages if m.type == types.MessageType.Error]
+        assert "cannot be reached" in shown.message and "minion fleet dev" in shown.message, shown.message
+        assert recorder.run_status == []
+    assert RunStore().recent(repo=calc_repo) == []  # no run, no snapshot, no worktree
+    assert run_git(fleet_remote, "for-each-ref") == ""  # nothing went to the fleet
+    assert_unchanged(before, fingerprint(calc_repo))
+
+
+async def test_a_fleet_run_goes_on_when_the_editor_goes_away_and_the_next_server_brings_it_home(
+        calc_repo, tmp_path, start_worker, fleet_env):
+    start_worker("lsp3")
+    before = fingerprint(calc_repo)
+    model = write_script(tmp_path, [[text("Fix it."), FIX_ADD], [bash("sleep 5")], done("add() now adds.")])
+    async with session(calc_repo, "vscode", settings(model, executor="temporal")) as (client, recorder):
         _, started = await hand_off(client, calc_repo)
         run_id = started["runId"]
-        await until(lambda: statuses(recorder, run_id)[-1:] == ["failed"], 30, "the run to fail")
+        await until(lambda: "running" in statuses(recorder, run_id), FLEET_TIMEOUT_S, "the run on the worker")
+        client._server.kill()  # the editor crashed, and its server with it
+    assert RunStore().get(run_id).status.active
+
+    async with session(calc_repo, "vscode", settings(model, executor="temporal")) as (client, recorder):
+        uri = open_file(client, calc_repo / "calc/ops.py")
+        [change] = await until(lambda: minion_diagnostics(client, uri), FLEET_TIMEOUT_S, "the run's diagnostics")
+        assert change.code == run_id and "add() now adds." in change.message
+        await until(lambda: statuses(recorder, run_id)[-1:] == ["ok"], 10, "the run's end")
         [announced] = await until(lambda: recorder.message_requests, 10, "the end-of-run message")
-        assert f"minion run {run_id} failed" in announced.message
-        assert f"the Temporal server at {address}" in announced.message, announced.message
+        assert run_id in announced.message
+
     record = RunStore().get(run_id)
-    assert record.status is Status.FAILED and "cannot be reached" in record.error
-    assert run_git(fleet_remote, "for-each-ref") == ""  # nothing went to the fleet
+    assert record.status is Status.OK and record.files == ["calc/ops.py"], (record.status, record.error)
+    assert run_git(calc_repo, "rev-parse", f"refs/heads/{record.branch}") == record.head
+    assert ran_on(run_id) == "lsp3"
+    assert_unchanged(before, fingerprint(calc_repo))

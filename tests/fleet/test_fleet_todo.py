@@ -1,6 +1,6 @@
 """`minion todo` with executor = "temporal" in the user config: each TODO's run executes on
 a worker, and its branch comes home with the same tree as a local `minion todo` of the
-same script."""
+same script. A fleet that does not answer is said before any run is created."""
 
 import json
 import os
@@ -52,3 +52,20 @@ def test_minion_todo_runs_on_the_fleet_when_the_user_config_says_so(tmp_path, st
     assert not [e for e in read_events(log_path(local["id"])) if e["type"] == "fleet.run"]
     assert run_git(repo, "rev-parse", f"{fleet['branch']}^{{tree}}") == run_git(repo, "rev-parse",
                                                                               f"{local['branch']}^{{tree}}")
+
+
+def test_minion_todo_says_at_once_when_the_fleet_does_not_answer_and_creates_nothing(tmp_path, fleet_remote):
+    from support.net import free_port
+
+    repo = make_repo(tmp_path / "user repo ü", FILES)
+    before = fingerprint(repo)
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    ran = subprocess.run([sys.executable, "-m", "minion", "todo", "--executor", "temporal", "--model",
+                          write_script(tmp_path, FIX)], cwd=repo, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "MINION_TEMPORAL_ADDRESS": address,
+                              "MINION_FLEET_REMOTE": str(fleet_remote)})
+    assert ran.returncode != 0
+    assert f"the Temporal server at {address}" in ran.stderr and "cannot be reached" in ran.stderr, ran.stderr
+    assert RunStore().recent(repo=repo) == []
+    assert run_git(fleet_remote, "for-each-ref") == ""
+    assert_unchanged(before, fingerprint(repo))

@@ -48,6 +48,12 @@ class RunRequest:
     revises: str | None = None  # a run whose branch this one continues (`revise_request`)
 
 
+def request_settings(request: RunRequest, repo_root: Path) -> Settings:
+    """The settings the run of ``request`` will have."""
+    flags = {**request.flags, "model": request.model, "blueprint": request.blueprint}
+    return load_settings(repo_root, editor=request.editor_settings, flags=flags)
+
+
 def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool = False,
                given_blueprint: bool = False) -> RunRecord:
     """Validate, snapshot and store a queued run. Raises MinionError on bad input.
@@ -59,8 +65,7 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
     if not request.task.strip():
         raise MinionError("the task is empty: say what minion should do")
     repo_root = find_repo_root(request.repo)
-    flags = {**request.flags, "model": request.model, "blueprint": request.blueprint}
-    settings = load_settings(repo_root, editor=request.editor_settings, flags=flags)
+    settings = request_settings(request, repo_root)
     if not given_blueprint:
         check_blueprint(settings.blueprint, repo_root)
     check_model_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later

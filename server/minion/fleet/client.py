@@ -109,8 +109,9 @@ class FleetRun:
         await asyncio.to_thread(self.store.update, self.record.id, worker_pid=os.getpid())
 
     async def attach(self) -> None:
-        """Follow a run submitted earlier (a restarted client)."""
+        """Follow a run submitted earlier (a restarted client): from now on, from here."""
         self.client = await connect(self.config)
+        await asyncio.to_thread(self.store.update, self.record.id, worker_pid=os.getpid())
 
     async def _failed(self, reason: str) -> None:
         await asyncio.to_thread(self.store.finish, self.record.id, status=Status.FAILED,

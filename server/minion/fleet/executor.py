@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import MinionError
-from ..runs.executor import EndHandler, EventHandler, Executor, LocalExecutor, on_fleet
+from ..runs.executor import EndHandler, EventHandler, Executor, LocalExecutor, on_fleet, pid_alive
 from ..runs.model import RunRecord, Status
 from ..runs.store import RunStore
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from .config import FleetConfig
 
 log = logging.getLogger("minion.fleet.executor")
@@ -88,7 +90,7 @@ class TemporalExecutor(Executor):
 class RunExecutor(Executor):
     """The language server's executor: a run whose settings say executor = "temporal" goes
     to the fleet, any other to the local executor. Runs something else executes (a CLI
-    run, a fleet run whose client went away) are watched through the store, as before."""
+    run, a fleet run another client follows) are watched through the store, as before."""
 
     def __init__(self, store: RunStore, *, limit: Callable[[], int], on_event: EventHandler, on_end: EndHandler):
         super().__init__(store, on_event=on_event, on_end=on_end)
@@ -96,12 +98,25 @@ class RunExecutor(Executor):
         self.watched = self.local.watched  # the same set: the local executor watches them
         self.fleet: TemporalExecutor | None = None  # made at the first fleet run
 
+    @staticmethod
+    async def check(settings: Settings, repo: Path) -> None:
+        """Before a run is created: if ``settings`` send it to the fleet, the fleet's server
+        and remote must answer (else FleetUnavailable, and nothing is created)."""
+        if settings.executor == "temporal":
+            from .client import check_fleet
+            from .config import fleet_config
+
+            await check_fleet(fleet_config(settings), repo)
+
+    def _fleet(self) -> TemporalExecutor:
+        if self.fleet is None:
+            self.fleet = TemporalExecutor(self.store, on_event=self.on_event, on_end=self.on_end)
+        return self.fleet
+
     def submit(self, run_id: str, record: RunRecord | None = None) -> Status:
         """``record``: the run as created (its settings say where it goes); else read."""
         if on_fleet(record or self.store.get(run_id)):
-            if self.fleet is None:
-                self.fleet = TemporalExecutor(self.store, on_event=self.on_event, on_end=self.on_end)
-            return self.fleet.submit(run_id)
+            return self._fleet().submit(run_id)
         return self.local.submit(run_id)
 
     async def cancel(self, run_id: str) -> Status | None:
@@ -113,7 +128,15 @@ class RunExecutor(Executor):
         return [*self.local.active_ids(), *(self.fleet.active_ids() if self.fleet else [])]
 
     async def recover(self, records: list[RunRecord]) -> None:
-        await self.local.recover(records)
+        """As the local executor does; and a fleet run whose client went away (an earlier
+        server, a closed terminal) is followed from here: its end and its branch come home."""
+        orphans = [r for r in records if r.status.active and on_fleet(r) and not pid_alive(r.worker_pid)]
+        for record in orphans:
+            self._fleet().watch(record.id)
+        await self.local.recover([r for r in records if r not in orphans])
+
+    def followed_on_fleet(self) -> list[str]:
+        return self.fleet.active_ids() if self.fleet else []
 
     def watch(self, run_id: str) -> None:
         self.local.watch(run_id)

@@ -21,7 +21,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from ..engine.create import RunRequest, create_run, prepare_resume, revise_request
+from ..engine.create import RunRequest, create_run, prepare_resume, request_settings, revise_request
 from ..errors import MinionError, UntrustedBlueprint
 from ..fleet.executor import RunExecutor
 from ..git import git
@@ -80,7 +80,8 @@ class Runs(Feature):
     async def initialized(self) -> None:
         records = {r.id: r for r in await asyncio.to_thread(self.ls.store.recent, limit=200)}
         await self.executor.recover(list(records.values()))
-        for run_id in self.executor.watched:  # runs of another process: their status, no progress bar
+        # Runs of another process, and fleet runs an earlier client left: their status, no progress bar.
+        for run_id in [*self.executor.watched, *self.executor.followed_on_fleet()]:
             self.live[run_id] = self._progress_for(records[run_id], Status.RUNNING)
         self._seen.update({run_id: record.status for run_id, record in records.items()})
         self._seen.update({r.id: r.status for r in await asyncio.to_thread(self._followed)})
@@ -273,6 +274,9 @@ class Runs(Feature):
         """Snapshot and store the run (in a thread), queue it, return at once."""
         self._creating += 1
         try:
+            repo = await asyncio.to_thread(find_repo_root, Path(request.repo))
+            # A fleet that does not answer is said now, before the run is created.
+            await self.executor.check(await asyncio.to_thread(request_settings, request, repo), repo)
             record = await asyncio.to_thread(self._create_run, request)
             return record, self._submit(record, anchor_text)
         finally:
