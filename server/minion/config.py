@@ -88,6 +88,7 @@ class Settings(BaseModel):
     temporal_namespace: str = "default"  # else MINION_TEMPORAL_NAMESPACE
     task_queue: str = "minion"  # the workers' shared task queue
     fleet_remote: str | None = None  # the git remote snapshots and branches travel by (URL or bare repo path)
+    temporal_ui: str | None = None  # the web UI's URL, for links to runs; else MINION_TEMPORAL_UI, else guessed
 
     @field_validator("dependency_dirs")
     @classmethod
@@ -104,7 +105,7 @@ class Settings(BaseModel):
 USER_ONLY_KEYS = {"base_url", "sandbox", "network", "prices", "push", "dependency_dirs", "sandbox_allow", "python",
                   "pool_size", "pool_disk_mb", "warm", "standby",
                   # the fleet: a repository must not send its runs (and its code) elsewhere
-                  "executor", "temporal_address", "temporal_namespace", "task_queue", "fleet_remote"}
+                  "executor", "temporal_address", "temporal_namespace", "task_queue", "fleet_remote", "temporal_ui"}
 # A repository may lower these caps, never raise them.
 CAP_KEYS = {"max_turns", "max_input_tokens", "max_output_tokens", "max_cost_usd", "max_wall_seconds",
             "command_timeout", "command_memory_mb", "mcp_timeout", "git_history",

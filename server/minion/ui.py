@@ -119,21 +119,35 @@ def kept_branch(record: RunRecord) -> str | None:
     return record.branch if record.files or record.revises or record.status.active else None
 
 
-def _run_row(r: RunRecord, *, show_repo: bool) -> dict[str, str]:
-    row = {"id": r.id, "status": r.status.value, "started": age(r.created_at), "cost": f"${r.usage.cost_usd:.2f}",
-           "branch": kept_branch(r) or "-"}
-    if show_repo:
-        row["repo"] = r.repo
-    row["task"] = r.task.splitlines()[0][:60] if r.task.strip() else ""
-    return row
+def ran_on(r: RunRecord) -> str:
+    """Where a run executed: "local", or its fleet worker ("fleet" until one claims it)."""
+    if r.fleet is None:
+        return "local"
+    return r.fleet.worker or "fleet"
+
+
+def _run_rows(records: list[RunRecord], *, show_repo: bool) -> list[dict[str, str]]:
+    """One row per run; the "ran on" column only when a run of them is a fleet run."""
+    fleet = any(r.fleet for r in records)
+    rows = []
+    for r in records:
+        row = {"id": r.id, "status": r.status.value, "started": age(r.created_at),
+               "cost": f"${r.usage.cost_usd:.2f}", "branch": kept_branch(r) or "-"}
+        if show_repo:
+            row["repo"] = r.repo
+        if fleet:
+            row["ran on"] = ran_on(r)
+        row["task"] = r.task.splitlines()[0][:60] if r.task.strip() else ""
+        rows.append(row)
+    return rows
 
 
 def runs_table(records: list[RunRecord], *, show_repo: bool = False) -> Table:
     """The runs as a table for a terminal: identifiers never wrap (nor do status, age and
     cost); the task wraps instead. Print it with `print_table`, which never cuts a column."""
-    rows = [_run_row(r, show_repo=show_repo) for r in records]
+    rows = _run_rows(records, show_repo=show_repo)
     table = Table(box=None, header_style="bold")
-    for column in ("id", "status", "started", "cost", "branch", *(["repo"] if show_repo else []), "task"):
+    for column in (rows[0] if rows else ["id", "status", "started", "cost", "branch", "task"]):
         if column == "task":
             table.add_column(column, overflow="fold", min_width=12)
         else:
@@ -160,7 +174,7 @@ def print_table(console: Console, table: Table) -> None:
 def runs_plain(records: list[RunRecord], *, show_repo: bool = False) -> str:
     """The runs as plain rows (no terminal: a pipe, a file): whole values, padded to align,
     one run a line, never cut or wrapped at any width."""
-    rows = [_run_row(r, show_repo=show_repo) for r in records]
+    rows = _run_rows(records, show_repo=show_repo)
     if not rows:
         return ""
     header = list(rows[0])
@@ -172,6 +186,10 @@ def runs_plain(records: list[RunRecord], *, show_repo: bool = False) -> str:
 def print_result(console: Console, record: RunRecord, diffstat: str, log: str) -> None:
     console.print(f"[bold]status[/]  {styled(record.status.value)}  {escape(record.summary)}")
     console.print(f"[bold]branch[/]  {escape(kept_branch(record) or '(none: the run changed nothing)')}")
+    if record.fleet:
+        page = f" · {record.fleet.web_ui}" if record.fleet.web_ui else ""
+        console.print(f"[bold]fleet[/]   ran on {escape(ran_on(record))} · workflow "
+                      f"{escape(record.fleet.workflow_id)}{escape(page)}", soft_wrap=True)  # the link whole
     if record.files:
         console.print("[bold]changes[/]")
         console.print(escape(diffstat), highlight=False)

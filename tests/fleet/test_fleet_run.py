@@ -72,10 +72,19 @@ def test_a_cli_run_on_the_fleet_ends_as_a_local_run_does(repo, tmp_path, start_w
     assert [c.ok for c in record.checks] == [True]
     types = [e["type"] for e in read_events(log_path(record.id))]
     assert types[0] == "run.start" and types[-1] == "run.end" and "agent.tool" in types
+    # ... beside the local run, with the worker it ran on and its page in Temporal's web UI.
+    workflow = f"minion-run-{result['id']}"
+    page = f"/namespaces/default/workflows/{workflow}"
+    assert result["fleet"]["worker"] == "w1" and result["fleet"]["workflow_id"] == workflow
+    assert result["fleet"]["web_ui"].endswith(page) and local_result["fleet"] is None
     listed = minion("list", "--json", cwd=repo)
-    assert result["id"] in [r["id"] for r in json.loads(listed.stdout)]
+    assert {r["id"]: (r["fleet"] or {}).get("worker") for r in json.loads(listed.stdout)} == {
+        result["id"]: "w1", local_result["id"]: None}
+    rows = {line.split()[0]: line.split() for line in minion("list", cwd=repo).stdout.splitlines()}
+    assert "ran" in rows["id"] and "w1" in rows[result["id"]] and "local" in rows[local_result["id"]], rows
     shown = minion("show", result["id"], cwd=repo)
     assert shown.returncode == 0 and "implement" in shown.stdout
+    assert f"ran on w1 · workflow {workflow} · http" in shown.stdout and page in shown.stdout, shown.stdout
 
     # The run ran on the worker, in its own state dir: its store has it, and its mirror of the
     # fleet remote got only the run's snapshot (and made the run's branch).

@@ -14,9 +14,9 @@ from minion.agent.usage import Usage
 from minion.config import Settings
 from minion.context import Anchor
 from minion.errors import MinionError
-from minion.runs.model import CheckResult, NodeRecord, RunRecord, Status
+from minion.runs.model import CheckResult, FleetPlace, NodeRecord, RunRecord, Status
 from minion.snapshot import FlaggedFile
-from minion.runs.store import RunStore
+from minion.runs.store import SCHEMA, RunStore
 
 
 def record(run_id: str, **kw) -> RunRecord:
@@ -68,6 +68,19 @@ def test_a_record_of_an_older_minion_reads_with_defaults(tmp_path):
     got = store.get("old1")
     assert got.settings == Settings(network=True) and got.git_common_dir == "" and got.anchor is None
     assert got.checks == [CheckResult("t", "c", True, 0, "", 1)] and not got.checks[0].preexisting
+
+
+def test_where_a_fleet_run_ran_is_kept_and_an_older_store_gains_the_column(tmp_path):
+    path = tmp_path / "runs.db"
+    with sqlite3.connect(path) as db:  # a store from before fleet runs were recorded
+        db.executescript(SCHEMA.replace(",\n    fleet TEXT\n", "\n"))
+    assert "fleet" not in {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(runs)")}
+    store = RunStore(path)
+    store.create(record("local1"))
+    store.create(record("fleet1", fleet=FleetPlace("minion-run-fleet1")))
+    store.update("fleet1", fleet=FleetPlace("minion-run-fleet1", "w2", "http://ui/workflows/minion-run-fleet1"))
+    assert store.get("local1").fleet is None
+    assert store.get("fleet1").fleet == FleetPlace("minion-run-fleet1", "w2", "http://ui/workflows/minion-run-fleet1")
 
 
 def test_secrets_never_reach_the_database(tmp_path, monkeypatch):

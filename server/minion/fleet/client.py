@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import MinionError
 from ..redact import redact
 from ..runs.events import log_path
-from ..runs.model import CheckResult, RunRecord, Status
+from ..runs.model import CheckResult, FleetPlace, RunRecord, Status
 from ..runs.store import RunStore
 from ..snapshot import FlaggedFile
 from . import transport
@@ -106,12 +106,16 @@ class FleetRun:
             await self._failed(f"the fleet refused the run: {e}")
             raise MinionError(f"the fleet refused the run: {e}") from None
         # This process follows the run: `minion cancel` sets the flag it polls.
-        await asyncio.to_thread(self.store.update, self.record.id, worker_pid=os.getpid())
+        await asyncio.to_thread(self.store.update, self.record.id, worker_pid=os.getpid(), fleet=self._place())
 
     async def attach(self) -> None:
         """Follow a run submitted earlier (a restarted client): from now on, from here."""
         self.client = await connect(self.config)
-        await asyncio.to_thread(self.store.update, self.record.id, worker_pid=os.getpid())
+        self.worker = self.record.fleet.worker if self.record.fleet else None
+        await asyncio.to_thread(self.store.update, self.record.id, worker_pid=os.getpid(), fleet=self._place())
+
+    def _place(self) -> FleetPlace:
+        return FleetPlace(self.workflow_id, self.worker, self.config.run_url(self.workflow_id))
 
     async def _failed(self, reason: str) -> None:
         await asyncio.to_thread(self.store.finish, self.record.id, status=Status.FAILED,
@@ -136,7 +140,9 @@ class FleetRun:
                     for event in progress.events:
                         self._emit(listeners, event)
                     since = progress.total
-                    self.worker = progress.worker or self.worker
+                    if progress.worker and progress.worker != self.worker:  # claimed (again: a worker was lost)
+                        self.worker = progress.worker
+                        await asyncio.to_thread(self.store.update, self.record.id, fleet=self._place())
                     if progress.state == "running" and not running:
                         running = True
                         await asyncio.to_thread(self.store.update, self.record.id, status=Status.RUNNING,
@@ -253,6 +259,7 @@ class FleetRun:
             summary=ended.get("summary", outcome.summary), error=error, worker_pid=None,
             refused=[FlaggedFile(**r) for r in ended.get("refused", [])],
             sensitive=[FlaggedFile(**s) for s in ended.get("sensitive", [])],
+            fleet=dataclasses.replace(self._place(), worker=outcome.worker),
         )
         return self.store.get(self.record.id)
 

@@ -34,6 +34,7 @@ def require_temporalio() -> None:
 MACHINE_KEYS = frozenset({
     "sandbox", "network", "sandbox_allow", "python", "base_url", "prices", "push", "pool_size", "pool_disk_mb",
     "warm", "standby", "executor", "temporal_address", "temporal_namespace", "task_queue", "fleet_remote",
+    "temporal_ui",
 })
 
 
@@ -65,11 +66,17 @@ class FleetConfig:
     remote: str | None
     api_key: str | None  # MINION_TEMPORAL_API_KEY only (Temporal Cloud): never in a file minion reads
     tls: bool
+    ui: str | None = None  # temporal_ui: the web UI's URL
 
     @property
     def ui_url(self) -> str:
-        """The dev server's web UI (its port is the frontend's + 1000, see `minion fleet dev`)."""
+        """The web UI: as set; Temporal Cloud's for a Cloud address; else the dev server's
+        (its port is the frontend's + 1000, see `minion fleet dev`)."""
+        if self.ui:
+            return self.ui.rstrip("/")
         host, _, port = self.address.rpartition(":")
+        if host.endswith(".tmprl.cloud"):
+            return "https://cloud.temporal.io"
         try:
             return f"http://{host or '127.0.0.1'}:{int(port) + 1000}"
         except ValueError:
@@ -97,6 +104,7 @@ def fleet_config(settings: Settings | None = None, *, task_queue: str | None = N
         remote=env.get("MINION_FLEET_REMOTE") or settings.fleet_remote,
         api_key=api_key,
         tls=bool(api_key) or env.get("MINION_TEMPORAL_TLS", "") not in ("", "0", "false"),
+        ui=env.get("MINION_TEMPORAL_UI") or settings.temporal_ui,
     )
 
 

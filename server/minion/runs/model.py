@@ -96,6 +96,16 @@ class CheckResult:
 
 
 @dataclass
+class FleetPlace:
+    """Where a fleet run executes (docs/fleet.md): its worker (None until one claims it),
+    its workflow, and the run's page in Temporal's web UI ("" when not known)."""
+
+    workflow_id: str
+    worker: str | None = None
+    web_ui: str = ""
+
+
+@dataclass
 class RunRecord:
     id: str
     created_at: float
@@ -127,6 +137,7 @@ class RunRecord:
     sensitive: list[FlaggedFile] = field(default_factory=list)  # committed, but review first
     revises: str | None = None  # the run whose branch this one continues (`minion revise`)
     earlier: str = ""  # what the rounds before this one did, for the prompt (engine.create.earlier_rounds)
+    fleet: FleetPlace | None = None  # None: a local run
 
     @property
     def snapshot_ref(self) -> str:
@@ -179,6 +190,7 @@ def result_json(record: RunRecord) -> dict[str, Any]:
         "log": str(log_path(record.id)),
         "worktree": record.worktree,
         "revises": record.revises,
+        "fleet": asdict(record.fleet) if record.fleet else None,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }

@@ -23,7 +23,7 @@ from ..context import Anchor
 from ..errors import RunNotFound, StateUnwritable
 from ..redact import redact
 from ..state import state_dir
-from .model import CheckResult, FlaggedFile, NodeRecord, RunRecord, Status
+from .model import CheckResult, FlaggedFile, FleetPlace, NodeRecord, RunRecord, Status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS runs (
     worker_pid INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     refused TEXT NOT NULL DEFAULT '[]',
-    sensitive TEXT NOT NULL DEFAULT '[]'
+    sensitive TEXT NOT NULL DEFAULT '[]',
+    fleet TEXT
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -69,10 +70,11 @@ CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
 
 # The record's fields kept as JSON: whole columns, and the parts of the `request` column
 # (what the run was asked for) and of `usage`.
-JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused", "sensitive"}
+JSON_COLUMNS = {"request", "checks", "files", "usage", "result", "refused", "sensitive", "fleet"}
 _REQUEST_PARTS = ("settings", "anchor", "base_head", "git_common_dir", "revises", "earlier")
 # Columns added after the first release: (name, definition), added to older stores on open.
-ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'"), ("sensitive", "TEXT NOT NULL DEFAULT '[]'")]
+ADDED_COLUMNS = [("refused", "TEXT NOT NULL DEFAULT '[]'"), ("sensitive", "TEXT NOT NULL DEFAULT '[]'"),
+                 ("fleet", "TEXT")]
 # SQLite result codes (prefixes of their names) that mean the disk, not minion, is at fault.
 _STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
@@ -162,6 +164,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
         turns=usage.get("turns", 0),
         refused=[FlaggedFile(**r) for r in data["refused"]],
         sensitive=[FlaggedFile(**s) for s in data["sensitive"]],
+        fleet=FleetPlace(**data["fleet"]) if data.get("fleet") else None,
     )
     return RunRecord(**data)
 
