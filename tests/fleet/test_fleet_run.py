@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
@@ -86,15 +87,25 @@ def test_a_cli_run_on_the_fleet_ends_as_a_local_run_does(repo, tmp_path, start_w
     assert shown.returncode == 0 and "implement" in shown.stdout
     assert f"ran on w1 · workflow {workflow} · http" in shown.stdout and page in shown.stdout, shown.stdout
 
-    # The run ran on the worker, in its own state dir: its store has it, and its mirror of the
-    # fleet remote got only the run's snapshot (and made the run's branch).
+    # The run ran on the worker, in its own state dir: its store has it. Once it came home,
+    # the fleet remote keeps only its branch, and the worker's mirror nothing of it.
     with_worker_state = {**os.environ, "MINION_STATE_DIR": str(worker.state)}
     on_worker = subprocess.run([sys.executable, "-m", "minion", "show", result["id"], "--json"], capture_output=True,
                                text=True, env=with_worker_state, cwd=tmp_path)
     assert on_worker.returncode == 0 and json.loads(on_worker.stdout)["status"] == "ok", on_worker.stderr
     [mirror] = (worker.state / "fleet" / "mirrors").iterdir()
-    refs = run_git(mirror, "for-each-ref", "--format=%(refname)").splitlines()
-    assert sorted(refs) == sorted([f"refs/heads/{branch}", f"refs/minion/snapshots/{result['id']}"]), refs
+    refs_of = {"remote": fleet_remote, "mirror": mirror}
+    left = {}
+    deadline = time.monotonic() + 20  # the worker cleans up after the run's result went back
+    while time.monotonic() < deadline:
+        left = {where: run_git(path, "for-each-ref", "--format=%(refname)").splitlines()
+                for where, path in refs_of.items()}
+        if left == {"remote": [f"refs/heads/{branch}"], "mirror": []}:
+            break
+        time.sleep(0.2)
+    assert left == {"remote": [f"refs/heads/{branch}"], "mirror": []}, left
+    worktree = Path(json.loads(on_worker.stdout)["worktree"] or worker.state / "worktrees" / result["id"])
+    assert worktree.is_relative_to(worker.state) and not worktree.exists()
 
     # Temporal's history of the run carries ids and refs: no file of the repository, no key.
     history = asyncio.run(_history(fleet_env["MINION_TEMPORAL_ADDRESS"], f"minion-run-{result['id']}"))
@@ -104,8 +115,6 @@ def test_a_cli_run_on_the_fleet_ends_as_a_local_run_does(repo, tmp_path, start_w
 
 
 def _config_home():
-    from pathlib import Path
-
     return Path(os.environ["XDG_CONFIG_HOME"])
 
 

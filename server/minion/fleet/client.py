@@ -261,6 +261,8 @@ class FleetRun:
             sensitive=[FlaggedFile(**s) for s in ended.get("sensitive", [])],
             fleet=dataclasses.replace(self._place(), worker=outcome.worker),
         )
+        if outcome.results_ref and not problems:  # they are home
+            transport.forget_on_remote(repo, self.remote, [outcome.results_ref])
         return self.store.get(self.record.id)
 
     def _write_log(self, events: bytes, worker: str) -> None:

@@ -1,6 +1,8 @@
 """Git between the client, the fleet remote and the workers: the snapshot goes up as
 ``refs/minion/snapshots/<id>``, the branch comes back under the run's name, and the run's
 record, nodes and event log come back as one commit under ``refs/minion/results/<id>``.
+Once a run ended, the worker deletes its snapshot and checkpoint refs on the remote, and
+the client its results ref once fetched: the remote keeps only the run's branch.
 
 No hook runs (minion.git), nothing prompts, and the user's repository gets no remote, no
 remote-tracking ref and no FETCH_HEAD: only the fetched run branch (and objects).
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -20,6 +23,8 @@ from typing import Any
 from ..git import GitError, git
 from ..snapshot import IDENTITY
 from .spec import CHECKPOINTS, RESULTS, SNAPSHOTS
+
+log = logging.getLogger("minion.fleet.transport")
 
 INCOMING = "refs/minion/incoming/"  # a worker's fetched snapshot, until the run's own snapshot ref exists
 
@@ -142,6 +147,16 @@ def push_outcome(mirror: Path, remote: str, run_id: str, branch: str | None, fil
     _git("push", "--no-verify", "--quiet", "--force", "--atomic", remote, *specs, cwd=mirror,
          what=f"pushing the run's {'branch and ' if branch else ''}results to the fleet remote {remote} failed")
     return ref
+
+
+def forget_on_remote(repo: Path, remote: str, refs: list[str]) -> None:
+    """Delete the fleet remote's ``refs`` of a run that ended and came home, as far as it
+    lets us (best effort: refs left over cost only space)."""
+    try:
+        _git("push", "--no-verify", "--quiet", remote, "--delete", *refs, cwd=repo,
+             what=f"deleting {', '.join(refs)} on the fleet remote {remote} failed")
+    except TransportError as e:
+        log.warning("%s", e.stderr)
 
 
 # checkpoints (a worker's, at each node boundary; the next worker's, when the run moves)

@@ -46,7 +46,7 @@ from . import transport
 from .checkpoint import nodes_json, restore_checkpoint
 from .client import connect
 from .config import FleetConfig, mirror_dir, worker_settings
-from .spec import HANDOVER, Claim, ExecuteInput, RunOutcome, RunSpec, progress_event
+from .spec import CHECKPOINTS, HANDOVER, SNAPSHOTS, Claim, ExecuteInput, RunOutcome, RunSpec, progress_event
 from .workflow import CLAIM, EXECUTE, MinionRun
 
 log = logging.getLogger("minion.fleet.worker")
@@ -69,6 +69,7 @@ class Activities:
     reserved: dict[str, float] = field(default_factory=dict)  # runs claimed, not started yet
     store: RunStore = field(default_factory=RunStore)
     own_settings: Settings = field(default_factory=load_settings)  # this machine's user config
+    cleanups: set[asyncio.Future] = field(default_factory=set)  # after runs that ended
 
     @property
     def remote(self) -> str:
@@ -138,6 +139,9 @@ class Activities:
         final = await asyncio.to_thread(self._conclude, record.id, code)
         outcome = await asyncio.to_thread(self._send_back, final)
         await sender.flush()
+        cleanup = asyncio.ensure_future(asyncio.to_thread(self._clean_up, final, outcome.results_ref is not None))
+        self.cleanups.add(cleanup)  # off the run's way home; kept until done
+        cleanup.add_done_callback(self.cleanups.discard)
         return outcome
 
     async def _hand_over(self, process: asyncio.subprocess.Process, reader: asyncio.Future) -> NoReturn:
@@ -186,12 +190,27 @@ class Activities:
         return record, restore_checkpoint(record, self.store, checkpoint) if checkpoint else 0
 
     def _forget(self, earlier: RunRecord, mirror: Path) -> None:
-        """What an earlier attempt on this worker left: its worktree and refs."""
+        """What a run (or an earlier attempt of it) left on this worker: its worktree and refs."""
         if earlier.worktree:
             remove_worktree(Path(earlier.worktree), mirror)
-        git("update-ref", "-d", snapshot_ref(earlier.id), cwd=mirror, check=False)
-        if earlier.branch:
-            git("update-ref", "-d", f"refs/heads/{earlier.branch}", cwd=mirror, check=False)
+        for ref in (snapshot_ref(earlier.id), CHECKPOINTS + earlier.id):
+            git("update-ref", "-d", ref, cwd=mirror, check=False)
+        if earlier.branch:  # as the run left it: a later run of the branch may have moved it
+            git("update-ref", "-d", f"refs/heads/{earlier.branch}", *([earlier.head] if earlier.head else []),
+                cwd=mirror, check=False)
+
+    def _clean_up(self, record: RunRecord, results_pushed: bool) -> None:
+        """A run that ended and went back: its snapshot and checkpoint refs on the fleet
+        remote (once its results are there: nobody needs them then), and all it left here.
+        The worker's run store keeps its record."""
+        try:
+            if results_pushed:
+                transport.forget_on_remote(Path(record.repo), self.remote,
+                                           [SNAPSHOTS + record.id, CHECKPOINTS + record.id])
+            self._forget(record, Path(record.repo))
+            self.store.update(record.id, worktree=None)
+        except Exception:  # space, not correctness: `minion clean` on the worker does the rest
+            log.exception("cleaning up after run %s failed", record.id)
 
     def _conclude(self, run_id: str, code: int) -> RunRecord:
         record = self.store.get(run_id)
