@@ -17,18 +17,21 @@ from rich.syntax import Syntax
 
 from . import __version__, ui
 from .agent.models import preload_sdk
-from .engine.create import RunRequest, create_run, prepare_resume, revise_request
+from .engine.create import RunRequest, create_run, prepare_resume, request_settings, revise_request
 from .engine.execute import execute_run
 from .errors import MinionError
 from .runs.events import log_path, read_events
-from .runs.executor import pid_alive
+from .runs.executor import on_fleet, pid_alive
 from .runs.model import RunRecord, Status, node_json, result_json
 from .runs.store import RunStore
 from .runs.warm import warm_for_next_run
-from .snapshot import diff, diffstat
+from .snapshot import diff, diffstat, find_repo_root
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .config import Settings
+    from .fleet.config import FleetConfig
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -90,10 +93,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # --- the fleet (docs/fleet.md): opt-in, and nothing of it is imported for a local run ---
 
+RECORD_ON_FLEET = "--record needs the model's turns, which stay on the worker: run locally (--executor local) to record"
+
 
 def _executor(repo: Path, flags: dict) -> str:
     from .config import load_settings
-    from .snapshot import find_repo_root
 
     return load_settings(find_repo_root(repo), flags=flags).executor
 
@@ -102,26 +106,33 @@ def _run_on_fleet(args: argparse.Namespace, flags: dict) -> int:
     """`minion run` with executor = "temporal": the run is created here (snapshot, store),
     executed by a `minion worker`, and its branch fetched back."""
     from .config import load_settings
-    from .fleet.client import check_fleet, run_on_fleet
     from .fleet.config import fleet_config
-    from .snapshot import find_repo_root
 
     if args.record:
-        raise MinionError("--record needs the model's turns, which stay on the worker: run locally to record")
+        raise MinionError(RECORD_ON_FLEET)
     repo = find_repo_root(Path(args.repo))
     config = fleet_config(load_settings(repo, flags=flags))
     request = RunRequest(task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=flags)
     store = RunStore()
 
+    return _on_fleet(lambda: create_run(request, store), store, config, repo, as_json=args.json)
+
+
+def _on_fleet(start: Callable[[], RunRecord], store: RunStore, config: FleetConfig, repo: Path, *,
+              as_json: bool) -> int:
+    """Check the fleet, then ``start`` the run (create it, or queue it again), execute it
+    there with live progress, and print its result."""
+    from .fleet.client import check_fleet, run_on_fleet
+
     async def execute():
         client = await check_fleet(config, repo)  # before anything is created: the server and the remote answer
-        record = await asyncio.to_thread(create_run, request, store)
+        record = await asyncio.to_thread(start)
         # Ctrl-C cancels the run, as for a local one: the worker commits and pushes the work so far.
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, store.request_cancel, record.id)
         with ui.ProgressView(err) as view:
             return await run_on_fleet(record, store, listeners=[view.on_event], config=config, client=client)
 
-    return _report_fleet_run(asyncio.run(execute()), as_json=args.json)
+    return _report_fleet_run(asyncio.run(execute()), as_json=as_json)
 
 
 def _report_fleet_run(final: RunRecord, *, as_json: bool) -> int:
@@ -181,8 +192,18 @@ def cmd_revise(args: argparse.Namespace) -> int:
         preload_sdk()
     store = RunStore()
     request = revise_request(store, args.id, args.feedback)
-    request = replace(request, flags=_run_flags(args), model=args.model or request.model,
+    # Where the revised run ran, unless told otherwise: a fleet run's next round goes to the fleet.
+    executor = args.executor or ("temporal" if on_fleet(store.get(args.id)) else None)
+    request = replace(request, flags={**_run_flags(args), "executor": executor}, model=args.model or request.model,
                       blueprint=args.blueprint or request.blueprint)
+    settings = request_settings(request, find_repo_root(request.repo))
+    if settings.executor == "temporal":
+        from .fleet.config import fleet_config
+
+        if args.record:
+            raise MinionError(RECORD_ON_FLEET)
+        return _on_fleet(lambda: create_run(request, store), store, fleet_config(settings), Path(request.repo),
+                         as_json=args.json)
     final = run_and_report(request, as_json=args.json, record_to=args.record)
     warm_for_next_run(Path(final.repo))
     return final.status.exit_code
@@ -190,7 +211,14 @@ def cmd_revise(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     store = RunStore()
-    record = prepare_resume(args.id, store, flags=_run_flags(args))
+    record = store.get(args.id)
+    if on_fleet(record):  # where it ran: a worker continues from what came home of it
+        from .fleet.config import fleet_config
+
+        err.print(f"resuming run {record.id} on the fleet at its first unfinished node")
+        return _on_fleet(lambda: prepare_resume(record.id, store, flags=_run_flags(args)), store,
+                         fleet_config(record.settings), Path(record.repo), as_json=args.json)
+    record = prepare_resume(record.id, store, flags=_run_flags(args))
     err.print(f"resuming run {record.id} at its first unfinished node")
     final = execute_and_report(record, store, as_json=args.json)
     warm_for_next_run(Path(final.repo))
@@ -238,7 +266,6 @@ def cmd_todo(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .context import find_todos
     from .engine.batch import cancel_all, create_todo_runs, execute_all
-    from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
     flags = {**_run_flags(args), "executor": args.executor}
@@ -280,7 +307,6 @@ def cmd_todo(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """This repository's runs (the one of the current folder, or --repo); --all: every one's."""
     from .errors import NotAGitRepository
-    from .snapshot import find_repo_root
 
     repo: Path | None = None
     if not args.all:
@@ -372,7 +398,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_warm(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .runs.warm import lower_priority, warm
-    from .snapshot import find_repo_root
     from .standby import spawn_standbys
 
     repo = find_repo_root(Path(args.repo))
@@ -418,7 +443,6 @@ def cmd_mcp_list(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .engine.mcp_by_hand import list_servers
     from .mcp_servers.config import tool_name, user_mcp_path
-    from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
     config, reports = asyncio.run(list_servers(repo, load_settings(repo)))
@@ -445,7 +469,6 @@ def cmd_mcp_call(args: argparse.Namespace) -> int:
     """One MCP tool call by hand, as a run would make it (in the sandbox, capped, redacted)."""
     from .config import load_settings
     from .engine.mcp_by_hand import call_by_hand
-    from .snapshot import find_repo_root
 
     try:
         arguments = json.loads(args.arguments)
@@ -466,7 +489,6 @@ def cmd_trust(args: argparse.Namespace) -> int:
     only by running it, so it shows what identifies each file: path, sha256 and size.
     """
     from . import trust
-    from .snapshot import find_repo_root
 
     repo = find_repo_root(Path(args.repo))
     if args.list:
@@ -507,7 +529,6 @@ def cmd_blueprints(args: argparse.Namespace) -> int:
     trusted. Read from the files, never run (the rule of what a blueprint is: registry.py)."""
     from .blueprint.registry import Declaration, discover
     from .errors import NotAGitRepository
-    from .snapshot import find_repo_root
 
     try:
         repo: Path | None = find_repo_root(Path(args.repo))
@@ -640,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blueprint", help="blueprint name (default: the revised run's)")
     p.add_argument("--model", help="anthropic:<model-id> or scripted:<file.json> (default: the revised run's)")
     p.add_argument("--record", type=Path, metavar="FILE", help="write the model's turns as a scripted-model file")
+    with_executor_option(p)
     with_run_options(p)
     p.set_defaults(fn=cmd_revise)
 

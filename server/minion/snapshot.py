@@ -130,11 +130,13 @@ def take_snapshot(
     worktrees_dir: Path,
     exclude: Sequence[str] = (),
     on_commit: Callable[[str], object] = lambda commit: None,
+    checkout: bool = True,
 ) -> Snapshot:
     """Record the user's work as commit S and check it out in a new worktree.
 
     ``on_commit(S)`` is called once S exists, before the checkout: what needs only S can
-    start beside it.
+    start beside it. Without ``checkout`` there is no worktree (a run that executes on
+    another machine: the fleet's).
 
     S = HEAD + index + working files + untracked-not-ignored files + ``buffers`` (path ->
     unsaved text; absolute or repo-relative paths; they win over the file on disk). Its
@@ -167,16 +169,17 @@ def take_snapshot(
     on_commit(commit)
     snapshot = Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref,
                         Path(worktrees_dir).resolve() / run_id)
-    try:
-        add_worktree(snapshot, snapshot.worktree, exclude)
-    except GitError:
-        git("update-ref", "-d", ref, commit, cwd=info.root)  # no snapshot without its worktree
-        raise
+    if checkout:
+        try:
+            add_worktree(snapshot, snapshot.worktree, exclude)
+        except GitError:
+            git("update-ref", "-d", ref, commit, cwd=info.root)  # no snapshot without its worktree
+            raise
     return snapshot
 
 
 def snapshot_at(repo: Path, run_id: str, commit: str, *, base_head: str | None, worktrees_dir: Path,
-                exclude: Sequence[str] = ()) -> Snapshot:
+                exclude: Sequence[str] = (), checkout: bool = True) -> Snapshot:
     """A run's start at an existing commit (a revised run's branch head) rather than the
     user's work: no new commit; the snapshot ref and the worktree as `take_snapshot` makes them."""
     info = _inspect_repo(Path(repo))
@@ -184,11 +187,12 @@ def snapshot_at(repo: Path, run_id: str, commit: str, *, base_head: str | None, 
     git("update-ref", ref, commit, "", cwd=info.root)
     snapshot = Snapshot(run_id, info.root, info.common_dir, base_head, commit, ref,
                         Path(worktrees_dir).resolve() / run_id)
-    try:
-        add_worktree(snapshot, snapshot.worktree, exclude)
-    except GitError:
-        git("update-ref", "-d", ref, commit, cwd=info.root)
-        raise
+    if checkout:
+        try:
+            add_worktree(snapshot, snapshot.worktree, exclude)
+        except GitError:
+            git("update-ref", "-d", ref, commit, cwd=info.root)
+            raise
     return snapshot
 
 

@@ -2,6 +2,9 @@
 worker, and a worker killed mid-run loses the run to another one, from its checkpoint."""
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -175,3 +178,65 @@ def _engine_gone(run_id: str, timeout: float = 5.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
+
+
+async def test_a_cancelled_fleet_run_resumes_and_is_revised_on_the_fleet(repo, tmp_path, start_worker, fleet_remote):
+    """`minion resume` of a fleet run: a worker continues it from what came home of it (its
+    branch, nodes and log): the finished nodes are replayed, the cancelled one runs again,
+    and the fleet remote keeps only the branch afterwards. `minion revise` of it runs the
+    next round on the fleet too, on top of the same branch."""
+    start_worker("r1")
+    before = fingerprint(repo)
+    store = RunStore()
+    (tmp_path / "script").mkdir()
+    model = write_script(tmp_path / "script", [[text("Fix it."), FIX_ADD], done("fixed")])
+    record = create_run(RunRequest(task="fix add, check slowly", repo=repo, model=model,
+                                   flags={"checks": {"slow": "sleep 3"}, "baseline": False, "executor": "temporal"}),
+                        store)
+    assert record.worktree is None  # the client checks nothing out: the worker does
+    checking = asyncio.Event()
+
+    def on_event(event):
+        if event["type"] == "node.start" and event.get("name") == "check: slow":
+            checking.set()
+
+    run = asyncio.ensure_future(run_on_fleet(record, store, listeners=[on_event]))
+    await asyncio.wait_for(checking.wait(), 120)
+    store.request_cancel(record.id)
+    cancelled = await run
+    assert cancelled.status is Status.CANCELLED and cancelled.files == ["calc/ops.py"], cancelled
+
+    resumed = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "minion", "resume", record.id, "--json"],
+                                      cwd=repo, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming run" in resumed.stderr and "on the fleet" in resumed.stderr
+    final = store.get(record.id)
+    assert final.status is Status.OK and final.fleet and final.fleet.worker == "r1", (final.status, final.error)
+    assert "return a + b" in run_git(repo, "show", f"{final.branch}:calc/ops.py")
+    events = list(read_events(log_path(record.id)))
+    replayed = [e["name"] for e in events if e["type"] == "node.replayed"]
+    started = [e["name"] for e in events if e["type"] == "node.start"]
+    assert replayed == ["context", "implement"], events
+    assert started.count("implement") == 1 and started.count("check: slow") == 2, started
+    assert ran_on(record.id) == "r1"  # one fleet.run event, the last attempt's
+    assert [n.name for n in store.nodes(record.id)] == ["context", "implement", "check: slow", "commit"]
+    deadline = time.monotonic() + 20  # the worker cleans up once the result went back
+    while run_git(fleet_remote, "for-each-ref", "--format=%(refname)") != f"refs/heads/{final.branch}":
+        assert time.monotonic() < deadline, run_git(fleet_remote, "for-each-ref", "--format=%(refname)")
+        time.sleep(0.2)
+    assert_unchanged(before, fingerprint(repo))
+
+    (tmp_path / "round 2").mkdir()
+    feedback = write_script(tmp_path / "round 2", [[text("Add a note."), create("NOTES.md", "add adds\n")],
+                                                  done("noted")])
+    revised = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "minion", "revise", record.id, "note what add does", "--model",
+                         feedback, "--json"], cwd=repo, capture_output=True, text=True, timeout=240)
+    assert revised.returncode == 0, revised.stderr
+    second = store.get(json.loads(revised.stdout)["id"])
+    assert second.status is Status.OK and second.fleet and second.fleet.worker == "r1", (second.status, second.error)
+    assert second.branch == final.branch and second.revises == record.id
+    assert run_git(repo, "rev-parse", f"{second.head}^") == final.head  # one commit per round, on the same branch
+    assert run_git(repo, "show", f"{second.branch}:NOTES.md") == "add adds"
+    assert "return a + b" in run_git(repo, "show", f"{second.branch}:calc/ops.py")
+    assert_unchanged(before, fingerprint(repo))

@@ -26,7 +26,7 @@ from ..errors import MinionError
 from ..git import git
 from ..mcp_servers.config import load_mcp_config
 from ..redact import redact_text
-from ..runs.executor import pid_alive
+from ..runs.executor import on_fleet, pid_alive
 from ..runs.model import RunRecord, Status
 from ..runs.store import RunStore
 from ..sandbox import Limits, Sandbox, SandboxPolicy, build_view, explain
@@ -79,19 +79,20 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         if find_repo_root(Path(revised.repo)) != repo_root:
             raise MinionError(f"run {revised.id} is a run of {revised.repo}, not of {repo_root}")
     run_id = secrets.token_hex(4)
+    here = settings.executor == "local"  # else a fleet worker checks the snapshot out, in its own sandbox
     with ThreadPoolExecutor(1) as beside:  # the sandbox probe starts a process: not on the critical path
-        probe = beside.submit(Sandbox.check_available) if settings.sandbox == "bwrap" else None
+        probe = beside.submit(Sandbox.check_available) if here and settings.sandbox == "bwrap" else None
         def on_commit(commit: str) -> None:
             if prefetch_context:
                 prefetch_map(repo_root, commit, settings, request.task, request.anchor.path if request.anchor else None)
 
         if revised is None:
             snapshot = take_snapshot(repo_root, run_id, buffers=request.buffers, worktrees_dir=worktrees_dir(),
-                                     exclude=settings.exclude, on_commit=on_commit)
+                                     exclude=settings.exclude, on_commit=on_commit, checkout=here)
         else:  # the revised run's branch head, not the user's work
             on_commit(start)
             snapshot = snapshot_at(repo_root, run_id, start, base_head=revised.base_head,
-                                   worktrees_dir=worktrees_dir(), exclude=settings.exclude)
+                                   worktrees_dir=worktrees_dir(), exclude=settings.exclude, checkout=here)
         try:
             if probe:
                 probe.result()
@@ -114,7 +115,7 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         snapshot=snapshot.commit,
         revises=revised.id if revised else None,
         earlier=earlier_rounds(revised, store) if revised else "",
-        worktree=str(snapshot.worktree),
+        worktree=str(snapshot.worktree) if here else None,
         settings=settings,
         anchor=request.anchor,
         base_head=snapshot.base_head,
@@ -195,7 +196,7 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
         reason = f"its repository {record.repo} is gone"
         store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
         raise MinionError(f"run {record.id} is lost: {reason}")
-    if not Path(record.worktree or "").is_dir():
+    if not on_fleet(record) and not Path(record.worktree or "").is_dir():
         reason = f"its worktree {record.worktree} is gone, so its work cannot continue"
         store.update(record.id, status=Status.LOST, error=reason, worker_pid=None)
         raise MinionError(f"run {record.id} is lost: {reason}")

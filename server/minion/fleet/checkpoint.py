@@ -65,14 +65,27 @@ def write_checkpoint(record: RunRecord, store: RunStore, remote: str, after: str
     worktree, mirror = Path(record.worktree or ""), Path(record.repo)
     tree = _files_tree(worktree, record.settings.max_commit_file_mb)
     head = git("rev-parse", "HEAD", cwd=worktree)
-    path = log_path(record.id)
-    spent = store.get(record.id)
-    files = {"nodes.json": nodes_json(store, record.id), "head": head.encode(),
+    return _push(mirror, store, record.id, remote, head, tree, f"after {after}")
+
+
+def write_resume_checkpoint(record: RunRecord, store: RunStore, remote: str) -> str:
+    """A fleet run its client resumes: a checkpoint of what came home (the files and head
+    of its branch, or its snapshot when it left none; its nodes, spend and event log), for
+    the worker that takes the run to continue from, as from a lost worker's checkpoint."""
+    repo = Path(record.repo)
+    head = record.head or record.snapshot or ""
+    return _push(repo, store, record.id, remote, head, git("rev-parse", f"{head}^{{tree}}", cwd=repo), "to resume")
+
+
+def _push(repo: Path, store: RunStore, run_id: str, remote: str, head: str, tree: str, why: str) -> str:
+    spent = store.get(run_id)
+    path = log_path(run_id)
+    files = {"nodes.json": nodes_json(store, run_id), "head": head.encode(),
              "spent.json": transport.as_json({"turns": spent.turns, "usage": spent.usage.to_dict()}),
              "events.jsonl": path.read_bytes() if path.exists() else b""}
-    commit = transport.write_files_commit(mirror, files, trees={"files": tree}, parents=(head,),
-                                          message=f"minion checkpoint {record.id} after {after}")
-    transport.push_checkpoint(mirror, remote, record.id, commit)
+    commit = transport.write_files_commit(repo, files, trees={"files": tree}, parents=(head,),
+                                          message=f"minion checkpoint {run_id} {why}")
+    transport.push_checkpoint(repo, remote, run_id, commit)
     return commit
 
 

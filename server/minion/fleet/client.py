@@ -29,7 +29,7 @@ from ..runs.model import CheckResult, FleetPlace, RunRecord, Status
 from ..runs.store import RunStore
 from ..snapshot import FlaggedFile
 from . import transport
-from .checkpoint import store_nodes
+from .checkpoint import store_nodes, write_resume_checkpoint
 from .config import FleetConfig, FleetUnavailable, fleet_config, require_temporalio, run_settings, workflow_id
 from .spec import Progress, RunOutcome, RunSpec, progress_event
 
@@ -90,15 +90,20 @@ class FleetRun:
         self.fetched_events = b""  # the run's whole event log, as it came home with the branch
 
     async def submit(self) -> None:
-        """Push the snapshot, start the workflow. A failure stores the run as failed."""
+        """Push the snapshot, start the workflow. A failure stores the run as failed. A run
+        with recorded nodes is resumed: what came home of it goes up as its checkpoint, and
+        a worker continues from there (the engine replays the finished nodes)."""
         from .workflow import WORKFLOW
 
         try:
             self.client = self.client or await connect(self.config)
             ref = await asyncio.to_thread(transport.push_snapshot, Path(self.record.repo), self.remote,
                                           self.record.id, self.record.snapshot or "")
-            await self.client.start_workflow(WORKFLOW, spec_for(self.record, self.config, ref), id=self.workflow_id,
-                                             task_queue=self.config.task_queue)
+            spec = spec_for(self.record, self.config, ref)
+            if await asyncio.to_thread(self.store.nodes, self.record.id):
+                await asyncio.to_thread(write_resume_checkpoint, self.record, self.store, self.remote)
+                spec.resume = True
+            await self.client.start_workflow(WORKFLOW, spec, id=self.workflow_id, task_queue=self.config.task_queue)
         except MinionError as e:
             await self._failed(str(e))
             raise
@@ -271,11 +276,18 @@ class FleetRun:
         where = redact({"ts": round(time.time(), 3), "run": self.record.id, "type": "fleet.run", "worker": worker,
                         "workflow_id": self.workflow_id, "web_ui": self.config.run_url(self.workflow_id)})
         line = json.dumps(where, ensure_ascii=False).encode() + b"\n"
-        lines = events.splitlines(keepends=True)
+        lines = [e for e in events.splitlines(keepends=True) if not _is_fleet_run(e)]  # a resumed run's earlier one
         at = 1 if lines and b'"run.start"' in lines[0] else 0
         path = log_path(self.record.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"".join([*lines[:at], line, *lines[at:]]))
+
+
+def _is_fleet_run(line: bytes) -> bool:
+    try:
+        return json.loads(line).get("type") == "fleet.run"
+    except ValueError:
+        return False
 
 
 def _usage(data: dict[str, Any] | None):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SNAPSHOTS = "refs/minion/snapshots/"
-CHECKPOINTS = "refs/minion/checkpoints/"  # the worktree and the nodes at the last node boundary
+CHECKPOINTS = "refs/minion/checkpoints/"  # the worktree and the nodes at the last node boundary or turn
 RESULTS = "refs/minion/results/"  # the worker's record, nodes and event log of a run, as one commit
 
 # The error type of an execute activity that gave its run back (its worker is shutting
@@ -41,6 +41,7 @@ class RunSpec:
     settings: dict[str, Any]  # the run's settings as created (caps, sandbox, checks), no secret in them
     anchor: dict[str, Any] | None = None
     earlier: str = ""
+    resume: bool = False  # the client resumes the run: a worker continues from its checkpoint
 
 
 @dataclass

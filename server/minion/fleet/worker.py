@@ -161,13 +161,14 @@ class Activities:
         existing: RunRecord | None = None
         with contextlib.suppress(RunNotFound):
             existing = self.store.get(spec.run_id)
-        if existing is not None and not attempt:
+        from_checkpoint = bool(attempt or spec.resume)  # a worker was lost, or the client resumes the run
+        if existing is not None and not from_checkpoint:
             raise MinionError(f"run {spec.run_id} already ran on this worker ({existing.status.value})")
         mirror = transport.ensure_mirror(mirror_dir(self.remote))
-        if existing is not None:  # this worker lost it before (a restart): start again from the checkpoint
+        if existing is not None:  # it ran here before: start again from the checkpoint
             self._forget(existing, mirror)
         transport.fetch_snapshot(mirror, self.remote, spec.run_id, spec.snapshot)
-        checkpoint = transport.fetch_checkpoint(mirror, self.remote, spec.run_id) if attempt else None
+        checkpoint = transport.fetch_checkpoint(mirror, self.remote, spec.run_id) if from_checkpoint else None
         settings = worker_settings(dict(spec.settings), self.own_settings)
         with transport.fetch_lock(mirror):  # no fetch beside a half-added worktree
             snapshot = snapshot_at(mirror, spec.run_id, spec.snapshot, base_head=spec.base_head,
