@@ -88,3 +88,26 @@ def test_declarations_say_where_and_what(tmp_path):
 def test_a_file_that_does_not_parse_is_named(tmp_path):
     with pytest.raises(MinionError, match="broken.py failed to load"):
         declarations(tmp_path / "broken.py", b"async def oops(:\n")
+
+
+def test_a_repository_blueprint_is_refused_for_the_fleet_before_anything_is_created(tmp_path):
+    from support.fingerprint import assert_unchanged, fingerprint
+    from support.script import done, write_script
+
+    from minion.engine.create import RunRequest, create_run
+    from minion.runs.store import RunStore
+
+    source = AGREE["plain"][0] + "\n@blueprint('default', 'mine')\nasync def mine(run):\n" + BODY
+    repo = make_repo(tmp_path / "repo", {".minion/blueprints/mine.py": source})
+    trust_repo(repo)
+    before = fingerprint(repo)
+    store = RunStore(tmp_path / "runs.db")
+    model = write_script(tmp_path, [done()])
+    for name in ("a", "default"):  # its own, and one it overrides: a worker would run another
+        with pytest.raises(MinionError, match=f"blueprint '{name}' is this repository's own"):
+            create_run(RunRequest(task="t", repo=repo, blueprint=name, model=model,
+                                  flags={"executor": "temporal"}), store)
+    assert store.recent() == []
+    assert_unchanged(before, fingerprint(repo))
+    assert create_run(RunRequest(task="t", repo=repo, blueprint="todo", model=model,
+                                 flags={"executor": "temporal"}), store).worktree is None  # a built-in goes

@@ -218,6 +218,16 @@ def check_blueprint(name: str, repo_root: Path | None) -> None:
         raise MinionError(f"unknown blueprint '{name}'; available: {', '.join(sorted(available))}")
 
 
+def check_runs_on_fleet(name: str, repo_root: Path) -> None:
+    """A fleet worker runs minion's built-in blueprints only: a repository's is Python that
+    runs outside the sandbox, and a worker does not take code to run from a client."""
+    if any(d.name == name for path, data, builtin in _blueprint_sources(repo_root) if not builtin
+           for d in declarations(path, data)):
+        raise MinionError(f"blueprint '{name}' is this repository's own (.minion/blueprints), and fleet workers "
+                          "run only minion's built-in blueprints (a blueprint runs outside the sandbox, so a "
+                          "worker does not take one from a client): run it here (--executor local)")
+
+
 def get_blueprint(name: str, repo_root: Path | None) -> Blueprint:
     available = load_blueprints(repo_root)
     if name not in available:

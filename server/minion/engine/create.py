@@ -18,7 +18,7 @@ from typing import Any
 from ..agent.models import check_model_spec
 from ..blueprint.checks import Detection, detect_checks
 from ..blueprint.python_env import PythonEnv, find_python_env
-from ..blueprint.registry import check_blueprint
+from ..blueprint.registry import check_blueprint, check_runs_on_fleet
 from ..blueprint.repo_map import prefetch as prefetch_map
 from ..config import Settings, load_settings, validate_settings
 from ..context import Anchor
@@ -66,8 +66,11 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         raise MinionError("the task is empty: say what minion should do")
     repo_root = find_repo_root(request.repo)
     settings = request_settings(request, repo_root)
+    here = settings.executor == "local"  # else a fleet worker checks the snapshot out, in its own sandbox
     if not given_blueprint:
         check_blueprint(settings.blueprint, repo_root)
+        if not here:
+            check_runs_on_fleet(settings.blueprint, repo_root)
     check_model_spec(settings.model, settings)  # a bad spec or a missing key fails now, not later
     load_mcp_config(repo_root)  # and so does an MCP config file that cannot be read
 
@@ -79,7 +82,6 @@ def create_run(request: RunRequest, store: RunStore, *, prefetch_context: bool =
         if find_repo_root(Path(revised.repo)) != repo_root:
             raise MinionError(f"run {revised.id} is a run of {revised.repo}, not of {repo_root}")
     run_id = secrets.token_hex(4)
-    here = settings.executor == "local"  # else a fleet worker checks the snapshot out, in its own sandbox
     with ThreadPoolExecutor(1) as beside:  # the sandbox probe starts a process: not on the critical path
         probe = beside.submit(Sandbox.check_available) if here and settings.sandbox == "bwrap" else None
         def on_commit(commit: str) -> None:
