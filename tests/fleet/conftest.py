@@ -86,6 +86,14 @@ class Worker:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP of the worker and everything it started: as a machine cut off from the
+        network, it neither heartbeats nor pushes until it is thawed."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return

@@ -3,6 +3,7 @@ worker, and a worker killed mid-run loses the run to another one, from its check
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -240,3 +241,45 @@ async def test_a_cancelled_fleet_run_resumes_and_is_revised_on_the_fleet(repo, t
     assert run_git(repo, "show", f"{second.branch}:NOTES.md") == "add adds"
     assert "return a + b" in run_git(repo, "show", f"{second.branch}:calc/ops.py")
     assert_unchanged(before, fingerprint(repo))
+
+
+async def test_a_worker_cut_off_past_the_heartbeat_timeout_pushes_nothing_when_it_comes_back(
+        repo, tmp_path, start_worker, fleet_remote):
+    """The fence: a worker that comes back after losing its run to another (frozen past
+    the heartbeat timeout, then thawed) stops its engine and pushes nothing: the branch on
+    the fleet remote and in the user's repository is the other worker's."""
+    first = start_worker("f1")
+    record = new_run(repo, tmp_path / "script", [[text("Fix it."), FIX_ADD], [bash("sleep 4")], done("fixed")],
+                     "fix add, then wait")
+    store = RunStore()
+    frozen, moved = asyncio.Event(), asyncio.Event()
+
+    def on_event(event):
+        if event["type"] == "agent.tool" and event.get("tool") == "bash":
+            frozen.set()
+        if event["type"] == "fleet.claimed" and event.get("worker") == "f2":
+            moved.set()
+
+    run = asyncio.ensure_future(run_on_fleet(record, store, listeners=[on_event]))
+    await asyncio.wait_for(frozen.wait(), 120)
+    first.freeze()
+    start_worker("f2")
+    await asyncio.wait_for(moved.wait(), 90)  # a claim given to f1's frozen poll times out first
+    final = await run
+    assert final.status is Status.OK and ran_on(record.id) == "f2", (final.status, final.error)
+    first.thaw()  # it comes back after f2 pushed: unfenced, its push of the work it had would win
+
+    def remote_branch() -> str:
+        return run_git(fleet_remote, "rev-parse", f"refs/heads/{final.branch}")
+
+    on_first = RunStore(first.state / "runs.db")
+    deadline = time.monotonic() + 120  # f1 learns it lost the run at its next heartbeat, or before it pushes
+    while on_first.get(record.id).status.active:
+        assert time.monotonic() < deadline, first.log.read_text(errors="replace")
+        await asyncio.sleep(0.2)
+    assert _engine_gone(record.id)
+    await asyncio.sleep(2)  # what it would push, it has pushed by now
+    assert remote_branch() == final.head, "the worker that lost the run pushed over the branch"
+    assert run_git(repo, "rev-parse", f"refs/heads/{final.branch}") == final.head
+    assert on_first.get(record.id).status is Status.LOST
+    assert "lost the run to another worker" in first.log.read_text(errors="replace")

@@ -54,6 +54,7 @@ log = logging.getLogger("minion.fleet.worker")
 HEARTBEAT_S = 0.3  # a cancel reaches the activity with the answer to a heartbeat
 SIGNAL_EVERY_S = 0.2  # progress events are sent to the workflow this often
 RESERVATION_S = 60.0  # a claimed slot waits this long for its run
+CONFIRM_TRIES = 30  # a second apart: how long a finished run waits for Temporal to say it is still this worker's
 
 
 @dataclass
@@ -126,6 +127,9 @@ class Activities:
             except asyncio.CancelledError:
                 if activity.is_worker_shutdown():  # give the run back: another worker continues it
                     await self._hand_over(process, reader)
+                details = activity.cancellation_details()
+                if details and (details.timed_out or details.not_found):
+                    await self._give_up(record, process, reader)
                 # the workflow was cancelled: stop, keep the work
                 await asyncio.to_thread(self.store.request_cancel, record.id)
                 killer = asyncio.get_running_loop().call_later(CANCEL_GRACE_S, _kill, process)
@@ -137,6 +141,8 @@ class Activities:
         finally:
             flusher.cancel()
         final = await asyncio.to_thread(self._conclude, record.id, code)
+        if not await self._still_ours(spec.workflow_id):
+            await self._give_up(final)
         outcome = await asyncio.to_thread(self._send_back, final)
         await sender.flush()
         cleanup = asyncio.ensure_future(asyncio.to_thread(self._clean_up, final, outcome.results_ref is not None))
@@ -152,6 +158,39 @@ class Activities:
             await reader
         await process.wait()
         raise ApplicationError(f"worker {self.name} is shutting down", type=HANDOVER, non_retryable=True)
+
+    async def _still_ours(self, workflow_id: str) -> bool:
+        """Whether this execute activity is still the run's current one, asked right before
+        the run's branch is pushed: a worker cut off from Temporal past the heartbeat timeout
+        has lost the run to another worker, and must not overwrite that one's branch. (The
+        time between this answer and the push is not fenced.)"""
+        mine = activity.info().activity_id
+        for _ in range(CONFIRM_TRIES):
+            try:
+                described = await self.client.get_workflow_handle(workflow_id).describe()
+            except Exception as e:  # Temporal unreachable just now
+                log.warning("asking Temporal whether run %s is still ours failed: %s", workflow_id, e)
+                await asyncio.sleep(1.0)
+                continue
+            return any(p.activity_id == mine for p in described.raw_description.pending_activities)
+        return False
+
+    async def _give_up(self, record: RunRecord, process: asyncio.subprocess.Process | None = None,
+                       reader: asyncio.Future | None = None) -> NoReturn:
+        """This worker lost the run: another one has it now. Its engine stops, and nothing
+        of this attempt is pushed (no branch, no results)."""
+        if process is not None and reader is not None:
+            _kill(process)
+            with contextlib.suppress(Exception):
+                await reader
+            await process.wait()
+        reason = (f"worker {self.name} lost the run to another worker (cut off from Temporal past the heartbeat "
+                  "timeout): it pushed nothing")
+        log.warning("run %s: %s", record.id, reason)
+        await asyncio.to_thread(self.store.update, record.id, status=Status.LOST, summary=reason, error=reason,
+                                worker_pid=None)
+        await asyncio.to_thread(self._clean_up, record, False)
+        raise ApplicationError(reason, non_retryable=True)
 
     # the steps, in threads (git and SQLite block)
 
