@@ -11,7 +11,9 @@ the `minion run` CLI in a user repository.
   with a warm worker (its mirror has the history, its pool a worktree): process start of
   `minion run --executor temporal` -> the first request at a local Messages API
   (tests/support/fake_anthropic.py) that the worker's engine calls; beside it the same
-  for a local run.
+  for a local run;
+- what one agent turn costs on that repository, locally and on the fleet, where each turn
+  also pushes a checkpoint (the worktree's files, the conversation) to the fleet remote.
 
     .venv/bin/python bench/fleet.py [--rounds 5]
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -177,6 +180,36 @@ def first_request(fleet: Fleet, api: FakeAnthropic, rounds: int) -> tuple[float,
     return first, statistics.median(local), statistics.median(remote)
 
 
+TURNS = 6  # turns of the multi-turn run that edit a file (then one that ends it)
+
+
+def turn_cost(fleet: Fleet, rounds: int) -> tuple[float, float, list[float]]:
+    """What a turn of an agent node costs on the 10,000-file repository, locally and on the
+    fleet (where each turn also pushes a checkpoint): the medians of the time between two
+    turns in the runs' event logs; and the checkpoints' own times, from the worker's log."""
+    repo = fleet.root / "big"
+    script = fleet.root / "turns.json"
+    edits = [[{"type": "tool_use", "name": "str_replace_based_edit_tool",
+               "input": {"command": "str_replace", "path": f"pkg1/mod{200 + t}.py",
+                         "old_str": f"x + {200 + t}", "new_str": f"x - {200 + t}"}}] for t in range(TURNS)]
+    script.write_text(json.dumps([*edits, [{"type": "text", "text": "Done."}]]))
+    gaps: dict[bool, list[float]] = {False: [], True: []}
+    fleet_runs = []
+    for i in range(rounds):
+        for on_fleet in ((True, False) if i % 2 else (False, True)):
+            out, _ = run(fleet, repo, f"scripted:{script}", on_fleet=on_fleet, wait=False).communicate(timeout=300)
+            run_id = json.loads(out)["id"]
+            log = fleet.root / "client-state" / "logs" / f"{run_id}.jsonl"
+            turns = [e["ts"] for e in map(json.loads, log.read_text().splitlines()) if e["type"] == "agent.turn"]
+            gaps[on_fleet] += [b - a for a, b in itertools.pairwise(turns)]
+            if on_fleet:
+                fleet_runs.append(run_id)
+    logs = fleet.root / "worker-state" / "logs"
+    checkpoints = [float(line.rsplit(" in ", 1)[1].rstrip("s")) for run_id in fleet_runs
+                   for line in (logs / f"{run_id}.worker.log").read_text().splitlines() if "after turn" in line]
+    return statistics.median(gaps[False]), statistics.median(gaps[True]), checkpoints
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -190,6 +223,7 @@ def main() -> None:
                 fleet.start()
                 local, remote = trivial_overhead(fleet, args.rounds)
                 first, local_first, remote_first = first_request(fleet, api, args.rounds)
+                local_turn, remote_turn, checkpoints = turn_cost(fleet, args.rounds)
             finally:
                 fleet.stop()
         print(f"trivial run, medians of {args.rounds}, interleaved:")
@@ -199,6 +233,11 @@ def main() -> None:
         print(f"  local: {local_first:.2f} s; fleet: {remote_first:.2f} s = {remote_first / local_first:.2f}x")
         print(f"  (the repository's first fleet run, the mirror still cold, took {first:.2f} s to its first request "
               "and end)")
+        print(f"{BIG_FILES} files: one agent turn that edits a file (from one turn to the next in the run's "
+              f"log), median of {args.rounds} runs x {TURNS}:")
+        print(f"  local: {local_turn:.3f} s; fleet (with its checkpoint): {remote_turn:.3f} s = "
+              f"{remote_turn / local_turn:.2f}x; the {len(checkpoints)} checkpoints themselves: median "
+              f"{statistics.median(checkpoints):.3f} s, max {max(checkpoints):.3f} s")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
