@@ -4,7 +4,8 @@ the editor, it ends ok, its result comes back as diagnostics, and its branch has
 tree as a local run of the same script; the user's repository is untouched but for the
 branch. A cancel from the editor ends a fleet run with its work so far on the branch. A
 fleet that does not answer is said at the hand-off, with nothing created. A fleet run goes
-on when the editor goes away, and the next server brings it home."""
+on when the editor goes away, and the next server brings it home. Sent back with feedback,
+its next round runs on the fleet too."""
 
 import json
 import os
@@ -197,4 +198,32 @@ async def test_a_fleet_run_goes_on_when_the_editor_goes_away_and_the_next_server
     assert record.status is Status.OK and record.files == ["calc/ops.py"], (record.status, record.error)
     assert run_git(calc_repo, "rev-parse", f"refs/heads/{record.branch}") == record.head
     assert ran_on(run_id) == "lsp3"
+    assert_unchanged(before, fingerprint(calc_repo))
+
+
+async def test_a_fleet_run_sent_back_from_the_editor_runs_its_next_round_on_the_fleet(
+        calc_repo, tmp_path, start_worker, fleet_env):
+    start_worker("lsp4")
+    before = fingerprint(calc_repo)
+    model = write_script(tmp_path, FIX)
+    async with session(calc_repo, "vscode", settings(model, executor="temporal")) as (client, recorder):
+        _, first = await hand_off(client, calc_repo)
+
+        def ended(run_id):
+            return lambda: [s for s in recorder.run_status if s["id"] == run_id and s["ended"]]
+
+        await until(ended(first["runId"]), FLEET_TIMEOUT_S, "the first round")
+        write_script(tmp_path, [[text("Say what it does."), replace(
+            "calc/ops.py", "def add(a, b):\n", 'def add(a, b):\n    """a + b"""\n')], done("documented")])
+        second = await run_command(client, "minion.revise", {"runId": first["runId"], "feedback": "add a docstring"})
+        assert second["branch"] == first["branch"] and second["status"] == "queued"
+        await until(ended(second["runId"]), FLEET_TIMEOUT_S, "the second round")
+        assert statuses(recorder, second["runId"])[-1] == "ok"
+
+    rounds = [RunStore().get(first["runId"]), RunStore().get(second["runId"])]
+    assert [r.fleet.worker if r.fleet else None for r in rounds] == ["lsp4", "lsp4"]
+    assert rounds[1].revises == first["runId"] and rounds[1].worktree is None
+    assert run_git(calc_repo, "rev-parse", f"{rounds[1].head}^") == rounds[0].head  # one commit per round
+    final = run_git(calc_repo, "show", f"{first['branch']}:calc/ops.py")
+    assert '"""a + b"""' in final and "return a + b" in final
     assert_unchanged(before, fingerprint(calc_repo))
