@@ -72,7 +72,7 @@ class Fleet:
         self.root = root
         self.config = root / "config"
         (self.config / "minion").mkdir(parents=True)
-        (self.config / "minion" / "config.toml").write_text("warm = false\nstandby = 0\nchecks = {}\n")
+        (self.config / "minion" / "config.toml").write_text("warm = true\nstandby = 0\nchecks = {}\n")
         self.port = free_port()
         self.remote = root / "remote.git"
         subprocess.run(["git", "init", "-q", "--bare", str(self.remote)], check=True)

@@ -18,6 +18,7 @@ from support.script import PYTEST, bash, done, replace, text, write_script
 from minion.runs.events import log_path, read_events
 from minion.runs.model import Status
 from minion.runs.store import RunStore
+from minion.testing import create
 
 FIX_ADD = replace("calc/ops.py", "return a - b", "return a + b")
 SECRET = "sk-ant-fleet-test-0123456789abcdefghijklmnopqrstuv"
@@ -176,3 +177,36 @@ async def _result(address: str, workflow_id: str) -> dict:
 
     client = await Client.connect(address)
     return await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 120)
+
+
+def test_a_warm_worker_refills_its_worktree_pool_and_the_next_run_takes_from_it(repo, tmp_path, start_worker,
+                                                                                 fleet_env):
+    config = tmp_path / "worker config"
+    (config / "minion").mkdir(parents=True)
+    (config / "minion" / "config.toml").write_text("warm = true\nstandby = 0\npool_size = 1\n")
+    worker = start_worker("p1", env={"XDG_CONFIG_HOME": str(config)})
+
+    def ready_slots() -> list[str]:
+        return sorted(marker.stem for marker in (worker.state / "pool").glob("*/*.ready"))
+
+    def pool_after(run_id: str) -> list[str]:
+        deadline = time.monotonic() + 30  # the worker refills it after the run's result went back
+        while not (slots := ready_slots()) or RunStore(worker.state / "runs.db").get(run_id).worktree:
+            assert time.monotonic() < deadline, slots
+            time.sleep(0.2)
+        return slots
+
+    first_slots, heads = [], []
+    for n in range(2):
+        (tmp_path / f"run {n}").mkdir()
+        ran = minion("run", f"note {n}", "--model", write_script(tmp_path / f"run {n}", [
+            [text("Note it."), create(f"note{n}.txt", f"{n}\n")], done()]), "--executor", "temporal", "--json",
+            cwd=repo)
+        assert ran.returncode == 0, ran.stderr
+        result = json.loads(ran.stdout)
+        assert result["status"] == "ok" and result["files"] == [f"note{n}.txt"], result
+        heads.append(result["head"])
+        first_slots.append(pool_after(result["id"]))
+    [one], [two] = first_slots
+    assert one != two  # the second run took the first's ready worktree; the worker checked out another
+    assert run_git(repo, "show", f"{heads[1]}:note1.txt") == "1"

@@ -118,7 +118,8 @@ def _blob(repo: Path, spec: str) -> bytes:
 
 def ensure_mirror(mirror: Path) -> Path:
     """The worker's mirror of the fleet remote: a repository with no checkout of its own
-    (an unborn HEAD); each run is a worktree of it."""
+    (its HEAD unborn, then detached at the last run's snapshot, for the worktree pool);
+    each run is a worktree of it."""
     if not (mirror / ".git").is_dir():
         mirror.mkdir(parents=True, exist_ok=True)
         git("init", "-q", str(mirror), cwd=mirror.parent)

@@ -41,7 +41,7 @@ from ..runs.model import RunRecord, Status
 from ..runs.store import RunNotFound, RunStore
 from ..snapshot import snapshot_at, snapshot_ref
 from ..state import worktrees_dir
-from ..worktrees import remove_worktree
+from ..worktrees import Pool, remove_worktree
 from . import transport
 from .checkpoint import nodes_json, restore_checkpoint
 from .client import connect
@@ -243,14 +243,27 @@ class Activities:
         """A run that ended and went back: its snapshot and checkpoint refs on the fleet
         remote (once its results are there: nobody needs them then), and all it left here.
         The worker's run store keeps its record."""
+        mirror = Path(record.repo)
         try:
             if results_pushed:
-                transport.forget_on_remote(Path(record.repo), self.remote,
-                                           [SNAPSHOTS + record.id, CHECKPOINTS + record.id])
-            self._forget(record, Path(record.repo))
+                transport.forget_on_remote(mirror, self.remote, [SNAPSHOTS + record.id, CHECKPOINTS + record.id])
+            self._forget(record, mirror)
             self.store.update(record.id, worktree=None)
         except Exception:  # space, not correctness: `minion clean` on the worker does the rest
             log.exception("cleaning up after run %s failed", record.id)
+        if self.own_settings.warm and record.snapshot:
+            self._warm(mirror, record.snapshot)
+
+    def _warm(self, mirror: Path, commit: str) -> None:
+        """Fill the mirror's worktree pool (the local executor's) at ``commit``: the next
+        run, most likely of the same repository, takes a worktree from it and checks out
+        only what differs from its own snapshot (the pool fills at the mirror's HEAD, which
+        is detached there: the mirror has no checkout of its own)."""
+        try:
+            git("update-ref", "--no-deref", "HEAD", commit, cwd=mirror)
+            Pool(mirror).fill(self.own_settings.pool_size, self.own_settings.pool_disk_mb)
+        except Exception:  # speed, not correctness: the next run checks out in full
+            log.exception("filling the worktree pool of %s failed", mirror)
 
     def _conclude(self, run_id: str, code: int) -> RunRecord:
         record = self.store.get(run_id)
