@@ -13,7 +13,8 @@ the `minion run` CLI in a user repository.
   (tests/support/fake_anthropic.py) that the worker's engine calls; beside it the same
   for a local run;
 - what one agent turn costs on that repository, locally and on the fleet, where each turn
-  also pushes a checkpoint (the worktree's files, the conversation) to the fleet remote.
+  also pushes a checkpoint (the worktree's files, the conversation) to the fleet remote;
+- how late progress events reach a client of the fleet (worker's engine -> listener).
 
     .venv/bin/python bench/fleet.py [--rounds 5]
 
@@ -210,6 +211,26 @@ def turn_cost(fleet: Fleet, rounds: int) -> tuple[float, float, list[float]]:
     return statistics.median(gaps[False]), statistics.median(gaps[True]), checkpoints
 
 
+def progress_latency(fleet: Fleet, rounds: int) -> list[float]:
+    """How late progress reaches a client: for each event of the multi-turn run on the
+    fleet, when the client's listener got it minus when the worker's engine wrote it (one
+    machine, one clock). In this process: the client's API, as the language server uses it."""
+    import asyncio
+
+    os.environ.update(fleet.env(fleet.root / "client-state"))
+    from minion.engine.create import RunRequest, create_run
+    from minion.fleet.client import run_on_fleet
+    from minion.runs.store import RunStore
+
+    store, lags = RunStore(), []
+    model = f"scripted:{fleet.root / 'turns.json'}"
+    for _ in range(rounds):
+        record = create_run(RunRequest(task="turns", repo=fleet.root / "big", model=model,
+                                       flags={"executor": "temporal"}), store)
+        asyncio.run(run_on_fleet(record, store, listeners=[lambda event: lags.append(time.time() - event["ts"])]))
+    return lags
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -224,6 +245,7 @@ def main() -> None:
                 local, remote = trivial_overhead(fleet, args.rounds)
                 first, local_first, remote_first = first_request(fleet, api, args.rounds)
                 local_turn, remote_turn, checkpoints = turn_cost(fleet, args.rounds)
+                lags = sorted(progress_latency(fleet, args.rounds))
             finally:
                 fleet.stop()
         print(f"trivial run, medians of {args.rounds}, interleaved:")
@@ -238,6 +260,9 @@ def main() -> None:
         print(f"  local: {local_turn:.3f} s; fleet (with its checkpoint): {remote_turn:.3f} s = "
               f"{remote_turn / local_turn:.2f}x; the {len(checkpoints)} checkpoints themselves: median "
               f"{statistics.median(checkpoints):.3f} s, max {max(checkpoints):.3f} s")
+        print(f"progress on the client, {len(lags)} events of {args.rounds} fleet runs: from the worker's engine "
+              f"to the client's listener, median {statistics.median(lags):.2f} s, 90th percentile "
+              f"{lags[int(0.9 * len(lags))]:.2f} s")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -6,21 +6,19 @@ from pathlib import Path
 import pytest
 
 from support.gitrepo import make_repo  # noqa: F401  (re-exported for tests)
+from support.user_config import write_quiet_user_config
 
 
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own MINION_STATE_DIR and user config, and no real API key leaks in.
 
-    The user config turns background warming and standbys off: a `minion warm` or a
-    standby left running after its test would outlive the folders it works in. Tests of
-    warming and standbys turn them on.
+    The user config turns background warming and standbys off (support/user_config.py).
     """
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("MINION_STATE_DIR", str(state))
     config_home = tmp_path_factory.mktemp("config")
-    (config_home / "minion").mkdir()
-    (config_home / "minion" / "config.toml").write_text("warm = false\nstandby = 0\n")
+    write_quiet_user_config(config_home)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)

@@ -12,6 +12,7 @@ import pytest
 from support import script
 from support.gitrepo import make_repo, run_git
 from support.fingerprint import assert_unchanged, fingerprint
+from support.user_config import write_quiet_user_config
 
 from minion.runs.store import RunStore
 
@@ -32,7 +33,8 @@ def run_neovim(version: str, repo: Path, model: str, tmp_path: Path, env: dict[s
     nvim = NEOVIMS[version]
     assert Path(nvim).exists(), f"{nvim} is missing: run scripts/install-editors.sh"
     assert version_line(nvim).startswith(f"NVIM v{version}."), version_line(nvim)
-    home = tmp_path / "home"  # no user config, plugins, shada or swap files
+    home = tmp_path / "home"  # no user config, plugins, shada or swap files; minion's as in every test
+    write_quiet_user_config(home / "config")
     env = {
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_DATA_HOME": str(home / "data"),

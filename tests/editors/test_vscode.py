@@ -29,6 +29,7 @@ from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.net import free_port
 from support.script import bash, done, replace, text, write_script
+from support.user_config import write_quiet_user_config
 
 from .conftest import EDITORS, PYTHON, ROOT, SUMMARY, python_settings, run_editor
 
@@ -214,7 +215,8 @@ def test_delegate_from_the_lightbulb_then_apply_the_quick_fix(calc_repo, extensi
         "minion.model": model,
         "minion.todoPatterns": ["FIXME(minion)"],  # the driver changes it to TODO(minion)
     }))
-    home = tmp_path / "home"  # code-server's own config and caches
+    home = tmp_path / "home"  # code-server's own config and caches; minion's as in every test
+    write_quiet_user_config(home / "config")
     env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
            "XDG_CACHE_HOME": str(home / "cache"), "MINION_E2E_OUT": str(out),
            "MINION_E2E_PROJECT_PYTHON": str(VENV), "MINION_E2E_CLI_TASK": CLI_TASK, "MINION_E2E_FEEDBACK": FEEDBACK}
