@@ -1099,3 +1099,43 @@ def test_fingerprint_of_a_linked_worktree(repo, tmp_path):
     run_git(linked, "checkout", "-q", "--detach")
     with pytest.raises(AssertionError, match="HEAD changed"):
         assert_unchanged(before, fingerprint(linked))
+
+
+# --- an edit git's stat data cannot see (racy git) ---------------------------------------
+
+
+def _edit_in_the_checkouts_second(worktree: Path, rel: str, text: str) -> None:
+    """Edit ``rel`` in place, to the same size, and make it look as a checkout left it: the
+    same mtime as its index entry, and an index written in that second too (git compares
+    only whole-second mtimes and sizes here). Only git's racy-entry rule (an entry as new
+    as its index is checked by content) still sees the edit, as in a run whose agent edits
+    a file within a second of its worktree's checkout."""
+    run_git(worktree, "config", "core.checkStat", "minimal")
+    run_git(worktree, "config", "core.trustctime", "false")
+    path = worktree / rel
+    stamp = path.stat().st_mtime_ns
+    assert len(text.encode()) == path.stat().st_size
+    with path.open("r+") as f:
+        f.write(text)
+    os.utime(path, ns=(stamp, stamp))
+    index = Path(git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree))
+    os.utime(index, ns=(stamp, stamp))
+
+
+def test_a_racy_edit_is_seen_by_the_checkpoint_and_kept_by_put_back_changes(repo, worktrees):
+    from minion.fleet.checkpoint import _files_tree
+    from minion.snapshot import put_back_changes
+
+    snapshot = snap(repo, worktrees)
+    edited = "def add(a, b):\n    return a + b\n"
+    original = (snapshot.worktree / "calc/ops.py").read_text()
+    assert original.replace("a - b", "a + b") == edited
+    _edit_in_the_checkouts_second(snapshot.worktree, "calc/ops.py", edited)
+
+    checkpoint = _files_tree(snapshot.worktree, 50)
+    assert run_git(snapshot.worktree, "show", f"{checkpoint}:calc/ops.py") + "\n" == edited
+
+    with put_back_changes(snapshot.worktree) as changed:  # a check that rewrites the file
+        (snapshot.worktree / "calc/ops.py").write_text(edited + "# formatted\n")
+    assert changed == ["calc/ops.py"]
+    assert (snapshot.worktree / "calc/ops.py").read_text() == edited  # the agent's edit, not the checkout's

@@ -540,7 +540,7 @@ def _scratch_git(worktree: Path) -> Iterator[Callable[[str], dict[str, str]]]:
         def env(name: str) -> dict[str, str]:
             copy = scratch / f"index{name}"
             if Path(index).exists() and not copy.exists():
-                shutil.copyfile(index, copy)
+                shutil.copy2(index, copy)  # its mtime too: see _snapshot_tree
             return {"GIT_INDEX_FILE": str(copy), "GIT_OBJECT_DIRECTORY": str(scratch / "objects"),
                     "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
 

@@ -55,7 +55,9 @@ def _files_tree(worktree: Path, max_file_mb: int) -> str:
     with tempfile.TemporaryDirectory(prefix="minion-checkpoint-") as tmp:
         copy = Path(tmp) / "index"
         if index.exists():
-            shutil.copyfile(index, copy)
+            # copy2 keeps the mtime: with a newer one, git would take a file edited in the
+            # second of its checkout, at the same size, for unchanged (racy-git)
+            shutil.copy2(index, copy)
         env = {"GIT_INDEX_FILE": str(copy)}
         _stage(worktree, max_file_mb, None, env)
         return git("write-tree", cwd=worktree, env=env)
