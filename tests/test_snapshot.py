@@ -1105,21 +1105,22 @@ def test_fingerprint_of_a_linked_worktree(repo, tmp_path):
 
 
 def _edit_in_the_checkouts_second(worktree: Path, rel: str, text: str) -> None:
-    """Edit ``rel`` in place, to the same size, and make it look as a checkout left it: the
-    same mtime as its index entry, and an index written in that second too (git compares
-    only whole-second mtimes and sizes here). Only git's racy-entry rule (an entry as new
-    as its index is checked by content) still sees the edit, as in a run whose agent edits
-    a file within a second of its worktree's checkout."""
+    """Edit ``rel`` in place, to the same size, within the second its index entry and the
+    index itself were written (git compares only whole-second mtimes and sizes here): only
+    git's racy-entry rule (an entry as new as its index is checked by content) still sees
+    the edit, as in a run whose agent edits a file within a second of its checkout."""
     run_git(worktree, "config", "core.checkStat", "minimal")
     run_git(worktree, "config", "core.trustctime", "false")
     path = worktree / rel
-    stamp = path.stat().st_mtime_ns
+    second = (path.stat().st_mtime_ns // 10**9 - 100) * 10**9  # one whole second, long ago
+    os.utime(path, ns=(second, second))
+    run_git(worktree, "update-index", "-q", "--refresh")  # the entry's stat: that second (not racy yet)
     assert len(text.encode()) == path.stat().st_size
     with path.open("r+") as f:
         f.write(text)
-    os.utime(path, ns=(stamp, stamp))
+    os.utime(path, ns=(second + 5 * 10**8, second + 5 * 10**8))
     index = Path(git("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree))
-    os.utime(index, ns=(stamp, stamp))
+    os.utime(index, ns=(second + 9 * 10**8, second + 9 * 10**8))  # the index written in that second too
 
 
 def test_a_racy_edit_is_seen_by_the_checkpoint_and_kept_by_put_back_changes(repo, worktrees):
