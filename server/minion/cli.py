@@ -17,7 +17,7 @@ from rich.syntax import Syntax
 
 from . import __version__, ui
 from .agent.models import preload_sdk
-from .engine.create import RunRequest, create_run, prepare_resume, request_settings, revise_request
+from .engine.create import RunRequest, create_run, executed_here, prepare_resume, request_settings, revise_request
 from .engine.execute import execute_run
 from .errors import MinionError
 from .runs.events import log_path, read_events
@@ -52,7 +52,7 @@ def _run_flags(args: argparse.Namespace) -> dict:
 def run_and_report(request: RunRequest, *, as_json: bool, record_to: Path | None = None) -> RunRecord:
     """Create the run, execute it with live progress, print the result; returns the exit code."""
     store = RunStore()
-    record = create_run(request, store, prefetch_context=True)
+    record = create_run(executed_here(request), store, prefetch_context=True)
     return execute_and_report(record, store, as_json=as_json, record_to=record_to)
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from support.fingerprint import assert_unchanged, fingerprint
 from support.gitrepo import run_git
 from support.script import PYTEST, bash, done, replace, text, write_script
@@ -210,3 +211,35 @@ def test_a_warm_worker_refills_its_worktree_pool_and_the_next_run_takes_from_it(
     [one], [two] = first_slots
     assert one != two  # the second run took the first's ready worktree; the worker checked out another
     assert run_git(repo, "show", f"{heads[1]}:note1.txt") == "1"
+
+
+def test_a_run_told_to_execute_here_does_so_when_the_user_config_says_temporal(repo, tmp_path):
+    """`--executor local` over executor = "temporal" in the user config: the run is
+    checked out and executed on this machine, and its record says so (no fleet is asked)."""
+    config = _config_home() / "minion" / "config.toml"
+    config.write_text(config.read_text() + 'executor = "temporal"\n')
+    before = fingerprint(repo)
+    ran = minion("run", "fix add", "--executor", "local", "--json", "--model",
+                 write_script(tmp_path, [[text("Fix it."), FIX_ADD], done("fixed")]), cwd=repo)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["status"] == "ok" and result["files"] == ["calc/ops.py"] and result["fleet"] is None, result
+    record = RunStore().get(result["id"])
+    assert_unchanged(before, fingerprint(repo))
+    assert record.settings.executor == "local" and record.worktree and Path(record.worktree).is_dir()
+
+
+async def test_a_run_made_for_the_fleet_never_executes_in_the_current_folder(repo, tmp_path, monkeypatch):
+    from minion.engine.create import RunRequest, create_run
+    from minion.engine.execute import execute_run
+    from minion.errors import MinionError
+
+    monkeypatch.chdir(repo)  # the folder a run without a worktree would otherwise work in
+    before = fingerprint(repo)
+    store = RunStore()
+    record = create_run(RunRequest(task="fix add", repo=repo, model=write_script(tmp_path, [[FIX_ADD], done()]),
+                                   flags={"executor": "temporal", "checks": {}}), store)
+    with pytest.raises(MinionError, match="has no worktree on this machine"):
+        await execute_run(record.id, store)
+    assert store.get(record.id).status is Status.FAILED
+    assert_unchanged(before, fingerprint(repo))

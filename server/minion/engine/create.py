@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,12 @@ class RunRequest:
     editor_settings: Mapping[str, Any] = field(default_factory=dict)
     flags: Mapping[str, Any] = field(default_factory=dict)
     revises: str | None = None  # a run whose branch this one continues (`revise_request`)
+
+
+def executed_here(request: RunRequest) -> RunRequest:
+    """``request`` for a run this process executes itself: on this machine, whatever the
+    configured executor is (the run's record says so too)."""
+    return replace(request, flags={**request.flags, "executor": "local"})
 
 
 def request_settings(request: RunRequest, repo_root: Path) -> Settings:
@@ -211,6 +217,11 @@ def prepare_resume(run_id: str, store: RunStore, flags: Mapping[str, Any] | None
 
 
 def snapshot_of(record: RunRecord) -> Snapshot:
+    """The run's snapshot, with its worktree on this machine; MinionError when it has none
+    (a run made for the fleet): the run's folder would otherwise be the current one."""
+    if not record.worktree:
+        raise MinionError(f"run {record.id} has no worktree on this machine (it was made to execute on the "
+                          "fleet), so it cannot execute here")
     return Snapshot(
         run_id=record.id,
         repo_root=Path(record.repo),
@@ -218,7 +229,7 @@ def snapshot_of(record: RunRecord) -> Snapshot:
         base_head=record.base_head,
         commit=record.snapshot or "",
         ref=record.snapshot_ref,
-        worktree=Path(record.worktree or ""),
+        worktree=Path(record.worktree),
     )
 
 

@@ -52,10 +52,10 @@ async def execute_run(
     ``blueprint``: run this one rather than the record's blueprint found by name (minion.testing)."""
     record = store.get(run_id)
     settings = record.settings
-    snapshot = snapshot_of(record)
     events = EventLog(log_path(run_id), run_id)
     events.listeners.extend(listeners)
     try:  # what can fail before any work: the run must not stay "running" for it
+        snapshot = snapshot_of(record)
         model = model_from_spec(record.model, settings)
         if blueprint is None:
             blueprint = get_blueprint(record.blueprint, snapshot.repo_root)

@@ -20,7 +20,7 @@ from pygls.workspace import TextDocument
 
 from ..config import load_settings
 from ..context import Anchor
-from ..engine.create import RunRequest, create_run
+from ..engine.create import RunRequest, create_run, executed_here
 from ..engine.execute import execute_run
 from ..errors import MinionError
 from ..git import git
@@ -155,7 +155,7 @@ class Eval:
                 return None
             request = build_request(task, variant, repo)
             result["model"] = request.model
-            record = await asyncio.to_thread(create_run, request, self.store)
+            record = await asyncio.to_thread(create_run, executed_here(request), self.store)
             self.active.add(record.id)
             if self.stopping:  # interrupted while the run was being made: it stops at once
                 self.store.request_cancel(record.id)
