@@ -30,7 +30,6 @@ from .snapshot import diff, diffstat, find_repo_root
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .config import Settings
     from .fleet.config import FleetConfig
 
 out = Console(highlight=False)
@@ -78,14 +77,25 @@ def execute_and_report(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    flags = {**_run_flags(args), "executor": args.executor}
-    if _executor(Path(args.repo), flags) == "temporal":
-        return _run_on_fleet(args, flags)
+    request = RunRequest(task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model,
+                         flags={**_run_flags(args), "executor": args.executor})
+    return _create_and_report(request, RunStore(), args)
+
+
+def _create_and_report(request: RunRequest, store: RunStore, args: argparse.Namespace) -> int:
+    """`minion run` and `minion revise`: create the run and execute it where its settings
+    say. Here; or on the fleet (executor = "temporal"): created here (snapshot, store),
+    executed by a `minion worker`, and its branch fetched back."""
+    repo = find_repo_root(request.repo)
+    settings = request_settings(request, repo)
+    if settings.executor == "temporal":
+        from .fleet.config import fleet_config
+
+        if args.record:
+            raise MinionError(RECORD_ON_FLEET)
+        return _on_fleet(lambda: create_run(request, store), store, fleet_config(settings), repo, as_json=args.json)
     if not (args.model or "").startswith("scripted:"):
         preload_sdk()  # beside the snapshot, off the critical path
-    request = RunRequest(
-        task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=_run_flags(args)
-    )
     final = run_and_report(request, as_json=args.json, record_to=args.record)
     warm_for_next_run(Path(final.repo))
     return final.status.exit_code
@@ -94,28 +104,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- the fleet (docs/fleet.md): opt-in, and nothing of it is imported for a local run ---
 
 RECORD_ON_FLEET = "--record needs the model's turns, which stay on the worker: run locally (--executor local) to record"
-
-
-def _executor(repo: Path, flags: dict) -> str:
-    from .config import load_settings
-
-    return load_settings(find_repo_root(repo), flags=flags).executor
-
-
-def _run_on_fleet(args: argparse.Namespace, flags: dict) -> int:
-    """`minion run` with executor = "temporal": the run is created here (snapshot, store),
-    executed by a `minion worker`, and its branch fetched back."""
-    from .config import load_settings
-    from .fleet.config import fleet_config
-
-    if args.record:
-        raise MinionError(RECORD_ON_FLEET)
-    repo = find_repo_root(Path(args.repo))
-    config = fleet_config(load_settings(repo, flags=flags))
-    request = RunRequest(task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model, flags=flags)
-    store = RunStore()
-
-    return _on_fleet(lambda: create_run(request, store), store, config, repo, as_json=args.json)
 
 
 def _on_fleet(start: Callable[[], RunRecord], store: RunStore, config: FleetConfig, repo: Path, *,
@@ -188,25 +176,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_revise(args: argparse.Namespace) -> int:
     """A new round on a finished run's branch, with the feedback as its task."""
-    if not (args.model or "").startswith("scripted:"):
-        preload_sdk()
     store = RunStore()
     request = revise_request(store, args.id, args.feedback)
     # Where the revised run ran, unless told otherwise: a fleet run's next round goes to the fleet.
     executor = args.executor or ("temporal" if on_fleet(store.get(args.id)) else None)
     request = replace(request, flags={**_run_flags(args), "executor": executor}, model=args.model or request.model,
                       blueprint=args.blueprint or request.blueprint)
-    settings = request_settings(request, find_repo_root(request.repo))
-    if settings.executor == "temporal":
-        from .fleet.config import fleet_config
-
-        if args.record:
-            raise MinionError(RECORD_ON_FLEET)
-        return _on_fleet(lambda: create_run(request, store), store, fleet_config(settings), Path(request.repo),
-                         as_json=args.json)
-    final = run_and_report(request, as_json=args.json, record_to=args.record)
-    warm_for_next_run(Path(final.repo))
-    return final.status.exit_code
+    return _create_and_report(request, store, args)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -238,14 +214,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             out.print(Syntax(diff(demo.repo, final.base, final.head), "diff", theme="ansi_dark"))
         out.print(f"\nReview it: [bold]git -C {escape(str(demo.repo))} diff main {escape(final.branch or '')}[/]")
     return final.status.exit_code
-
-
-def _check_fleet(settings: Settings, repo: Path) -> None:
-    """Before any run is created: the fleet's server and remote answer (else MinionError)."""
-    from .fleet.client import check_fleet
-    from .fleet.config import fleet_config
-
-    asyncio.run(check_fleet(fleet_config(settings), repo))
 
 
 def _todo_on_fleet(store: RunStore):
@@ -281,8 +249,10 @@ def cmd_todo(args: argparse.Namespace) -> int:
     if not todos:
         err.print(f"no TODOs matching {', '.join(settings.todo_patterns)} in tracked files")
         return 0
-    if settings.executor == "temporal":
-        _check_fleet(settings, repo)
+    if settings.executor == "temporal":  # a fleet that does not answer is said before any run is created
+        from .fleet.executor import RunExecutor
+
+        asyncio.run(RunExecutor.check(settings, repo))
     store = RunStore()
     records = create_todo_runs(todos, repo, store, model=args.model, blueprint=args.blueprint, flags=flags)
     labels = {r.id: f"{t.path}:{t.line}" for r, t in zip(records, todos, strict=True)}

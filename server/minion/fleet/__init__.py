@@ -10,7 +10,7 @@ connects. `engine` and `checkpoint` run in the worker's engine process, without 
     client      submit, follow (progress, cancel), bring the result home
     workflow    the run workflow: claim a worker, execute on its own task queue
     worker      `minion worker`: the claim and execute activities
-    engine      the engine's process on a worker, with a checkpoint at each node boundary
+    engine      the engine's process on a worker, with a checkpoint at each node boundary and turn
     checkpoint  writing and restoring those checkpoints
     dev         `minion fleet dev`: Temporal's dev server
 """
