@@ -170,11 +170,7 @@ def take_snapshot(
     snapshot = Snapshot(run_id, info.root, info.common_dir, info.head, commit, ref,
                         Path(worktrees_dir).resolve() / run_id)
     if checkout:
-        try:
-            add_worktree(snapshot, snapshot.worktree, exclude)
-        except GitError:
-            git("update-ref", "-d", ref, commit, cwd=info.root)  # no snapshot without its worktree
-            raise
+        _check_out_or_drop(snapshot, exclude)
     return snapshot
 
 
@@ -188,12 +184,17 @@ def snapshot_at(repo: Path, run_id: str, commit: str, *, base_head: str | None, 
     snapshot = Snapshot(run_id, info.root, info.common_dir, base_head, commit, ref,
                         Path(worktrees_dir).resolve() / run_id)
     if checkout:
-        try:
-            add_worktree(snapshot, snapshot.worktree, exclude)
-        except GitError:
-            git("update-ref", "-d", ref, commit, cwd=info.root)
-            raise
+        _check_out_or_drop(snapshot, exclude)
     return snapshot
+
+
+def _check_out_or_drop(snapshot: Snapshot, exclude: Sequence[str]) -> None:
+    """The snapshot's worktree; if it cannot be made, no snapshot ref either."""
+    try:
+        add_worktree(snapshot, snapshot.worktree, exclude)
+    except GitError:
+        git("update-ref", "-d", snapshot.ref, snapshot.commit, cwd=snapshot.repo_root)
+        raise
 
 
 def _buffer_blobs(

@@ -147,7 +147,8 @@ def runs_table(records: list[RunRecord], *, show_repo: bool = False) -> Table:
     cost); the task wraps instead. Print it with `print_table`, which never cuts a column."""
     rows = _run_rows(records, show_repo=show_repo)
     table = Table(box=None, header_style="bold")
-    for column in (rows[0] if rows else ["id", "status", "started", "cost", "branch", "task"]):
+    for column in (rows[0] if rows else ["id", "status", "started", "cost", "branch",
+                                          *(["repo"] if show_repo else []), "task"]):
         if column == "task":
             table.add_column(column, overflow="fold", min_width=12)
         else:

@@ -250,6 +250,7 @@ class FleetRun:
                 problems.append(f"the run's results could not be read: {e}")
         with contextlib.suppress(OSError):
             self._write_log(events, outcome.worker)
+        self.worker = outcome.worker
         status = Status(ended.get("status") or outcome.status)
         error = ended.get("error", outcome.error)
         if problems:
@@ -264,7 +265,7 @@ class FleetRun:
             summary=ended.get("summary", outcome.summary), error=error, worker_pid=None,
             refused=[FlaggedFile(**r) for r in ended.get("refused", [])],
             sensitive=[FlaggedFile(**s) for s in ended.get("sensitive", [])],
-            fleet=dataclasses.replace(self._place(), worker=outcome.worker),
+            fleet=self._place(),
         )
         if outcome.results_ref and not problems:  # they are home
             transport.forget_on_remote(repo, self.remote, [outcome.results_ref])
