@@ -37,6 +37,17 @@ def new_run(repo, folder, turns, task: str):
     return create_run(RunRequest(task=task, repo=repo, model=model, flags={"checks": {}}), RunStore())
 
 
+def listen_for(wanted):
+    """A progress listener, and the event it sets once ``wanted(event)`` holds."""
+    seen = asyncio.Event()
+
+    def listener(event):
+        if wanted(event):
+            seen.set()
+
+    return listener, seen
+
+
 RUNS = 20
 
 
@@ -68,12 +79,7 @@ async def test_a_cancel_from_the_client_ends_the_run_within_3s_with_its_work_pus
     store = RunStore()
     record = new_run(repo, tmp_path / "script", [[text("Fix it."), FIX_ADD], [bash("sleep 120")], done()],
                      "fix add, then wait")
-    sleeping = asyncio.Event()
-
-    def on_event(event):
-        if event["type"] == "agent.tool" and event.get("tool") == "bash":
-            sleeping.set()
-
+    on_event, sleeping = listen_for(lambda event: event["type"] == "agent.tool" and event.get("tool") == "bash")
     run = asyncio.ensure_future(run_on_fleet(record, store, listeners=[on_event]))
     await asyncio.wait_for(sleeping.wait(), 120)
     await asyncio.sleep(0.5)  # the command is running in the worker's sandbox
@@ -195,12 +201,7 @@ async def test_a_cancelled_fleet_run_resumes_and_is_revised_on_the_fleet(repo, t
                                    flags={"checks": {"slow": "sleep 3"}, "baseline": False, "executor": "temporal"}),
                         store)
     assert record.worktree is None  # the client checks nothing out: the worker does
-    checking = asyncio.Event()
-
-    def on_event(event):
-        if event["type"] == "node.start" and event.get("name") == "check: slow":
-            checking.set()
-
+    on_event, checking = listen_for(lambda event: event["type"] == "node.start" and event.get("name") == "check: slow")
     run = asyncio.ensure_future(run_on_fleet(record, store, listeners=[on_event]))
     await asyncio.wait_for(checking.wait(), 120)
     store.request_cancel(record.id)
