@@ -79,10 +79,10 @@ def execute_and_report(
 def cmd_run(args: argparse.Namespace) -> int:
     request = RunRequest(task=args.task, repo=Path(args.repo), blueprint=args.blueprint, model=args.model,
                          flags={**_run_flags(args), "executor": args.executor})
-    return _create_and_report(request, RunStore(), args)
+    return _create_and_report(request, args)
 
 
-def _create_and_report(request: RunRequest, store: RunStore, args: argparse.Namespace) -> int:
+def _create_and_report(request: RunRequest, args: argparse.Namespace, store: RunStore | None = None) -> int:
     """`minion run` and `minion revise`: create the run and execute it where its settings
     say. Here; or on the fleet (executor = "temporal"): created here (snapshot, store),
     executed by a `minion worker`, and its branch fetched back."""
@@ -93,7 +93,9 @@ def _create_and_report(request: RunRequest, store: RunStore, args: argparse.Name
 
         if args.record:
             raise MinionError(RECORD_ON_FLEET)
-        return _on_fleet(lambda: create_run(request, store), store, fleet_config(settings), repo, as_json=args.json)
+        fleet_store = store or RunStore()  # a local run opens its own, once (run_and_report)
+        return _on_fleet(lambda: create_run(request, fleet_store), fleet_store, fleet_config(settings), repo,
+                         as_json=args.json)
     if not (args.model or "").startswith("scripted:"):
         preload_sdk()  # beside the snapshot, off the critical path
     final = run_and_report(request, as_json=args.json, record_to=args.record)
@@ -182,7 +184,7 @@ def cmd_revise(args: argparse.Namespace) -> int:
     executor = args.executor or ("temporal" if on_fleet(store.get(args.id)) else None)
     request = replace(request, flags={**_run_flags(args), "executor": executor}, model=args.model or request.model,
                       blueprint=args.blueprint or request.blueprint)
-    return _create_and_report(request, store, args)
+    return _create_and_report(request, args, store)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
